@@ -1,0 +1,129 @@
+"""Validation and masking of citizens' personal data (ID numbers, phones, names, emails).
+
+Messages are Vietnamese: they are shown next to the form field the clerk typed in.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .text import normalize_spaces
+
+ID_NUMBER = re.compile(r"^(\d{12}|\d{9})$")
+MOBILE = re.compile(r"^0(3|5|7|8|9)\d{8}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_NAME = 100
+MAX_ADDRESS = 300
+
+
+@dataclass(frozen=True)
+class Invalid:
+    field: str
+    message: str
+
+
+def normalize_id_number(raw: str | None) -> str:
+    return re.sub(r"[\s.\-]", "", raw or "")
+
+
+def id_number_error(raw: str | None) -> str | None:
+    value = normalize_id_number(raw)
+    if not value:
+        return "Vui lòng nhập số định danh cá nhân / CCCD."
+    if not value.isdigit():
+        return "Số định danh chỉ gồm chữ số."
+    if not ID_NUMBER.match(value):
+        return "Số định danh phải có 12 chữ số (hoặc 9 chữ số với CMND cũ)."
+    return None
+
+
+def normalize_phone(raw: str | None) -> str:
+    """Return the 10-digit national form: "+84 912 345 678" -> "0912345678"."""
+    value = re.sub(r"[\s.\-()]", "", raw or "")
+    if value.startswith("+84"):
+        value = "0" + value[3:]
+    elif value.startswith("84") and len(value) == 11:
+        value = "0" + value[2:]
+    return value
+
+
+def phone_error(raw: str | None, required: bool = True) -> str | None:
+    value = normalize_phone(raw)
+    if not value:
+        return "Vui lòng nhập số điện thoại." if required else None
+    if not MOBILE.match(value):
+        return "Số điện thoại di động gồm 10 chữ số, bắt đầu bằng 03, 05, 07, 08 hoặc 09 (hoặc +84)."
+    return None
+
+
+def name_error(raw: str | None) -> str | None:
+    value = normalize_spaces(raw)
+    if not value:
+        return "Vui lòng nhập họ và tên người nộp hồ sơ."
+    if len(value) > MAX_NAME:
+        return f"Họ và tên không quá {MAX_NAME} ký tự."
+    if any(ch.isdigit() for ch in value):
+        return "Họ và tên không được chứa chữ số."
+    return None
+
+
+def address_error(raw: str | None) -> str | None:
+    value = normalize_spaces(raw)
+    if not value:
+        return "Vui lòng nhập địa chỉ."
+    if len(value) > MAX_ADDRESS:
+        return f"Địa chỉ không quá {MAX_ADDRESS} ký tự."
+    return None
+
+
+def email_error(raw: str | None) -> str | None:
+    value = (raw or "").strip()
+    if value and (len(value) > 254 or not EMAIL.match(value)):
+        return "Địa chỉ email không hợp lệ."
+    return None
+
+
+def validate_applicant(raw: dict) -> tuple[dict, list[Invalid]]:
+    """Normalise an applicant dict; return it with every problem found (none = valid)."""
+    errors = []
+    checks = {
+        "name": name_error(raw.get("name")),
+        "id_number": id_number_error(raw.get("id_number")),
+        "phone": phone_error(raw.get("phone")),
+        "address": address_error(raw.get("address")),
+        "email": email_error(raw.get("email")),
+    }
+    for field, message in checks.items():
+        if message:
+            errors.append(Invalid(field, message))
+    applicant = {
+        "name": normalize_spaces(raw.get("name")),
+        "id_number": normalize_id_number(raw.get("id_number")),
+        "phone": normalize_phone(raw.get("phone")),
+        "address": normalize_spaces(raw.get("address")),
+        "email": (raw.get("email") or "").strip(),
+    }
+    return applicant, errors
+
+
+def mask_id_number(value: str | None) -> str:
+    """0012******34: keep 4 leading and 2 trailing digits."""
+    if not value:
+        return ""
+    if len(value) <= 6:
+        return "*" * len(value)
+    return value[:4] + "*" * (len(value) - 6) + value[-2:]
+
+
+def mask_phone(value: str | None) -> str:
+    if not value:
+        return ""
+    return value[:3] + "*" * max(len(value) - 6, 0) + value[-3:]
+
+
+def mask_name(value: str | None) -> str:
+    """Nguyễn Văn Dũng -> N. V. Dũng: enough for a citizen to recognise, not to identify."""
+    parts = (value or "").split()
+    if not parts:
+        return ""
+    return " ".join([p[0] + "." for p in parts[:-1]] + [parts[-1]])

@@ -1,0 +1,36 @@
+"""Dossier codes: ``<agency code>-<YYMMDD>-<NNNN>``, the one place the pattern lives."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+AGENCY_CODE = re.compile(r"^[0-9A-Z]{2,5}(\.[0-9A-Z]{2,5}){1,4}$")
+DOSSIER_CODE = re.compile(r"^(?P<agency>[0-9A-Z.]+)-(?P<day>\d{6})-(?P<seq>\d{4})$")
+MAX_PER_DAY = 9999
+
+
+def agency_code_error(code: str) -> str | None:
+    if not AGENCY_CODE.match(code or ""):
+        return f"agency code {code!r} is not like 000.00.06.H56 (groups of 2-5 digits/capitals joined by dots)"
+    return None
+
+
+def format_code(agency: str, day: date, seq: int) -> str:
+    if not 1 <= seq <= MAX_PER_DAY:
+        raise ValueError(f"daily sequence {seq} is outside 1..{MAX_PER_DAY}")
+    return f"{agency}-{day:%y%m%d}-{seq:04d}"
+
+
+def parse_code(code: str) -> tuple[str, date, int] | None:
+    m = DOSSIER_CODE.match((code or "").strip().upper())
+    if not m:
+        return None
+    try:
+        day = datetime.strptime(m["day"], "%y%m%d").date()
+    except ValueError:
+        return None
+    return m["agency"], day, int(m["seq"])
+
+
+def looks_like_code(text: str) -> bool:
+    return parse_code(text) is not None

@@ -1,0 +1,176 @@
+"""Dossier persistence: every change is ONE transaction that writes the row and its event."""
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain import workflow
+from domain.citizen import normalize_phone
+from domain.codes import format_code, looks_like_code
+from domain.dossier import apply_event, project
+from domain.statuses import CLOCK_RUNNING
+from domain.text import fold
+
+from . import events, reference
+from .db import write_tx
+
+
+class NotFound(LookupError):
+    pass
+
+
+class NotHolder(PermissionError):
+    """The dossier is held by another party (e.g. handed up to central)."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who is acting, where and when; one per request."""
+    conn: sqlite3.Connection
+    node: str
+    agency: str
+    actor: str
+    now: datetime
+    calendar_cache: reference.CalendarCache
+
+
+def _next_counter(conn, name: str) -> int:
+    return conn.execute(
+        "INSERT INTO counters(name, value) VALUES (?, 1) "
+        "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value", (name,)).fetchone()[0]
+
+
+def _write(conn, ctx: Context, state_before: dict | None, change: workflow.Change, code: str) -> dict:
+    event = events.append(conn, node=ctx.node, type=change.type, dossier=code, data=change.data,
+                          actor=ctx.actor, at=workflow.iso(ctx.now))
+    state = apply_event(state_before, event)
+    row = project(state)
+    row["doc"] = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
+    columns = ", ".join(row)
+    if state_before is None:
+        conn.execute(f"INSERT INTO dossiers({columns}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+    else:
+        assignments = ", ".join(f"{c} = ?" for c in row if c != "code")
+        updated = conn.execute(f"UPDATE dossiers SET {assignments} WHERE code = ? AND updated_at = ?",
+                               (*[v for c, v in row.items() if c != "code"], code, state_before["updated_at"]))
+        if updated.rowcount != 1:
+            raise RuntimeError(f"dossier {code} changed under this transaction")
+    return state
+
+
+def receive(ctx: Context, *, procedure_code: str, applicant: dict, documents: list[dict],
+            channel: str, return_method: str) -> dict:
+    """Counter intake: allocate the code and register number, compute the due time, save."""
+    conn = ctx.conn
+    with write_tx(conn):
+        procedure = reference.procedure(conn, procedure_code)
+        if procedure is None:
+            raise workflow.WorkflowError([workflow.Invalid("procedure", "Chọn thủ tục hành chính trong danh mục.")])
+        calendar = ctx.calendar_cache.get(conn)
+        day_seq = _next_counter(conn, f"day:{ctx.agency}:{ctx.now:%y%m%d}")
+        register_no = _next_counter(conn, f"register:{ctx.now:%Y}")
+        code = format_code(ctx.agency, ctx.now.date(), day_seq)
+        change = workflow.receive(
+            procedure=procedure, applicant=applicant, documents=documents, channel=channel,
+            return_method=return_method, code=code, agency=ctx.agency, now=ctx.now, calendar=calendar,
+            catalogue_version=reference.version(conn, "catalogue"), actor=ctx.actor, register_no=register_no)
+        return _write(conn, ctx, None, change, code)
+
+
+def get(conn, code: str) -> dict | None:
+    row = conn.execute("SELECT doc FROM dossiers WHERE code = ?", (code,)).fetchone()
+    return json.loads(row["doc"]) if row else None
+
+
+def act(ctx: Context, code: str, action: str, params: dict) -> dict:
+    """Apply a workflow action; an illegal one raises WorkflowError and changes nothing."""
+    if action not in workflow.ACTIONS:
+        raise workflow.WorkflowError([workflow.Invalid("action", "Thao tác không hợp lệ.")])
+    fn = workflow.ACTIONS[action][0]
+    conn = ctx.conn
+    with write_tx(conn):
+        state = get(conn, code)
+        if state is None:
+            raise NotFound(code)
+        if state["holder"] != "node":
+            raise NotHolder(code)
+        procedure = reference.procedure(conn, state["procedure_code"])
+        change = fn(state, params, ctx.now, ctx.calendar_cache.get(conn), procedure)
+        return _write(conn, ctx, state, change, code)
+
+
+def log_access(conn, username: str, code: str, action: str, at: datetime) -> None:
+    with write_tx(conn):
+        conn.execute("INSERT INTO access_log(at, username, dossier, action) VALUES (?, ?, ?, ?)",
+                     (workflow.iso(at), username, code, action))
+
+
+# --- lists and search ------------------------------------------------------------------------
+
+LIST_COLUMNS = ("code, procedure_code, procedure_name, field, channel, status, handler, holder, received_at, "
+                "due_at, resolved_at, returned_at, result_class, applicant_name, id_number, phone, rating")
+_RUNNING = ",".join(str(int(s)) for s in CLOCK_RUNNING)
+
+
+def _rows(conn, where: str, args: tuple, order: str, limit: int, offset: int = 0) -> list[dict]:
+    sql = f"SELECT {LIST_COLUMNS} FROM dossiers WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+    return [dict(r) for r in conn.execute(sql, (*args, limit, offset))]
+
+
+def list_today(conn, now: datetime, limit=200, offset=0):
+    return _rows(conn, "received_at >= ?", (f"{now:%Y-%m-%d}T00:00:00",), "received_at DESC", limit, offset)
+
+
+def list_due_soon(conn, now: datetime, calendar, days: int = 2, limit=200, offset=0):
+    horizon = calendar.add_working_minutes(now, days * calendar.minutes_per_day)
+    return _rows(conn, f"status IN ({_RUNNING}) AND due_at >= ? AND due_at <= ?",
+                 (workflow.iso(now), workflow.iso(horizon)), "due_at", limit, offset)
+
+
+def list_overdue(conn, now: datetime, limit=200, offset=0):
+    return _rows(conn, f"status IN ({_RUNNING}) AND due_at < ?", (workflow.iso(now),), "due_at", limit, offset)
+
+
+def list_by_status(conn, status: int, limit=200, offset=0):
+    return _rows(conn, "status = ?", (status,), "received_at DESC", limit, offset)
+
+
+def list_by_handler(conn, handler: str, limit=200, offset=0):
+    return _rows(conn, "handler = ? AND status NOT IN (3, 8, 10)", (handler,), "due_at", limit, offset)
+
+
+def handlers(conn) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT DISTINCT handler FROM dossiers WHERE handler IS NOT NULL ORDER BY handler")]
+
+
+def _fts_query(folded: str) -> str | None:
+    words = re.findall(r"[0-9a-z]+", folded)
+    if not words:
+        return None
+    # phrase with a prefix on the last word, so "nguyen van d" already finds "Nguyễn Văn Dũng"
+    return '"' + " ".join(words) + '"*'
+
+
+def search(conn, query: str, limit: int = 50) -> list[dict]:
+    """By dossier code, ID number, phone, or name typed with or without diacritics."""
+    text = (query or "").strip()
+    if not text:
+        return []
+    if looks_like_code(text):
+        return _rows(conn, "code = ?", (text.upper(),), "received_at DESC", limit)
+    if re.search(r"\d{6}-\d{4}$", text):  # the tail of a code: "231027-0361"
+        return _rows(conn, "code LIKE ?", (f"%{text.upper()}",), "received_at DESC", limit)
+    compact = re.sub(r"[\s.\-]", "", text)
+    if re.fullmatch(r"\+?\d{4,12}", compact):
+        phone = normalize_phone(compact)
+        return _rows(conn, "id_number = ? OR phone = ? OR code LIKE ?",
+                     (compact, phone, f"%-{compact}"), "received_at DESC", limit)
+    match = _fts_query(fold(text))
+    if match is None:
+        return []
+    return _rows(conn, "id IN (SELECT rowid FROM dossiers_fts WHERE dossiers_fts MATCH ?)", (match,),
+                 "received_at DESC", limit)
