@@ -1,0 +1,38 @@
+"""Logging for the node process: size-rotated file plus stderr, never citizens' personal data.
+
+Code logs dossier codes and usernames only; this filter is a second line of defence that
+masks anything shaped like an ID number or a phone number before it reaches a handler.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+_PERSONAL = re.compile(r"(?<![\d.-])(\+84\d{9}|0\d{9}|\d{12}|\d{9})(?![\d-])")
+
+
+class RedactPersonalData(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _PERSONAL.sub("[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def configure(data_dir: Path | None, level: int = logging.INFO) -> None:
+    root = logging.getLogger()
+    root.setLevel(level)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if data_dir is not None:
+        log_dir = Path(data_dir) / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handlers.append(RotatingFileHandler(log_dir / "node.log", maxBytes=1_000_000, backupCount=5,
+                                            encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(fmt)
+        handler.addFilter(RedactPersonalData())
+        root.addHandler(handler)

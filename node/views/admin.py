@@ -1,0 +1,60 @@
+"""Admin pages: staff accounts."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+
+from .. import reference
+from .. import users as accounts
+from ..db import get_db
+from .auth import login_required
+
+bp = Blueprint("admin", __name__, url_prefix="/quan-tri")
+
+USER_ERRORS_VI = {
+    "already exists": "Tên đăng nhập đã tồn tại.",
+    "password must be at least": f"Mật khẩu phải có ít nhất {accounts.MIN_PASSWORD} ký tự.",
+    "password must mix": "Mật khẩu phải gồm cả chữ và số hoặc ký hiệu.",
+    "username must be": "Tên đăng nhập chỉ gồm chữ, số, dấu chấm, gạch ngang hoặc gạch dưới.",
+    "role must be": "Chọn vai trò.",
+}
+
+
+def _vi(message: str) -> str:
+    for key, text in USER_ERRORS_VI.items():
+        if key in message:
+            return text
+    return "Không tạo được tài khoản."
+
+
+@bp.route("/nguoi-dung", methods=("GET", "POST"))
+@login_required(roles=("admin",))
+def users():
+    conn = get_db()
+    error = None
+    if request.method == "POST":
+        try:
+            user = accounts.create(conn, request.form.get("username", ""), request.form.get("password", ""),
+                                request.form.get("role", ""), request.form.get("full_name", ""), g.now)
+        except accounts.UserError as exc:
+            error = _vi(str(exc))
+        else:
+            flash(f"Đã tạo tài khoản {user.username}.")
+            return redirect(url_for("admin.users"), 303)
+    return render_template("admin/users.html", users=accounts.all_users(conn), roles=accounts.ROLES, error=error,
+                           catalogue_version=reference.version(conn, "catalogue"),
+                           calendar_version=reference.version(conn, "calendar")), (400 if error else 200)
+
+
+@bp.route("/nguoi-dung/<int:user_id>/trang-thai", methods=("POST",))
+@login_required(roles=("admin",))
+def toggle(user_id):
+    conn = get_db()
+    user = accounts.by_id(conn, user_id)
+    if user is None:
+        abort(404)
+    if user.id == g.user.id:
+        flash("Không thể tự khóa tài khoản đang đăng nhập.")
+    else:
+        accounts.set_active(conn, user_id, not user.active)
+        flash(f"Đã {'mở khóa' if not user.active else 'khóa'} tài khoản {user.username}.")
+    return redirect(url_for("admin.users"), 303)

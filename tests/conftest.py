@@ -1,0 +1,130 @@
+"""Shared fixtures: real node data folders in temp dirs, a controllable clock, live servers."""
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+AGENCY = "000.00.06.H56"
+ADMIN_PASSWORD = "Admin-pass-2026"
+CLERK_PASSWORD = "Clerk-pass-2026"
+
+
+class Clock:
+    """A settable clock for the app: tests move time instead of sleeping."""
+
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, value: datetime) -> None:
+        self.now = value
+
+    def advance(self, **kwargs) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock():
+    return Clock(datetime(2026, 1, 5, 9, 0))  # Monday
+
+
+@pytest.fixture
+def node_dir(tmp_path, clock) -> Path:
+    from node import users
+    from node.cli import open_db
+    from node.provision import init_node
+    data = tmp_path / "node"
+    init_node(data, agency_code=AGENCY, agency_name="UBND xã Hòa Bình", admin="admin",
+              password=ADMIN_PASSWORD, now=clock.now, parent_name="UBND tỉnh Quảng Ninh")
+    _settings, conn = open_db(data)
+    users.create(conn, "lan", CLERK_PASSWORD, "clerk", "Nguyễn Thị Lan", clock.now)
+    users.create(conn, "hung", "Leader-pass-2026", "leader", "Trần Văn Hùng", clock.now)
+    conn.close()
+    return data
+
+
+@pytest.fixture
+def app(node_dir, clock):
+    from node import create_app
+    return create_app({"DATA_DIR": node_dir, "CLOCK": clock, "TESTING": True, "WTF_CSRF_ENABLED": False})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def login(client, username="lan", password=CLERK_PASSWORD):
+    return client.post("/dang-nhap", data={"username": username, "password": password})
+
+
+@pytest.fixture
+def clerk(client):
+    assert login(client).status_code == 302
+    return client
+
+
+@pytest.fixture
+def ctx(app, clock):
+    """A store Context factory bound to the app's database (real SQLite file)."""
+    from node.db import connect
+    from node.store import Context
+    conns = []
+
+    def make(actor="lan"):
+        conn = connect(app.config["DATABASE"])
+        conns.append(conn)
+        return Context(conn=conn, node=AGENCY, agency=AGENCY, actor=actor, now=clock.now,
+                       calendar_cache=app.extensions["motcua.calendar"])
+    yield make
+    for c in conns:
+        c.close()
+
+
+APPLICANT = {"name": "Nguyễn Văn Dũng", "id_number": "001203004567", "phone": "0912345678",
+             "address": "Thôn Đông, xã Hòa Bình", "email": ""}
+
+
+def receive(ctx_factory, procedure_code="1.001193", applicant=None, actor="lan"):
+    from node import store
+    return store.receive(ctx_factory(actor), procedure_code=procedure_code, applicant=applicant or APPLICANT,
+                         documents=[{"name": "Tờ khai", "kind": "original", "count": 1}],
+                         channel="in_person", return_method="desk")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """A real waitress server on a loopback port, in a thread; stops by itself at teardown."""
+
+    def __init__(self, app):
+        from waitress.server import create_server
+        self.port = free_port()
+        self.server = create_server(app, host="127.0.0.1", port=self.port, threads=4, ident="motcua-test")
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_node(app):
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
