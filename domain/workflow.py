@@ -151,6 +151,7 @@ def refuse(state, params, now, calendar, procedure=None) -> Change:
 
 
 def start_processing(state, params, now, calendar, procedure=None) -> Change:
+    _require_status(state, {Status.RECEIVED}, "chuyển xử lý")
     data = _transition(state, Status.PROCESSING)
     handler = _text(params, "handler", "người xử lý", required=False, limit=100)
     data["set"] = {"handler": handler or state["handler"]}
@@ -174,6 +175,7 @@ def request_supplement(state, params, now, calendar, procedure=None) -> Change:
 
 
 def supplement_received(state, params, now, calendar, procedure=None) -> Change:
+    _require_status(state, {Status.SUPPLEMENT_REQUESTED}, "ghi nhận bổ sung")
     data = _transition(state, Status.PROCESSING)
     paused = parse_iso(state["paused_at"])
     new_due = cal.extend_for_pause(parse_iso(state["due_at"]), paused, max(now, paused), calendar)
@@ -199,6 +201,7 @@ def request_fee(state, params, now, calendar, procedure=None) -> Change:
 
 
 def fee_paid(state, params, now, calendar, procedure=None) -> Change:
+    _require_status(state, {Status.FEE_REQUESTED}, "ghi nhận hoàn thành nghĩa vụ tài chính")
     data = _transition(state, Status.PROCESSING)
     data["set"] = {"fee_request": dict(state["fee_request"] or {}, paid_at=iso(now))}
     data["note"] = _text(params, "note", "ghi chú", required=False)
@@ -344,6 +347,11 @@ ACTIONS = {
 }
 
 
+# Actions whose target status is reachable from several statuses, pinned to their one source.
+SOURCE_STATUS = {"start": Status.RECEIVED, "supplement_received": Status.SUPPLEMENT_REQUESTED,
+                 "fee_paid": Status.FEE_REQUESTED}
+
+
 def available_actions(state: dict) -> list[str]:
     """Action names that make sense for the dossier now (the server re-checks on submit)."""
     from .statuses import TRANSITIONS
@@ -353,9 +361,7 @@ def available_actions(state: dict) -> list[str]:
         if target is not None:
             if target not in TRANSITIONS[status]:
                 continue
-            if name == "supplement_received" and status != Status.SUPPLEMENT_REQUESTED:
-                continue
-            if name == "fee_paid" and status != Status.FEE_REQUESTED:
+            if name in SOURCE_STATUS and status != SOURCE_STATUS[name]:
                 continue
             if name == "resolve" and open_handoff(state):
                 continue

@@ -1,0 +1,54 @@
+import pytest
+
+from domain.citizen import (id_number_error, mask_id_number, mask_name, normalize_phone, phone_error,
+                            validate_applicant)
+from domain.codes import format_code, parse_code
+from domain.text import fold
+from datetime import date
+
+
+@pytest.mark.parametrize("value", ["001203004567", "079099123456", "123456789", "0012 0300 4567"])
+def test_accepts_twelve_digit_ids_and_legacy_nine_digit_cards(value):
+    assert id_number_error(value) is None
+
+
+@pytest.mark.parametrize("value,fragment", [("", "Vui lòng nhập"), ("12345", "12 chữ số"),
+                                            ("00120300456A", "chỉ gồm chữ số"), ("0012030045678", "12 chữ số")])
+def test_refuses_bad_id_numbers_in_vietnamese(value, fragment):
+    assert fragment in id_number_error(value)
+
+
+@pytest.mark.parametrize("raw,normal", [("0912345678", "0912345678"), ("+84 912 345 678", "0912345678"),
+                                        ("091.234.5678", "0912345678"), ("84912345678", "0912345678")])
+def test_normalises_mobile_numbers(raw, normal):
+    assert normalize_phone(raw) == normal and phone_error(raw) is None
+
+
+@pytest.mark.parametrize("raw", ["0212345678", "091234567", "09123456789", "abc", "0112345678"])
+def test_refuses_numbers_that_are_not_vietnamese_mobiles(raw):
+    assert phone_error(raw)
+
+
+def test_validate_applicant_reports_every_bad_field_at_once():
+    _applicant, errors = validate_applicant({"name": "", "id_number": "1", "phone": "1", "address": ""})
+    assert {e.field for e in errors} == {"name", "id_number", "phone", "address"}
+
+
+def test_masks_id_numbers_like_the_privacy_rules_show():
+    assert mask_id_number("001203004534") == "0012******34"
+    assert mask_id_number("123456789") == "1234***89"
+    assert mask_name("Nguyễn Văn Dũng") == "N. V. Dũng"
+
+
+def test_folding_removes_diacritics_and_maps_d_stroke():
+    assert fold("Nguyễn Văn Dũng") == "nguyen van dung"
+    assert fold("ĐẶNG  Thị   Đào") == "dang thi dao"
+
+
+def test_dossier_codes_follow_the_agency_date_sequence_pattern():
+    code = format_code("000.00.06.H56", date(2023, 10, 27), 361)
+    assert code == "000.00.06.H56-231027-0361"
+    assert parse_code(code) == ("000.00.06.H56", date(2023, 10, 27), 361)
+    assert parse_code("000.00.06.H56-231399-0001") is None
+    with pytest.raises(ValueError):
+        format_code("000.00.06.H56", date(2023, 10, 27), 10000)
