@@ -33,7 +33,7 @@ def home():
         "desk/home.html",
         today=store.list_today(conn, g.now, limit=20),
         due_soon=store.list_due_soon(conn, g.now, _calendar(), limit=20),
-        overdue=store.list_overdue(conn, g.now, limit=20),
+        overdue_rows=store.list_overdue(conn, g.now, limit=20),
     )
 
 
