@@ -104,6 +104,8 @@ def run(data_dir, host, port, threads):
     import waitress
 
     from . import create_app, logs
+    from .settings import load_settings
+    load_settings(data_dir)  # refuse a bad config before touching the folder
     logs.configure(data_dir)
     app = create_app({"DATA_DIR": data_dir})
     click.echo(f"motcua node {app.config['MOTCUA']['agency_code']} listening on http://{host}:{port}/")
