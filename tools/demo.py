@@ -1,0 +1,84 @@
+"""make demo: a node with sample data on localhost (and, once enrolled, central beside it).
+
+Run from the repo root: python tools/demo.py --data demo-data
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from node import store, users  # noqa: E402
+from node.cli import open_db  # noqa: E402
+from node.clock import local_now  # noqa: E402
+from node.provision import init_node  # noqa: E402
+from node.reference import CalendarCache  # noqa: E402
+
+AGENCY = "000.00.06.H56"
+ADMIN = ("admin", "Admin-demo-2026")
+CLERK = ("lan", "Clerk-demo-2026")
+LEADER = ("hung", "Leader-demo-2026")
+
+FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Phan", "Vũ", "Đặng", "Bùi", "Đỗ"]
+MIDDLE = ["Văn", "Thị", "Hữu", "Đức", "Minh", "Thanh", "Ngọc"]
+GIVEN = ["An", "Bình", "Dũng", "Đào", "Hà", "Hùng", "Lan", "Mai", "Nam", "Phúc", "Quang", "Thảo", "Yến"]
+
+
+def seed(data_dir: Path) -> None:
+    settings, conn = open_db(data_dir)
+    now = local_now()
+    users.create(conn, CLERK[0], CLERK[1], "clerk", "Nguyễn Thị Lan", now)
+    users.create(conn, LEADER[0], LEADER[1], "leader", "Trần Văn Hùng", now)
+    cache = CalendarCache(settings["working_hours"])
+    rng = random.Random(2026)
+    codes = ["1.001193", "1.000894", "1.004873", "2.000815", "2.000884", "1.001776", "XA-DD-01", "1.001612"]
+    for i in range(30):
+        when = now - timedelta(days=rng.randint(0, 6), hours=rng.randint(0, 3))
+        ctx = store.Context(conn=conn, node=AGENCY, agency=AGENCY, actor=CLERK[0], now=when, calendar_cache=cache)
+        name = f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
+        state = store.receive(ctx, procedure_code=rng.choice(codes), applicant={
+            "name": name, "id_number": f"0{rng.randint(1, 96):02d}{rng.randint(0, 3)}{rng.randint(0, 99):02d}"
+                                       f"{rng.randint(0, 999999):06d}",
+            "phone": f"09{rng.randint(10000000, 99999999)}", "address": "Thôn Đông, xã Hòa Bình", "email": ""},
+            documents=[{"name": "Tờ khai", "kind": "original", "count": 1}], channel="in_person",
+            return_method="desk")
+        steps = rng.choice([[], ["start"], ["start", "resolve"], ["start", "resolve", "return"],
+                            ["start", "supplement"]])
+        for action in steps:
+            store.act(ctx, state["code"], action, {"handler": LEADER[0], "items": "Bản sao giấy tờ",
+                                                   "reason": "Thiếu giấy tờ", "rating": "5"})
+    conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", default="demo-data", type=Path)
+    parser.add_argument("--port", default=8080, type=int)
+    args = parser.parse_args()
+    node_dir = args.data / "node"
+    if not (node_dir / "motcua.toml").exists():
+        print(f"Creating a demo node in {node_dir} ...")
+        init_node(node_dir, agency_code=AGENCY, agency_name="UBND xã Hòa Bình (demo)", admin=ADMIN[0],
+                  password=ADMIN[1], now=local_now(), parent_name="UBND tỉnh Quảng Ninh",
+                  public_url=f"http://127.0.0.1:{args.port}")
+        seed(node_dir)
+    import waitress
+
+    from node import create_app, logs
+    logs.configure(node_dir)
+    app = create_app({"DATA_DIR": node_dir})
+    print(f"""
+motcua demo node is running.
+  Desk:           http://127.0.0.1:{args.port}/   (clerk: {CLERK[0]} / {CLERK[1]}, admin: {ADMIN[0]} / {ADMIN[1]})
+  Citizen lookup: http://127.0.0.1:{args.port}/tra-cuu
+Stop with Ctrl+C. Data lives in {node_dir} (delete it to start over).
+""", flush=True)
+    waitress.serve(app, host="127.0.0.1", port=args.port, threads=4, ident="motcua")
+
+
+if __name__ == "__main__":
+    main()
