@@ -318,13 +318,57 @@ def hand_off(state, params, now, calendar, procedure=None) -> Change:
 
 def hand_back(state, params, now, calendar, procedure=None) -> Change:
     row = open_handoff(state)
-    if row is None:
+    if row is None or row.get("upper"):
         _fail("status", "Hồ sơ không có lượt chuyển liên thông nào đang chờ nhận lại.")
     rows = [dict(r) for r in state["handoffs"]]
     rows[-1]["returned_at"] = iso(now)
     rows[-1]["result_class"] = cal.classify_resolution(now, parse_iso(state["due_at"]))
     rows[-1]["return_note"] = _text(params, "note", "ghi chú", required=False)
     return Change("dossier.handed_back", {"set": {"handoffs": rows}, "note": ""})
+
+
+def hand_up(state, params, now, calendar, procedure=None) -> Change:
+    """Liên thông lên cấp trên: the hold passes to central until it hands the dossier back."""
+    _require_status(state, {Status.PROCESSING}, "chuyển lên cấp trên")
+    if open_handoff(state):
+        _fail("to_unit", "Hồ sơ đang được chuyển liên thông, chưa nhận lại.")
+    row = {"sent_at": iso(now), "from_unit": state["agency"],
+           "to_unit": _text(params, "to_unit", "cơ quan nhận", required=False, limit=200) or "Cấp trên",
+           "giver": _text(params, "giver", "người giao", required=False, limit=100),
+           "receiver": "", "note": _text(params, "note", "ghi chú", required=False),
+           "returned_at": None, "result_class": None, "upper": True}
+    return Change("dossier.handed_up", {"set": {"holder": "central", "handoffs": state["handoffs"] + [row]},
+                                        "note": ""})
+
+
+UPPER_OUTCOMES = {"resolve": "Cấp trên đã giải quyết xong", "return": "Cấp trên trả lại để bộ phận một cửa xử lý tiếp"}
+
+
+def hand_back_from_upper(state, params, now, calendar=None, procedure=None) -> Change:
+    """Central's decision on a handed-up dossier, applied by the node when it syncs.
+
+    outcome "resolve": status 4 -> 9 with the result; "return": stays 4 (e.g. more documents needed).
+    """
+    if state["holder"] != "central":
+        _fail("holder", "Hồ sơ không do cấp trên giữ.")
+    outcome = params.get("outcome")
+    if outcome not in UPPER_OUTCOMES:
+        _fail("outcome", "Chọn kết quả: giải quyết xong hoặc trả lại.")
+    rows = [dict(r) for r in state["handoffs"]]
+    if not rows or rows[-1]["returned_at"] is not None:
+        _fail("holder", "Hồ sơ không có lượt chuyển lên cấp trên đang mở.")
+    result_class = cal.classify_resolution(now, parse_iso(state["due_at"]))
+    rows[-1].update(returned_at=iso(now), result_class=result_class,
+                    receiver=_text(params, "receiver", "người nhận", required=False, limit=100),
+                    return_note=_text(params, "note", "ghi chú", required=False))
+    changes = {"holder": "node", "handoffs": rows}
+    data = {"note": rows[-1]["return_note"]}
+    if outcome == "resolve":
+        data.update(_transition(state, Status.RESOLVED))
+        changes.update(resolved_at=iso(now), result_class=result_class,
+                       result_note=_text(params, "result_note", "kết quả giải quyết", required=False))
+    data["set"] = changes
+    return Change("dossier.handed_back", data)
 
 
 # name -> (function, Vietnamese button label, target status or None)
@@ -340,6 +384,7 @@ ACTIONS = {
     "extend": (extend, "Xin lỗi và gia hạn", None),
     "hand_off": (hand_off, "Chuyển liên thông", None),
     "hand_back": (hand_back, "Nhận lại kết quả liên thông", None),
+    "hand_up": (hand_up, "Chuyển lên cấp trên giải quyết", None),
     "withdraw": (request_withdrawal, "Công dân xin rút hồ sơ", Status.WITHDRAWAL_REQUESTED),
     "stop": (stop, "Dừng xử lý", Status.STOPPED),
     "resolve": (resolve, "Đã xử lý xong", Status.RESOLVED),
@@ -373,6 +418,8 @@ def available_actions(state: dict) -> list[str]:
             names.append(name)
         elif name == "hand_off" and status == Status.PROCESSING and not open_handoff(state):
             names.append(name)
-        elif name == "hand_back" and open_handoff(state):
+        elif name == "hand_back" and open_handoff(state) and not open_handoff(state).get("upper"):
+            names.append(name)
+        elif name == "hand_up" and status == Status.PROCESSING and not open_handoff(state):
             names.append(name)
     return names

@@ -187,3 +187,21 @@ def test_online_registration_is_accepted_or_refused(ctx, clock):
     assert store.get(c.conn, code)["status"] == Status.REGISTERED_ONLINE
     state = store.act(ctx(), f"{AGENCY}-260105-0900", "accept", {})
     assert state["status"] == Status.RECEIVED and state["due_at"] == "2026-01-05T17:00:00"
+
+
+def test_a_dossier_handed_up_cannot_be_changed_by_the_node_until_handed_back(ctx, clock):
+    from domain import workflow
+    from domain.dossier import apply_event
+    from node import store
+    code = receive(ctx, procedure_code="XA-DD-01")["code"]
+    store.act(ctx(), code, "start", {})
+    state = store.act(ctx(), code, "hand_up", {"to_unit": "UBND tỉnh"})
+    assert state["holder"] == "central"
+    with pytest.raises(store.NotHolder):
+        store.act(ctx(), code, "resolve", {})
+    clock.advance(days=1)
+    change = workflow.hand_back_from_upper(state, {"outcome": "resolve", "result_note": "GCN"}, clock.now)
+    event = {"type": change.type, "data": change.data, "at": "2026-01-06T09:00:00", "dossier": code}
+    after = apply_event(state, event)
+    assert after["holder"] == "node" and after["status"] == Status.RESOLVED
+    assert after["handoffs"][-1]["returned_at"] and after["result_class"] in ("early", "on_time", "late")
