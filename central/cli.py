@@ -1,0 +1,358 @@
+"""motcua-central: set up and run the upper-level server, enrol nodes, import bundles."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .clock import local_now
+from .settings import ConfigError
+
+EXIT_CONFIG = 2
+
+
+def data_option(fn):
+    return click.option("--data", "data_dir", envvar="MOTCUA_CENTRAL_DATA", required=True,
+                        type=click.Path(file_okay=False, path_type=Path),
+                        help="Central's data folder (or set MOTCUA_CENTRAL_DATA).")(fn)
+
+
+def config_errors(fn):
+    """Turn a configuration or operator problem into one English line on stderr and exit code 2."""
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_CONFIG)
+    return wrapped
+
+
+def read_password(password_stdin: bool, prompt: str) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+
+
+def open_db(data_dir: Path):
+    """Settings and a connection to an existing, migrated central database (config checked first)."""
+    from .db import connect, migrate
+    from .settings import DB_NAME, load_settings
+    settings = load_settings(data_dir)
+    path = data_dir / DB_NAME
+    if not path.exists():
+        raise ConfigError(f"no database at {path} (run motcua-central init first)")
+    migrate(path)
+    return settings, connect(path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="motcua")
+def main():
+    """Run central: receive the communes' signed logs and send them reference data.
+
+    Example:
+
+        motcua-central init --data /srv/central --name "UBND tỉnh Quảng Ninh" --admin admin
+    """
+
+
+@main.command()
+@data_option
+@click.option("--name", required=True, help='Name of the upper level, e.g. "UBND tỉnh Quảng Ninh".')
+@click.option("--admin", required=True, help="Username of the first administrator.")
+@click.option("--password-stdin", is_flag=True, help="Read the admin password from standard input.")
+@config_errors
+def init(data_dir, name, admin, password_stdin):
+    """Create central: folder, config, signing key, database, catalogue and calendar v1, admin.
+
+    Refuses a folder that already exists and is not empty.
+
+    Example:
+
+        echo 'S3cret-pass-2026' | motcua-central init --data ./central --name "UBND tỉnh Quảng Ninh" \\
+            --admin admin --password-stdin
+    """
+    from . import keys
+    from .provision import init_central
+    password = read_password(password_stdin, "Admin password")
+    init_central(data_dir, name=name, admin=admin, password=password, now=local_now())
+    click.echo(f"Central created in {data_dir}. Key fingerprint: {keys.fingerprint(keys.load(data_dir))}")
+    click.echo(f"Start it with: motcua-central run --data {data_dir}")
+
+
+@main.command()
+@data_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8090, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64), help="Worker threads.")
+@config_errors
+def run(data_dir, host, port, threads):
+    """Serve central with waitress until stopped (Ctrl+C).
+
+    Example:
+
+        motcua-central run --data /srv/central --host 0.0.0.0 --port 8090
+    """
+    import logging
+
+    import waitress
+
+    from .app import create_app
+    from .settings import load_settings
+    load_settings(data_dir)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app({"DATA_DIR": data_dir})
+    click.echo(f"motcua central listening on http://{host}:{port}/")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="motcua-central")
+
+
+@main.group()
+def node():
+    """Register, list and revoke commune nodes.
+
+    Example:
+
+        motcua-central node add --data /srv/central --agency 000.00.06.H56 --name "UBND xã Hòa Bình"
+    """
+
+
+def _print_code(code, expires, data_dir):
+    from . import keys
+    click.echo(f"code: {code}")
+    click.echo(f"expires: {expires.isoformat(sep=' ')}")
+    click.echo(f"central key fingerprint: {keys.fingerprint(keys.load(data_dir))}")
+
+
+@node.command("add")
+@data_option
+@click.option("--agency", required=True, help="The commune's agency code, e.g. 000.00.06.H56.")
+@click.option("--name", required=True, help='The commune, e.g. "UBND xã Hòa Bình".')
+@config_errors
+def node_add(data_dir, agency, name):
+    """Register a commune and print its one-time enrolment code.
+
+    The technician then runs: motcua-node enroll <central-url> <code>
+
+    Example:
+
+        motcua-central node add --data /srv/central --agency 000.00.06.H56 --name "UBND xã Hòa Bình"
+    """
+    from . import nodes
+    settings, conn = open_db(data_dir)
+    try:
+        code, expires = nodes.add_node(conn, agency, name, now=local_now(), minutes=settings["enrol_code_minutes"])
+    except nodes.RegistryError as exc:
+        raise ConfigError(str(exc)) from None
+    _print_code(code, expires, data_dir)
+
+
+@node.command("list")
+@data_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@config_errors
+def node_list(data_dir, as_json):
+    """List nodes: status, key fingerprint, head, last contact, pending, clock offset, forks, anomalies.
+
+    Example:
+
+        motcua-central node list --data /srv/central
+    """
+    from . import nodes
+    _settings, conn = open_db(data_dir)
+    rows = nodes.listing(conn)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['id']:<16} {r['status']:<8} head={r['head_seq']:<6} "
+                   f"last={r['last_contact_at'] or '-':<19} pending={r['pending_reported'] if r['pending_reported'] is not None else '-'} "
+                   f"offset={r['clock_offset_seconds'] if r['clock_offset_seconds'] is not None else '-'}s "
+                   f"forks={r['forks']} anomalies={r['anomalies']} key={r['fingerprint'] or '-'}  {r['name']}")
+
+
+@node.command("revoke")
+@data_option
+@click.argument("agency")
+@config_errors
+def node_revoke(data_dir, agency):
+    """Revoke a node's key: its pushes are refused until it recovers with a new code.
+
+    Example:
+
+        motcua-central node revoke --data /srv/central 000.00.06.H56
+    """
+    from . import nodes
+    _settings, conn = open_db(data_dir)
+    try:
+        nodes.revoke(conn, agency, now=local_now())
+    except nodes.RegistryError as exc:
+        raise ConfigError(str(exc)) from None
+    click.echo(f"Node {agency} revoked.")
+
+
+@node.command("recovery-code")
+@data_option
+@click.argument("agency")
+@config_errors
+def node_recovery_code(data_dir, agency):
+    """Print a one-time code that registers a new key for an existing node (lost disk or PC).
+
+    Example:
+
+        motcua-central node recovery-code --data /srv/central 000.00.06.H56
+    """
+    from . import nodes
+    settings, conn = open_db(data_dir)
+    try:
+        code, expires = nodes.recovery_code(conn, agency, now=local_now(), minutes=settings["enrol_code_minutes"])
+    except nodes.RegistryError as exc:
+        raise ConfigError(str(exc)) from None
+    _print_code(code, expires, data_dir)
+
+
+@main.group()
+def user():
+    """Manage central accounts.
+
+    Example:
+
+        motcua-central user add --data /srv/central minh --role viewer
+    """
+
+
+@user.command("add")
+@data_option
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "viewer"]), default="viewer", show_default=True,
+              help="viewer reads, admin also hands dossiers back and manages nodes.")
+@click.option("--full-name", default="", help="Name shown in logs.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@config_errors
+def user_add(data_dir, username, role, full_name, password_stdin):
+    """Add an account.
+
+    Example:
+
+        echo 'Minh-pass-2026' | motcua-central user add --data /srv/central minh --role viewer --password-stdin
+    """
+    from . import users
+    _settings, conn = open_db(data_dir)
+    password = read_password(password_stdin, f"Password for {username}")
+    try:
+        created = users.create(conn, username, password, role, full_name, local_now())
+    except users.UserError as exc:
+        raise ConfigError(str(exc)) from None
+    click.echo(f"User {created.username} ({created.role}) created.")
+
+
+@main.group()
+def token():
+    """Manage API tokens.
+
+    Example:
+
+        motcua-central token create --data /srv/central admin
+    """
+
+
+@token.command("create")
+@data_option
+@click.argument("username")
+@click.option("--label", default="", help="What the token is for.")
+@config_errors
+def token_create(data_dir, username, label):
+    """Print a new API token for USERNAME (shown once; store it safely).
+
+    Example:
+
+        curl -H "Authorization: Bearer $(motcua-central token create --data /srv/central admin)" \\
+            http://127.0.0.1:8090/api/v1/nodes
+    """
+    from . import users
+    _settings, conn = open_db(data_dir)
+    account = users.by_name(conn, username)
+    if account is None or not account.active:
+        raise ConfigError(f"no active user {username!r}")
+    click.echo(users.create_token(conn, account, label, local_now()))
+
+
+@main.command("import-bundle")
+@data_option
+@click.argument("bundle_file", type=click.Path(dir_okay=False, path_type=Path))
+@config_errors
+def import_bundle(data_dir, bundle_file):
+    """Import a node's USB bundle through the same checks as a network push.
+
+    Prints what was accepted; a refused bundle prints one line and exits with code 1.
+
+    Example:
+
+        motcua-central import-bundle --data /srv/central /media/usb/000.00.06.H56-000123.motcua
+    """
+    from .bundle import import_bundle as run_import
+    from .ingest import Caps
+    settings, conn = open_db(data_dir)
+    status, reply = run_import(conn, bundle_file, now=local_now(), caps=Caps.from_settings(settings))
+    if status != 200:
+        error = reply["error"]
+        head = reply.get("head")
+        suffix = f" (central holds up to seq {head['seq']})" if head else ""
+        click.echo(f"refused: {error['code']}: {error['message']}{suffix}", err=True)
+        sys.exit(1)
+    click.echo(f"node {reply['node']}: accepted {reply['accepted']}, duplicates {reply['duplicates']}, "
+               f"head {reply['head']['seq']}")
+
+
+@main.group()
+def dossier():
+    """Look after dossiers that nodes handed up to central.
+
+    Example:
+
+        motcua-central dossier hand-back --data /srv/central 000.00.06.H56-260105-0001 --outcome resolve
+    """
+
+
+@dossier.command("hand-back")
+@data_option
+@click.argument("code")
+@click.option("--outcome", required=True, type=click.Choice(["resolve", "return"]),
+              help="resolve: central resolved it; return: the desk continues processing.")
+@click.option("--result-note", default="", help="The result, for outcome resolve.")
+@click.option("--note", default="", help="A note for the desk.")
+@click.option("--actor", default="admin", show_default=True, help="Who decides (recorded in the feed).")
+@config_errors
+def dossier_hand_back(data_dir, code, outcome, result_note, note, actor):
+    """Hand a dossier back to the node that handed it up (queued in that node's feed).
+
+    Example:
+
+        motcua-central dossier hand-back --data /srv/central 000.00.06.H56-260105-0001 \\
+            --outcome resolve --result-note "Đã cấp giấy phép"
+    """
+    from domain.workflow import WorkflowError
+
+    from . import handback
+    _settings, conn = open_db(data_dir)
+    try:
+        entry = handback.hand_back(conn, code, {"outcome": outcome, "result_note": result_note, "note": note},
+                                   actor, local_now())
+    except handback.NotFound:
+        raise ConfigError(f"no dossier {code}") from None
+    except (handback.NotHeld, WorkflowError) as exc:
+        raise ConfigError(str(exc)) from None
+    click.echo(f"Dossier {code} handed back to node {_node_of(conn, code)} (feed entry {entry['seq']}).")
+
+
+def _node_of(conn, code):
+    row = conn.execute("SELECT node FROM dossiers WHERE code = ?", (code,)).fetchone()
+    return row["node"] if row else "?"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""Accepting a node's signed batch: the same checks for an HTTP push and a USB bundle.
+
+Order matters: size caps, decompression cap and the signature by the node's active key
+are checked before a single byte is parsed; then the payload's shape; then the chain
+against central's stored head. New events, the batch (signature and gzip body verbatim)
+and the node's head are stored in one transaction; the dossier rows are materialised
+in that same transaction, where a business-rule problem becomes an anomaly row and
+never refuses the batch (one odd record must not block a commune's queue).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.dossier import apply_event, project
+from protocol import sync as wire
+from protocol.canonical import canonical_json
+from protocol.envelope import EnvelopeError, open_sealed
+from protocol.events import ChainError, Head, check_shape, verify_chain
+from protocol.keys import KeyError_, load_public
+
+from .clock import iso
+from .db import write_tx
+
+SQL_CHUNK = 500  # host parameters per IN (...) query
+
+
+@dataclass(frozen=True)
+class Caps:
+    max_body: int = 4 * 1024 * 1024
+    max_decompressed: int = 32 * 1024 * 1024
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "Caps":
+        return cls(settings["max_body_bytes"], settings["max_decompressed_bytes"])
+
+
+class Refused(Exception):
+    """A request central refuses: HTTP status, machine code, English message, optional head."""
+
+    def __init__(self, status: int, code: str, message: str, head: Head | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.head = status, code, message, head
+
+
+ENVELOPE_STATUS = {"too_large": 413, "bad_signature": 401, "bad_encoding": 400, "bad_json": 400}
+
+
+def error_payload(exc: Refused, *, node: str | None, request: str | None, now: datetime) -> dict:
+    payload = {"error": {"code": exc.code, "message": exc.message}, "node": node, "request": request,
+               "central_time": iso(now)}
+    if exc.head is not None:
+        payload["head"] = wire.head_dict(exc.head.seq, exc.head.hash)
+    return payload
+
+
+def stored_head(conn, node_id: str) -> Head:
+    row = conn.execute("SELECT head_seq, head_hash FROM nodes WHERE id = ?", (node_id,)).fetchone()
+    return Head(row["head_seq"], row["head_hash"])
+
+
+def authenticate(conn: sqlite3.Connection, node_id: str | None, body: bytes, signature: str | None,
+                 caps: Caps) -> dict:
+    """Open a node's sealed request: known, unrevoked node; caps; signature by an active key."""
+    row = conn.execute("SELECT status FROM nodes WHERE id = ?", (node_id or "",)).fetchone()
+    if row is None or row["status"] == "pending":
+        raise Refused(403, "unknown_node", f"no enrolled node {node_id!r}")
+    if row["status"] == "revoked":
+        raise Refused(403, "revoked", f"node {node_id} has been revoked")
+    keys = [r["public_key"] for r in conn.execute(
+        "SELECT public_key FROM node_keys WHERE node = ? AND revoked_at IS NULL ORDER BY id DESC", (node_id,))]
+    if not keys:
+        raise Refused(403, "unknown_node", f"node {node_id} has no active key")
+    error = None
+    for key_text in keys:
+        try:
+            payload = open_sealed(body, signature, load_public(key_text), max_body=caps.max_body,
+                                  max_decompressed=caps.max_decompressed)
+        except EnvelopeError as exc:
+            error = exc
+            if exc.code != "bad_signature":
+                break
+            continue
+        except KeyError_ as exc:  # a corrupt stored key: treat as not matching
+            error = EnvelopeError("bad_signature", str(exc))
+            continue
+        if payload.get("node") != node_id:
+            raise Refused(400, "bad_payload", f"payload node {payload.get('node')!r} does not match {node_id!r}")
+        if not isinstance(payload.get("nonce"), str) or not payload["nonce"]:
+            raise Refused(400, "bad_payload", "payload lacks a nonce")
+        return payload
+    raise Refused(ENVELOPE_STATUS.get(error.code, 400), error.code, str(error))
+
+
+def _clock_offset(sent_at, now: datetime) -> int | None:
+    if not isinstance(sent_at, str):
+        return None
+    try:
+        sent = datetime.fromisoformat(sent_at)
+    except ValueError:
+        return None
+    if sent.tzinfo is not None:
+        return None
+    return round((sent - now).total_seconds())
+
+
+def touch(conn, node_id: str, payload: dict, now: datetime, *, accepted: int = 0) -> None:
+    """Record contact: last_contact_at, clock offset and, for pushes, what the node still has to send."""
+    offset = _clock_offset(payload.get("sent_at"), now)
+    pending = payload.get("pending")
+    if "events" in payload and isinstance(pending, int) and not isinstance(pending, bool):
+        left = max(pending - accepted, 0)
+        oldest = payload.get("oldest_pending_at") if isinstance(payload.get("oldest_pending_at"), str) else None
+        conn.execute("UPDATE nodes SET last_contact_at = ?, clock_offset_seconds = COALESCE(?, clock_offset_seconds), "
+                     "pending_reported = ?, oldest_pending_at = ? WHERE id = ?",
+                     (iso(now), offset, left, oldest if left else None, node_id))
+    else:
+        conn.execute("UPDATE nodes SET last_contact_at = ?, clock_offset_seconds = COALESCE(?, clock_offset_seconds) "
+                     "WHERE id = ?", (iso(now), offset, node_id))
+
+
+def ingest(conn: sqlite3.Connection, node_id: str | None, body: bytes, signature: str | None, *,
+           source: str, now: datetime, caps: Caps) -> tuple[int, dict]:
+    """Check and store one signed batch; return (HTTP status, reply payload before sealing)."""
+    request = None
+    try:
+        payload = authenticate(conn, node_id, body, signature, caps)
+        request = payload["nonce"]
+        events = payload.get("events")
+        if not isinstance(events, list):
+            raise Refused(400, "bad_payload", "'events' must be a list")
+        hashes = []
+        for event in events:
+            try:
+                check_shape(event)
+            except ChainError as exc:
+                raise Refused(400, "bad_payload", f"malformed event: {exc}") from None
+            if event["node"] != node_id:
+                raise Refused(400, "bad_payload", f"event {event['seq']} belongs to node {event['node']!r}")
+            hashes.append(canonical_json(event))
+        with write_tx(conn):
+            result = _store(conn, node_id, payload, events, hashes, body, signature, source, now)
+            touch(conn, node_id, payload, now, accepted=0 if isinstance(result, Refused) else result["accepted"])
+        if isinstance(result, Refused):
+            raise result
+    except Refused as exc:
+        return exc.status, error_payload(exc, node=node_id, request=request, now=now)
+    result.update(node=node_id, request=request, central_time=iso(now))
+    return 200, result
+
+
+def _store(conn, node_id, payload, events, raws, body, signature, source, now):
+    """Inside the write transaction: dedupe, detect fork/gap, store, materialise.
+
+    Returns the 200 reply fields or a Refused (returned, not raised, so the fork record
+    and the contact time still commit).
+    """
+    head = stored_head(conn, node_id)
+    digests = [hashlib.sha256(raw).hexdigest() for raw in raws]
+    old = [i for i, e in enumerate(events) if e["seq"] <= head.seq]
+    new = [i for i, e in enumerate(events) if e["seq"] > head.seq]
+    if old:
+        stored = _stored_hashes(conn, node_id, [events[i]["seq"] for i in old])
+        for i in old:
+            seq = events[i]["seq"]
+            if stored.get(seq) != digests[i]:
+                _record_fork(conn, node_id, seq, stored.get(seq) or "", digests[i], raws[i], now)
+                return Refused(409, "fork", f"event {seq} differs from the one central stored; "
+                               "refused and recorded", head)
+    if not new:
+        return {"head": wire.head_dict(head.seq, head.hash), "accepted": 0, "duplicates": len(old)}
+    first = events[new[0]]
+    if first["seq"] != head.seq + 1:
+        return Refused(409, "gap", f"batch starts at seq {first['seq']}; central holds up to {head.seq}", head)
+    if first["prev"] != head.hash:
+        _record_fork(conn, node_id, head.seq, head.hash, first["prev"], raws[new[0]], now)
+        return Refused(409, "fork", f"event {first['seq']} does not link to central's event {head.seq}; "
+                       "refused and recorded", head)
+    fresh = [events[i] for i in new]
+    try:
+        verify_chain(fresh, head, node=node_id)
+    except ChainError as exc:
+        return Refused(409, "chain", str(exc), head)
+    received = iso(now)
+    batch_id = conn.execute(
+        "INSERT INTO batches(node, signature, body, first_seq, last_seq, received_at, source) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (node_id, signature, body, fresh[0]["seq"], fresh[-1]["seq"], received, source)).lastrowid
+    conn.executemany(
+        "INSERT INTO events(node, seq, id, hash, body, batch_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(node_id, events[i]["seq"], events[i]["id"], digests[i], raws[i].decode("utf-8"), batch_id, received)
+         for i in new])
+    last = new[-1]
+    conn.execute("UPDATE nodes SET head_seq = ?, head_hash = ? WHERE id = ?",
+                 (events[last]["seq"], digests[last], node_id))
+    materialise(conn, node_id, fresh, now)
+    return {"head": wire.head_dict(events[last]["seq"], digests[last]), "accepted": len(new),
+            "duplicates": len(old)}
+
+
+def _chunks(items: list, size: int = SQL_CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _stored_hashes(conn, node_id: str, seqs: list[int]) -> dict[int, str]:
+    found = {}
+    for part in _chunks(seqs):
+        marks = ",".join("?" * len(part))
+        for row in conn.execute(f"SELECT seq, hash FROM events WHERE node = ? AND seq IN ({marks})",
+                                (node_id, *part)):
+            found[row["seq"]] = row["hash"]
+    return found
+
+
+def _record_fork(conn, node_id, seq, stored_hash, offered_hash, offered_raw: bytes, now) -> None:
+    conn.execute("INSERT OR IGNORE INTO forks(node, seq, stored_hash, offered_hash, offered_body, at) "
+                 "VALUES (?, ?, ?, ?, ?, ?)",
+                 (node_id, seq, stored_hash, offered_hash, offered_raw.decode("utf-8"), iso(now)))
+
+
+# --- materialisation -------------------------------------------------------------------------
+
+PROJECTED = ("code", "agency", "procedure_code", "procedure_name", "field", "channel", "status", "handler",
+             "holder", "received_at", "due_at", "resolved_at", "returned_at", "result_class", "rating",
+             "supplement_count", "applicant_name", "name_folded", "id_number", "phone", "updated_at")
+COLUMNS = PROJECTED + ("node", "doc")
+UPSERT = (f"INSERT INTO dossiers({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+          f"ON CONFLICT(code) DO UPDATE SET "
+          + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "code"))
+
+
+def materialise(conn, node_id: str, events: list[dict], now: datetime) -> int:
+    """Fold new events into dossier rows; problems become anomalies. Returns the anomaly count."""
+    codes = sorted({e["dossier"] for e in events if e["dossier"] and e["type"].startswith("dossier.")})
+    states: dict[str, dict | None] = {}
+    owners: dict[str, str] = {}
+    for part in _chunks(codes):
+        marks = ",".join("?" * len(part))
+        for row in conn.execute(f"SELECT code, node, doc FROM dossiers WHERE code IN ({marks})", part):
+            states[row["code"]] = json.loads(row["doc"])
+            owners[row["code"]] = row["node"]
+    projected: dict[str, dict] = {}
+    anomalies = []
+    for event in events:
+        code = event["dossier"]
+        if not code or not event["type"].startswith("dossier."):
+            continue
+        if owners.get(code, node_id) != node_id:
+            anomalies.append((node_id, event["seq"], code,
+                              f"{code}: dossier belongs to node {owners[code]}; event ignored", iso(now)))
+            continue
+        try:
+            new_state = apply_event(states.get(code), event)
+            row = project(new_state)
+        except Exception as exc:  # noqa: BLE001 - any problem in one record is for a person to review
+            message = str(exc) if isinstance(exc, ValueError) else f"{code}: {type(exc).__name__}: {exc}"
+            anomalies.append((node_id, event["seq"], code, message, iso(now)))
+            continue
+        states[code] = new_state
+        owners[code] = node_id
+        projected[code] = row
+    rows = [tuple(row[c] for c in PROJECTED) +
+            (node_id, json.dumps(states[code], ensure_ascii=False, separators=(",", ":")))
+            for code, row in projected.items()]
+    try:
+        conn.executemany(UPSERT, rows)
+    except sqlite3.Error:
+        # A row the schema refuses (e.g. a wrong type): store them one by one, anomalies for the rest.
+        for row in rows:
+            try:
+                conn.execute("SAVEPOINT one_row")
+                conn.execute(UPSERT, row)
+                conn.execute("RELEASE one_row")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK TO one_row")
+                conn.execute("RELEASE one_row")
+                anomalies.append((node_id, events[-1]["seq"], row[0], f"{row[0]}: row not stored: {exc}", iso(now)))
+    if anomalies:
+        conn.executemany("INSERT INTO anomalies(node, seq, dossier, message, at) VALUES (?, ?, ?, ?, ?)", anomalies)
+    return len(anomalies)

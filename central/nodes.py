@@ -1,0 +1,135 @@
+"""The node registry: entries per commune, one-time enrolment/recovery codes, enrolment itself."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import sqlite3
+from datetime import datetime, timedelta
+
+from domain.codes import agency_code_error
+from protocol import sync as wire
+from protocol.keys import KeyError_, fingerprint, load_public, public_b64
+
+from . import feed
+from .clock import iso
+from .db import write_tx
+from .ingest import Refused, stored_head
+
+CODE_CHARS = 10
+
+
+class RegistryError(ValueError):
+    """An operator request that cannot be done (English, for the CLI)."""
+
+
+def new_code() -> str:
+    """10 base32 characters grouped for reading aloud: 'K7QF2-M4XPA' (50 bits)."""
+    text = base64.b32encode(secrets.token_bytes(10)).decode("ascii")[:CODE_CHARS]
+    return f"{text[:5]}-{text[5:]}"
+
+
+def normalise_code(code: str) -> str:
+    """Accept lower case, spaces and missing/extra dashes; O/0 and I/1 typed for one another."""
+    text = "".join(ch for ch in str(code or "").upper() if ch.isalnum())
+    return text.replace("0", "O").replace("1", "I").replace("8", "B")
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(normalise_code(code).encode("ascii")).hexdigest()
+
+
+def _issue(conn, node: str, purpose: str, now: datetime, minutes: int) -> tuple[str, datetime]:
+    code = new_code()
+    expires = now + timedelta(minutes=minutes)
+    conn.execute("INSERT INTO enrol_codes(code_hash, node, purpose, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                 (code_hash(code), node, purpose, iso(now), iso(expires)))
+    return code, expires
+
+
+def add_node(conn, agency: str, name: str, *, now: datetime, minutes: int) -> tuple[str, datetime]:
+    error = agency_code_error(agency)
+    if error:
+        raise RegistryError(error)
+    if not (name or "").strip():
+        raise RegistryError("node name must not be empty")
+    with write_tx(conn):
+        if conn.execute("SELECT 1 FROM nodes WHERE id = ?", (agency,)).fetchone():
+            raise RegistryError(f"node {agency} already exists (use 'node recovery-code' for a new key)")
+        conn.execute("INSERT INTO nodes(id, name, status, created_at) VALUES (?, ?, 'pending', ?)",
+                     (agency, name.strip(), iso(now)))
+        return _issue(conn, agency, "enrol", now, minutes)
+
+
+def recovery_code(conn, agency: str, *, now: datetime, minutes: int) -> tuple[str, datetime]:
+    """A code that registers a new key for an existing node (its disk or PC was lost)."""
+    with write_tx(conn):
+        row = conn.execute("SELECT status FROM nodes WHERE id = ?", (agency,)).fetchone()
+        if row is None:
+            raise RegistryError(f"no node {agency}")
+        return _issue(conn, agency, "enrol" if row["status"] == "pending" else "recover", now, minutes)
+
+
+def revoke(conn, agency: str, *, now: datetime) -> None:
+    with write_tx(conn):
+        if conn.execute("UPDATE nodes SET status = 'revoked' WHERE id = ?", (agency,)).rowcount != 1:
+            raise RegistryError(f"no node {agency}")
+        conn.execute("UPDATE node_keys SET revoked_at = ? WHERE node = ? AND revoked_at IS NULL", (iso(now), agency))
+        conn.execute("UPDATE enrol_codes SET used_at = ? WHERE node = ? AND used_at IS NULL", (iso(now), agency))
+
+
+def enrol(conn: sqlite3.Connection, body: dict, *, now: datetime, central_key, central_name: str) -> dict:
+    """Register a node's key with a one-time code; raises Refused. Returns the reply payload."""
+    if not isinstance(body, dict):
+        raise Refused(400, "bad_request", "body must be a JSON object {code, public_key, agency_code}")
+    code, public_key, agency = body.get("code"), body.get("public_key"), body.get("agency_code")
+    if not all(isinstance(v, str) and v for v in (code, public_key, agency)):
+        raise Refused(400, "bad_request", "code, public_key and agency_code are required strings")
+    try:
+        load_public(public_key)
+    except KeyError_ as exc:
+        raise Refused(400, "bad_public_key", str(exc)) from None
+    hashed = code_hash(code)
+    with write_tx(conn):
+        row = conn.execute("SELECT * FROM enrol_codes WHERE code_hash = ?", (hashed,)).fetchone()
+        if row is None:
+            raise Refused(403, "invalid_code", "unknown enrolment code")
+        if row["used_at"] is not None:
+            raise Refused(403, "code_used", "this enrolment code has already been used")
+        if row["expires_at"] <= iso(now):
+            raise Refused(403, "code_expired", f"this enrolment code expired at {row['expires_at']}")
+        if row["node"] != agency:
+            raise Refused(403, "wrong_agency", f"this code is not for agency {agency}")
+        node = conn.execute("SELECT * FROM nodes WHERE id = ?", (agency,)).fetchone()
+        recovery = row["purpose"] == "recover"
+        if not recovery and conn.execute("SELECT 1 FROM node_keys WHERE node = ? AND revoked_at IS NULL",
+                                         (agency,)).fetchone():
+            raise Refused(409, "already_enrolled", f"node {agency} already has a key; ask for a recovery code")
+        conn.execute("UPDATE enrol_codes SET used_at = ? WHERE code_hash = ?", (iso(now), hashed))
+        conn.execute("UPDATE node_keys SET revoked_at = ? WHERE node = ? AND revoked_at IS NULL", (iso(now), agency))
+        conn.execute("INSERT INTO node_keys(node, public_key, fingerprint, created_at) VALUES (?, ?, ?, ?)",
+                     (agency, public_key, fingerprint(public_key), iso(now)))
+        conn.execute("UPDATE nodes SET status = 'active', enrolled_at = COALESCE(enrolled_at, ?), "
+                     "last_contact_at = ? WHERE id = ?", (iso(now), iso(now), agency))
+        feed.catch_up_reference(conn, agency, now=now)
+        head = stored_head(conn, agency)
+    central_public = public_b64(central_key)
+    return {"node": agency, "agency_code": agency, "agency_name": node["name"], "central_name": central_name,
+            "central_public_key": central_public, "central_fingerprint": fingerprint(central_public),
+            "node_fingerprint": fingerprint(public_key), "central_time": iso(now),
+            "head": wire.head_dict(head.seq, head.hash), "recovery": recovery, "request": hashed}
+
+
+def listing(conn) -> list[dict]:
+    rows = conn.execute("""
+        SELECT n.*, (SELECT fingerprint FROM node_keys k WHERE k.node = n.id AND k.revoked_at IS NULL
+                     ORDER BY k.id DESC LIMIT 1) AS fingerprint,
+               (SELECT COUNT(*) FROM forks f WHERE f.node = n.id) AS forks,
+               (SELECT COUNT(*) FROM anomalies a WHERE a.node = n.id) AS anomalies
+        FROM nodes n ORDER BY n.id""").fetchall()
+    return [{"id": r["id"], "name": r["name"], "status": r["status"], "fingerprint": r["fingerprint"],
+             "enrolled_at": r["enrolled_at"], "head_seq": r["head_seq"], "head_hash": r["head_hash"],
+             "last_contact_at": r["last_contact_at"], "pending_reported": r["pending_reported"],
+             "oldest_pending_at": r["oldest_pending_at"], "clock_offset_seconds": r["clock_offset_seconds"],
+             "catalogue_version": r["catalogue_version"], "calendar_version": r["calendar_version"],
+             "forks": r["forks"], "anomalies": r["anomalies"]} for r in rows]

@@ -1,0 +1,133 @@
+"""The sync endpoints of protocol/sync.py. Every reply, errors included, is sealed by central's key."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, g, request
+
+from protocol import sync as wire
+from protocol.canonical import loads
+from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER, seal
+
+from . import feed, nodes
+from .clock import iso
+from .db import get_db
+from .ingest import Refused, authenticate, error_payload, ingest, stored_head, touch
+
+bp = Blueprint("sync", __name__)
+log = logging.getLogger("motcua.central")
+
+MAX_FEED = 500
+MAX_HISTORY = 2000
+MAX_ENROL_BODY = 64 * 1024
+
+
+def sealed(status: int, payload: dict) -> Response:
+    body, signature = seal(current_app.extensions["motcua.central_key"], payload, level=6)
+    response = Response(body, status=status, content_type="application/json")
+    response.headers["Content-Encoding"] = "gzip"
+    response.headers[SIGNATURE_HEADER] = signature
+    return response
+
+
+def refused(exc: Refused, node: str | None = None, req: str | None = None) -> Response:
+    return sealed(exc.status, error_payload(exc, node=node, request=req, now=g.now))
+
+
+def read_body(limit: int) -> bytes:
+    """The raw body, refusing anything over ``limit`` before reading it (Content-Length first)."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise Refused(413, "too_large", f"body of {length} bytes is over the {limit}-byte cap")
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise Refused(413, "too_large", f"body is over the {limit}-byte cap")
+    return data
+
+
+def _node_request():
+    node = request.headers.get(NODE_HEADER)
+    body = read_body(current_app.config["CAPS"].max_body)
+    return node, body, request.headers.get(SIGNATURE_HEADER)
+
+
+@bp.post(wire.PUSH)
+def push():
+    node = request.headers.get(NODE_HEADER)
+    try:
+        node, body, signature = _node_request()
+    except Refused as exc:
+        return refused(exc, node)
+    status, payload = ingest(get_db(), node, body, signature, source="push", now=g.now,
+                             caps=current_app.config["CAPS"])
+    if status != 200:
+        log.warning("push from %s refused: %s", node, payload["error"]["code"])
+    return sealed(status, payload)
+
+
+def _paged(after, limit, cap):
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise Refused(400, "bad_payload", "'after' must be a whole number >= 0")
+    if limit is None:
+        limit = cap
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise Refused(400, "bad_payload", "'limit' must be a whole number >= 1")
+    return after, min(limit, cap)
+
+
+def _read_request(handler):
+    node = request.headers.get(NODE_HEADER)
+    req = None
+    try:
+        node, body, signature = _node_request()
+        conn = get_db()
+        payload = authenticate(conn, node, body, signature, current_app.config["CAPS"])
+        req = payload["nonce"]
+        reply = handler(conn, node, payload)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            touch(conn, node, payload, g.now)
+        finally:
+            conn.execute("COMMIT")
+    except Refused as exc:
+        return refused(exc, node, req)
+    reply.update(node=node, request=req, central_time=iso(g.now))
+    return sealed(200, reply)
+
+
+@bp.post(wire.FEED)
+def pull_feed():
+    def handler(conn, node, payload):
+        after, limit = _paged(payload.get("after", 0), payload.get("limit"), MAX_FEED)
+        head = feed.feed_head(conn, node)
+        return {"entries": feed.read_feed(conn, node, after, limit), "head": wire.head_dict(head.seq, head.hash)}
+    return _read_request(handler)
+
+
+@bp.post(wire.HISTORY)
+def history():
+    def handler(conn, node, payload):
+        after, limit = _paged(payload.get("after", 0), payload.get("limit"), MAX_HISTORY)
+        rows = conn.execute("SELECT body FROM events WHERE node = ? AND seq > ? ORDER BY seq LIMIT ?",
+                            (node, after, limit)).fetchall()
+        head = stored_head(conn, node)
+        return {"events": [loads(r["body"]) for r in rows], "head": wire.head_dict(head.seq, head.hash)}
+    return _read_request(handler)
+
+
+@bp.post(wire.ENROLL)
+def enroll():
+    body = None
+    try:
+        raw = read_body(MAX_ENROL_BODY)
+        try:
+            body = loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise Refused(400, "bad_request", "body must be JSON {code, public_key, agency_code}") from None
+        reply = nodes.enrol(get_db(), body, now=g.now, central_key=current_app.extensions["motcua.central_key"],
+                            central_name=current_app.config["MOTCUA"]["name"])
+    except Refused as exc:
+        code = body.get("code") if isinstance(body, dict) else None
+        return refused(exc, req=nodes.code_hash(code) if isinstance(code, str) else None)
+    log.info("node %s enrolled (recovery=%s)", reply["node"], reply["recovery"])
+    return sealed(200, reply)

@@ -1,0 +1,173 @@
+"""Schema history of the central database. Released steps are never edited: add new ones.
+
+Each step runs in its own transaction (sqlite-utils ``Migrations``).
+"""
+from sqlite_utils import Migrations
+
+migrations = Migrations("motcua-central")
+
+
+@migrations(name="0001_initial")
+def m0001_initial(db):
+    db.executescript("""
+    CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,                  -- the commune's agency code
+        name TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'revoked')),
+        enrolled_at TEXT,
+        last_contact_at TEXT,
+        pending_reported INTEGER,             -- events the node said it still had to send
+        oldest_pending_at TEXT,
+        clock_offset_seconds INTEGER,         -- node clock minus central clock at its last request
+        head_seq INTEGER NOT NULL DEFAULT 0,
+        head_hash TEXT NOT NULL DEFAULT '0000000000000000000000000000000000000000000000000000000000000000',
+        catalogue_version INTEGER NOT NULL DEFAULT 0,   -- latest version queued in this node's feed
+        calendar_version INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE node_keys (
+        id INTEGER PRIMARY KEY,
+        node TEXT NOT NULL REFERENCES nodes(id),
+        public_key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE INDEX node_keys_node ON node_keys(node, revoked_at);
+    CREATE TABLE enrol_codes (
+        code_hash TEXT PRIMARY KEY,
+        node TEXT NOT NULL REFERENCES nodes(id),
+        purpose TEXT NOT NULL CHECK (purpose IN ('enrol', 'recover')),
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT
+    );
+    CREATE TABLE batches (
+        id INTEGER PRIMARY KEY,
+        node TEXT NOT NULL REFERENCES nodes(id),
+        signature TEXT NOT NULL,
+        body BLOB NOT NULL,                   -- the gzip bytes exactly as received
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        received_at TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('push', 'bundle'))
+    );
+    CREATE INDEX batches_node ON batches(node, first_seq);
+    CREATE TABLE events (
+        node TEXT NOT NULL REFERENCES nodes(id),
+        seq INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        body TEXT NOT NULL,                   -- canonical JSON, verbatim
+        batch_id INTEGER NOT NULL REFERENCES batches(id),
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (node, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE dossiers (
+        id INTEGER PRIMARY KEY,
+        code TEXT NOT NULL UNIQUE,
+        node TEXT NOT NULL REFERENCES nodes(id),
+        agency TEXT NOT NULL,
+        procedure_code TEXT NOT NULL,
+        procedure_name TEXT NOT NULL,
+        field TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        handler TEXT,
+        holder TEXT NOT NULL,
+        received_at TEXT,
+        due_at TEXT,
+        resolved_at TEXT,
+        returned_at TEXT,
+        result_class TEXT,
+        rating INTEGER,
+        supplement_count INTEGER NOT NULL DEFAULT 0,
+        applicant_name TEXT NOT NULL,
+        name_folded TEXT NOT NULL,
+        id_number TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX dossiers_node ON dossiers(node, status);
+    CREATE INDEX dossiers_status_due ON dossiers(status, due_at);
+    CREATE INDEX dossiers_due ON dossiers(due_at);
+    CREATE INDEX dossiers_name ON dossiers(name_folded);
+    CREATE INDEX dossiers_id_number ON dossiers(id_number);
+    CREATE INDEX dossiers_holder ON dossiers(holder);
+    CREATE TABLE anomalies (
+        id INTEGER PRIMARY KEY,
+        node TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        dossier TEXT,
+        message TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX anomalies_node ON anomalies(node, seq);
+    CREATE TABLE forks (
+        id INTEGER PRIMARY KEY,
+        node TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        stored_hash TEXT NOT NULL,
+        offered_hash TEXT NOT NULL,
+        offered_body TEXT NOT NULL,
+        at TEXT NOT NULL,
+        UNIQUE (node, seq, offered_hash)
+    );
+    CREATE TABLE feed (
+        node TEXT NOT NULL REFERENCES nodes(id),
+        seq INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        type TEXT NOT NULL,
+        dossier TEXT,
+        body TEXT NOT NULL,                   -- canonical JSON of the entry
+        PRIMARY KEY (node, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE handbacks (
+        id INTEGER PRIMARY KEY,
+        code TEXT NOT NULL,
+        node TEXT NOT NULL,
+        handoff_no INTEGER NOT NULL,          -- index of the hand-up row in the dossier's handoffs
+        feed_seq INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        UNIQUE (code, handoff_no)
+    );
+    CREATE TABLE reference (
+        kind TEXT NOT NULL CHECK (kind IN ('catalogue', 'calendar')),
+        version INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        published_at TEXT NOT NULL,
+        PRIMARY KEY (kind, version)
+    );
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        full_name TEXT NOT NULL DEFAULT '',
+        role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+        password_hash TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        failed_logins INTEGER NOT NULL DEFAULT 0,
+        locked_until TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        token_hash TEXT NOT NULL UNIQUE,
+        label TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        last_used_at TEXT,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE access_log (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        username TEXT NOT NULL,
+        dossier TEXT NOT NULL,
+        action TEXT NOT NULL
+    );
+    CREATE INDEX access_log_dossier ON access_log(dossier, at);
+    """)

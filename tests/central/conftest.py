@@ -1,0 +1,163 @@
+"""Central fixtures: a real central data folder, its Flask test client, and a FakeNode that
+acts as a commune node with its own key, signed batches and hash chain (built here, from
+protocol/ and domain/ only, so these tests never depend on the node package)."""
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from domain import workflow
+from domain.calendar import WorkCalendar, load_default_calendar
+from domain.catalogue import load_sample_catalogue
+from domain.codes import format_code
+from protocol import keys, sync as wire
+from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER, open_sealed, seal
+from protocol.events import GENESIS, event_hash, make_event
+
+AGENCY = "000.00.06.H56"
+OTHER_AGENCY = "000.00.07.H56"
+CENTRAL_ADMIN_PASSWORD = "Central-pass-2026"
+APPLICANT = {"name": "Nguyễn Văn Dũng", "id_number": "001203004567", "phone": "0912345678",
+             "address": "Thôn Đông, xã Hòa Bình", "email": ""}
+
+_PROCEDURES = load_sample_catalogue()[1]
+_CAL_VERSION, _CAL_ENTRIES = load_default_calendar()
+CALENDAR = WorkCalendar(_CAL_ENTRIES, version=_CAL_VERSION)
+
+
+@pytest.fixture
+def central_dir(tmp_path, clock) -> Path:
+    from central.provision import init_central
+    data = tmp_path / "central"
+    init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=CENTRAL_ADMIN_PASSWORD, now=clock.now)
+    return data
+
+
+@pytest.fixture
+def central_app(central_dir, clock):
+    from central.app import create_app
+    return create_app({"DATA_DIR": central_dir, "CLOCK": clock, "TESTING": True})
+
+
+@pytest.fixture
+def central(central_app):
+    return central_app.test_client()
+
+
+@pytest.fixture
+def conn(central_app):
+    from central.db import connect
+    c = connect(central_app.config["DATABASE"])
+    yield c
+    c.close()
+
+
+def central_public(central_app):
+    return central_app.extensions["motcua.central_key"].public_key()
+
+
+def open_reply(central_app, response) -> dict:
+    """Every sync reply must be sealed by central's key; return the verified payload."""
+    assert response.headers["Content-Encoding"] == "gzip"
+    return open_sealed(response.get_data(), response.headers[SIGNATURE_HEADER], central_public(central_app))
+
+
+def add_node(conn, clock, agency=AGENCY, name="UBND xã Hòa Bình"):
+    from central import nodes
+    return nodes.add_node(conn, agency, name, now=clock.now, minutes=60)[0]
+
+
+class FakeNode:
+    """A commune node reduced to what the wire needs: key, chain, dossier states."""
+
+    def __init__(self, clock, agency=AGENCY):
+        self.clock, self.agency = clock, agency
+        self.key = keys.generate()
+        self.events: list[dict] = []
+        self.states: dict[str, dict] = {}
+        self.day_seq = 0
+
+    # -- chain ---------------------------------------------------------------------------------
+    @property
+    def head_hash(self) -> str:
+        return event_hash(self.events[-1]) if self.events else GENESIS
+
+    def append(self, type_, dossier, data, at=None, actor="lan") -> dict:
+        event = make_event(node=self.agency, seq=len(self.events) + 1, prev=self.head_hash,
+                           at=workflow.iso(at or self.clock.now), actor=actor, type=type_, dossier=dossier,
+                           data=data)
+        self.events.append(event)
+        return event
+
+    def receive(self, procedure=None) -> str:
+        from domain.dossier import apply_event
+        procedure = procedure or next(p for p in _PROCEDURES if p.limit_unit != "same_day")
+        self.day_seq += 1
+        code = format_code(self.agency, self.clock.now.date(), self.day_seq)
+        change = workflow.receive(procedure=procedure, applicant=APPLICANT,
+                                  documents=[{"name": "Tờ khai", "kind": "original", "count": 1}],
+                                  channel="in_person", return_method="desk", code=code, agency=self.agency,
+                                  now=self.clock.now, calendar=CALENDAR, catalogue_version=1, actor="lan",
+                                  register_no=self.day_seq)
+        event = self.append(change.type, code, change.data)
+        self.states[code] = apply_event(None, event)
+        return code
+
+    def act(self, code, fn, params=None) -> dict:
+        from domain.dossier import apply_event
+        change = fn(self.states[code], params or {}, self.clock.now, CALENDAR, None)
+        event = self.append(change.type, code, change.data)
+        self.states[code] = apply_event(self.states[code], event)
+        return event
+
+    # -- wire -----------------------------------------------------------------------------------
+    def payload(self, **fields) -> dict:
+        return {"node": self.agency, "nonce": wire.nonce(), "sent_at": self.clock.now.isoformat(), **fields}
+
+    def seal(self, payload: dict, key=None) -> tuple[bytes, str]:
+        return seal(key or self.key, payload)
+
+    def post(self, client, path, payload, key=None, body=None, signature=None):
+        sealed_body, sealed_sig = self.seal(payload, key)
+        return client.post(path, data=body if body is not None else sealed_body, headers={
+            NODE_HEADER: self.agency, SIGNATURE_HEADER: signature or sealed_sig,
+            "Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+    def push(self, client, events=None, **kw):
+        events = self.events if events is None else events
+        payload = self.payload(events=events, pending=len(events),
+                               oldest_pending_at=events[0]["at"] if events else None)
+        return self.post(client, wire.PUSH, payload, **kw)
+
+    def enrol(self, client, code, agency=None):
+        return client.post(wire.ENROLL, json={"code": code, "public_key": keys.public_b64(self.key),
+                                              "agency_code": agency or self.agency})
+
+    def bundle(self, path: Path, events=None) -> Path:
+        events = self.events if events is None else events
+        body, signature = self.seal(self.payload(events=events, pending=len(events), oldest_pending_at=None))
+        path.write_text(json.dumps({"kind": wire.BUNDLE_KIND, "node": self.agency, "signature": signature,
+                                    "body": base64.b64encode(body).decode("ascii")}), encoding="utf-8")
+        return path
+
+
+@pytest.fixture
+def node(central, conn, clock):
+    """A FakeNode already enrolled with central."""
+    fake = FakeNode(clock)
+    response = fake.enrol(central, add_node(conn, clock))
+    assert response.status_code == 200
+    return fake
+
+
+def gzip_bytes(raw: bytes) -> bytes:
+    return gzip.compress(raw, mtime=0)
+
+
+def stamp(clock) -> datetime:
+    return clock.now
