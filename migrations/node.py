@@ -118,3 +118,22 @@ def m0001_initial(db):
         value TEXT
     );
     """)
+
+
+@migrations(name="0002_recovery_log")
+def m0002_recovery_log(db):
+    db.executescript("""
+    CREATE TABLE recovery_log (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('renamed', 'skipped', 'rebased', 'restored')),
+        dossier TEXT,
+        detail TEXT NOT NULL
+    );
+    """)
+
+
+@migrations(name="0003_code_tail_index")
+def m0003_code_tail_index(db):
+    # "0361" (the daily sequence a citizen reads off a receipt) finds its dossiers without a scan
+    db.execute("CREATE INDEX dossiers_code_tail ON dossiers(substr(code, -4))")

@@ -59,8 +59,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     csrf.init_app(app)
 
-    from .views import admin, api, auth, desk, forms, lookup
+    from .views import admin, api, auth, desk, forms, lookup, syncbar
     app.register_blueprint(auth.bp)
+    app.register_blueprint(syncbar.bp)
     app.register_blueprint(desk.bp)
     app.register_blueprint(forms.bp)
     app.register_blueprint(lookup.bp)
@@ -118,6 +119,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     @app.before_request
     def clock():
         g.now = app.config["CLOCK"]()
+
+    @app.after_request
+    def wake_sync(response):
+        """A saved change is pushed at once when a link exists (the worker runs only in `run`)."""
+        worker = app.extensions.get("motcua.sync")
+        if worker is not None and request.method == "POST" and response.status_code < 400:
+            worker.wake()
+        return response
 
     @app.after_request
     def security_headers(response):

@@ -105,11 +105,17 @@ def run(data_dir, host, port, threads):
 
     from . import create_app, logs
     from .settings import load_settings
-    load_settings(data_dir)  # refuse a bad config before touching the folder
+    from .sync import SyncWorker
+    settings = load_settings(data_dir)  # refuse a bad config before touching the folder
     logs.configure(data_dir)
     app = create_app({"DATA_DIR": data_dir})
-    click.echo(f"motcua node {app.config['MOTCUA']['agency_code']} listening on http://{host}:{port}/")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="motcua")
+    worker = SyncWorker(data_dir, settings).start()
+    app.extensions["motcua.sync"] = worker
+    click.echo(f"motcua node {settings['agency_code']} listening on http://{host}:{port}/")
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads, ident="motcua")
+    finally:
+        worker.stop()
 
 
 @main.group()
@@ -176,6 +182,149 @@ def token_create(data_dir, username, label):
     if account is None or not account.active:
         raise ConfigError(f"no active user {username!r}")
     click.echo(users.create_token(conn, account, label, local_now()))
+
+
+@main.command()
+@data_option
+@click.argument("url")
+@click.argument("code")
+@config_errors
+def enroll(data_dir, url, code):
+    """Register this node with central using the one-time CODE the upper level gave you.
+
+    Generates the node's key (readable only by its owner), pins central's key and prints both
+    fingerprints: read them to the upper-level admin, whose screen shows the same. A recovery code
+    (for a node whose disk died, freshly initialised) also pulls the node's whole history back.
+
+    Example:
+
+        motcua-node enroll --data /srv/motcua https://motcua.quangninh.gov.vn K7QF2-M4XPA
+    """
+    from .enrol import EnrolError, enrol
+    _settings, conn = open_db(data_dir)
+    try:
+        result = enrol(conn, data_dir, url, code)
+    except EnrolError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"Enrolled as node {result['node']}.")
+    click.echo(f"  this node's key fingerprint: {result['node_fingerprint']}")
+    click.echo(f"  central's key fingerprint:   {result['central_fingerprint']}")
+    if result["recovery"]:
+        click.echo(f"  restored {result['restored']} events from central; the node continues from there.")
+
+
+@main.command()
+@data_option
+@click.option("--once", is_flag=True, required=True, help="Run one full cycle (push, then pull) and exit.")
+@config_errors
+def sync(data_dir, once):
+    """Push pending events to central and pull its feed, once.
+
+    Exit code 0 when caught up, 1 when the cycle failed (the reason is printed).
+
+    Example:
+
+        motcua-node sync --data /srv/motcua --once
+    """
+    from .sync import sync_once
+    from .sync_client import SyncError
+    settings, conn = open_db(data_dir)
+    conn.close()
+    try:
+        outcome = sync_once(data_dir, settings)
+    except SyncError as exc:
+        click.echo(f"sync failed: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"sync ok: pushed {outcome.pushed} events ({outcome.duplicates} already at central), "
+               f"applied {outcome.applied} feed entries")
+
+
+@main.command()
+@data_option
+@config_errors
+def status(data_dir):
+    """Show sync status: pending events, last success, last error, clock offset, versions.
+
+    Example:
+
+        motcua-node status --data /srv/motcua
+    """
+    from . import sync_state
+    _settings, conn = open_db(data_dir)
+    st = sync_state.status(conn)
+    error = sync_state.get(conn, "last_error_kind")
+    rows = [
+        ("enrolled", f"yes, with {st.central_url}" if st.enrolled else "no (motcua-node enroll)"),
+        ("node key fingerprint", st.node_fingerprint or "-"),
+        ("central key fingerprint", st.central_fingerprint or "-"),
+        ("events in log", st.local_seq),
+        ("acknowledged by central", st.acked_seq),
+        ("pending", st.pending),
+        ("last successful sync", st.last_success_at or "never"),
+        ("last error", f"{error} at {st.last_error_at}" if error else "none"),
+        ("clock offset to central", "unknown" if st.clock_offset_seconds is None
+         else f"{st.clock_offset_seconds:+d} s"),
+        ("catalogue version", st.catalogue_version),
+        ("calendar version", st.calendar_version),
+    ]
+    for label, value in rows:
+        click.echo(f"{label:>26}: {value}")
+
+
+@main.command("export-bundle")
+@data_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@config_errors
+def export_bundle_cmd(data_dir, file):
+    """Write every event central has not acknowledged into one signed FILE (for a USB stick).
+
+    Take the file to the upper level, where `motcua-central import-bundle FILE` accepts it through the
+    same checks as a network push. The next network sync learns central's head first, so nothing is
+    sent twice.
+
+    Example:
+
+        motcua-node export-bundle --data /srv/motcua /media/usb/xa-hoabinh-2026-03-02.motcua
+    """
+    from .bundle import export_bundle
+    _settings, conn = open_db(data_dir)
+    try:
+        count = export_bundle(conn, data_dir, file)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    click.echo(f"wrote {count} events to {file}")
+
+
+@main.command()
+@data_option
+@config_errors
+def recover(data_dir):
+    """Bring a node restored from an old backup back in line with central.
+
+    Keeps central's copy of every event it already holds, then re-applies the events this node wrote
+    since the restore on top of them. A dossier code that was given out twice is renumbered and a
+    change that no longer applies is set aside; both are listed here and in the recovery log, so
+    nothing is lost silently. A copy of the database is saved in backups/ first.
+
+    Example:
+
+        motcua-node recover --data /srv/motcua
+    """
+    from .recovery import realign
+    from .sync import make_client
+    from .sync_client import SyncError
+    settings, conn = open_db(data_dir)
+    try:
+        result = realign(conn, make_client(conn, data_dir, settings), data_dir)
+    except SyncError as exc:
+        click.echo(f"recover failed: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"adopted {result['adopted']} events from central, re-applied {result['reapplied']} local events")
+    for old, new in result["renamed"].items():
+        click.echo(f"  renumbered {old} -> {new}: tell the citizen the new code")
+    for problem in result["skipped"]:
+        click.echo(f"  set aside (see recovery_log): {problem}")
 
 
 if __name__ == "__main__":

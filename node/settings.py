@@ -101,6 +101,11 @@ SETTINGS = [
     Setting("login_lock_minutes", 15, "How long a locked account stays locked", _positive_int),
     Setting("lookup_max_attempts", 10, "Citizen lookups allowed per address per 10 minutes", _positive_int),
     Setting("session_hours", 12, "How long a staff login lasts", _positive_int),
+    Setting("sync_interval_seconds", 60, "How often the sync worker runs when nothing wakes it", _positive_int),
+    Setting("sync_connect_timeout", 10, "Seconds to wait for a connection to central", _positive_int),
+    Setting("sync_read_timeout", 60, "Seconds to wait for central's answer", _positive_int),
+    Setting("sync_backoff_cap_seconds", 300, "Longest wait between retries after failures", _positive_int),
+    Setting("clock_warning_minutes", 5, "Warn clerks when the PC clock differs from central by more", _positive_int),
 ]
 BY_NAME = {s.name: s for s in SETTINGS}
 

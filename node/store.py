@@ -43,21 +43,26 @@ def _next_counter(conn, name: str) -> int:
         "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value", (name,)).fetchone()[0]
 
 
-def _write(conn, ctx: Context, state_before: dict | None, change: workflow.Change, code: str) -> dict:
-    event = events.append(conn, node=ctx.node, type=change.type, dossier=code, data=change.data,
-                          actor=ctx.actor, at=workflow.iso(ctx.now))
-    state = apply_event(state_before, event)
+def save_row(conn, state: dict, state_before: dict | None) -> None:
+    """Insert or update a dossier row from its state; the update is conditional on the old version."""
     row = project(state)
     row["doc"] = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
     columns = ", ".join(row)
     if state_before is None:
         conn.execute(f"INSERT INTO dossiers({columns}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
-    else:
-        assignments = ", ".join(f"{c} = ?" for c in row if c != "code")
-        updated = conn.execute(f"UPDATE dossiers SET {assignments} WHERE code = ? AND updated_at = ?",
-                               (*[v for c, v in row.items() if c != "code"], code, state_before["updated_at"]))
-        if updated.rowcount != 1:
-            raise RuntimeError(f"dossier {code} changed under this transaction")
+        return
+    assignments = ", ".join(f"{c} = ?" for c in row if c != "code")
+    updated = conn.execute(f"UPDATE dossiers SET {assignments} WHERE code = ? AND updated_at = ?",
+                           (*[v for c, v in row.items() if c != "code"], state["code"], state_before["updated_at"]))
+    if updated.rowcount != 1:
+        raise RuntimeError(f"dossier {state['code']} changed under this transaction")
+
+
+def _write(conn, ctx: Context, state_before: dict | None, change: workflow.Change, code: str) -> dict:
+    event = events.append(conn, node=ctx.node, type=change.type, dossier=code, data=change.data,
+                          actor=ctx.actor, at=workflow.iso(ctx.now))
+    state = apply_event(state_before, event)
+    save_row(conn, state, state_before)
     return state
 
 
@@ -166,9 +171,13 @@ def search(conn, query: str, limit: int = 50) -> list[dict]:
         return _rows(conn, "code LIKE ?", (f"%{text.upper()}",), "received_at DESC", limit)
     compact = re.sub(r"[\s.\-]", "", text)
     if re.fullmatch(r"\+?\d{4,12}", compact):
-        phone = normalize_phone(compact)
-        return _rows(conn, "id_number = ? OR phone = ? OR code LIKE ?",
-                     (compact, phone, f"%-{compact}"), "received_at DESC", limit)
+        # separate indexed lookups (an OR with a leading-% LIKE would scan the whole table)
+        where = "id IN (SELECT id FROM dossiers WHERE id_number = ? UNION SELECT id FROM dossiers WHERE phone = ?"
+        args: tuple = (compact, normalize_phone(compact))
+        if len(compact) == 4:
+            where += " UNION SELECT id FROM dossiers WHERE substr(code, -4) = ?"
+            args += (compact,)
+        return _rows(conn, where + ")", args, "received_at DESC", limit)
     match = _fts_query(fold(text))
     if match is None:
         return []

@@ -36,6 +36,16 @@ ENROLL = "/api/v1/enroll"
 BUNDLE_KIND = "motcua-bundle"
 
 
+def enrol_request_id(code: str) -> str:
+    """The ``request`` field of an enrolment reply: SHA-256 hex of the code without dashes/spaces, upper-cased."""
+    import hashlib
+    return hashlib.sha256(normalize_code(code).encode()).hexdigest()
+
+
+def normalize_code(code: str) -> str:
+    return "".join(ch for ch in (code or "").upper() if ch.isalnum())
+
+
 def nonce() -> str:
     return uuid.uuid4().hex
 

@@ -28,6 +28,10 @@
         options[i].disabled = !hit;
         if (hit && !first) { first = options[i]; }
       }
+      var groups = select.querySelectorAll("optgroup");
+      for (var g = 0; g < groups.length; g++) {
+        groups[g].hidden = !groups[g].querySelector("option:not([hidden])");
+      }
       if (first && (!select.value || select.selectedOptions[0].disabled)) {
         select.value = first.value;
         showDocuments();

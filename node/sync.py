@@ -1,0 +1,216 @@
+"""Pushing the node's event log to central and pulling central's feed back.
+
+State machine of the worker (see README "Sync"):
+
+    idle --(new event | timer | "sync now")--> hello --> pushing --> pulling --> idle
+      ^                                          |          |           |
+      +--------- backoff (full jitter, capped) <-+----------+-----------+  on any failure
+    fork/revoked/not enrolled: stays in backoff and shows the problem until a technician acts.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from protocol import sync as wire
+from protocol.events import GENESIS
+from protocol.keys import load_private, load_public
+
+from . import events, sync_state
+from .clock import local_now
+from .db import connect
+from .feed import FeedError, apply_entries
+from .sync_client import CentralClient, SyncError, fail
+
+log = logging.getLogger("motcua.sync")
+KEY_NAME = "node.key"
+MIN_BATCH, START_BATCH, MAX_BATCH = 1, 200, 2000
+FEED_LIMIT = 500
+
+
+@dataclass
+class Outcome:
+    pushed: int = 0
+    duplicates: int = 0
+    applied: int = 0
+    rounds: int = 0
+    pending: int = 0
+    notes: list = field(default_factory=list)
+
+
+def make_client(conn, data_dir: Path, settings: dict, session=None) -> CentralClient:
+    values = sync_state.get_all(conn)
+    if not values.get("central_public_key") or not values.get("central_url"):
+        raise fail("not_enrolled", "node is not enrolled with central", retry=False)
+    return CentralClient(values["central_url"], values["node_id"], load_private(Path(data_dir) / KEY_NAME),
+                         load_public(values["central_public_key"]),
+                         connect_timeout=settings["sync_connect_timeout"],
+                         read_timeout=settings["sync_read_timeout"], session=session)
+
+
+def _check_reply(reply, path) -> dict:
+    payload = reply.payload
+    if reply.status == 200:
+        return payload
+    code = (payload.get("error") or {}).get("code", "refused")
+    detail = f"{path}: HTTP {reply.status} {code}: {(payload.get('error') or {}).get('message', '')}"
+    if code in ("fork", "revoked", "unknown_node", "bad_signature"):
+        raise fail(code, detail, retry=code != "revoked", reply=payload)
+    if reply.status == 413 or code == "too_large":
+        raise fail("too_large", detail, reply=payload)
+    if reply.status >= 500:
+        raise fail("server", detail, reply=payload)
+    raise fail("refused", detail, reply=payload)
+
+
+def _adopt_head(conn, head: dict) -> None:
+    """Take central's signed head as acknowledged, after checking it is a prefix of our chain."""
+    seq, hash_ = int(head["seq"]), head["hash"]
+    local = events.head(conn)
+    if seq > local.seq:
+        raise fail("fork", f"central holds {seq} events, this node only {local.seq}", retry=False)
+    if seq > 0:
+        row = conn.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchone()
+        if row is None or row["hash"] != hash_:
+            raise fail("fork", f"central's event {seq} differs from this node's", retry=False)
+    sync_state.put(conn, acked_seq=seq, acked_hash=hash_ if seq else GENESIS)
+
+
+def push(conn, client: CentralClient, outcome: Outcome) -> None:
+    """Hello (empty batch) to learn central's head, then send until caught up."""
+    batch = sync_state.get(conn, "batch_size", START_BATCH)
+    events_after = None
+    while True:
+        acked, _ = sync_state.acked_head(conn)
+        local = events.head(conn)
+        pending = local.seq - acked
+        if events_after is not None and pending <= 0:
+            break
+        batch_events = [] if events_after is None else events.read(conn, acked, limit=batch)
+        oldest = batch_events[0]["at"] if batch_events else None
+        try:
+            reply = client.call(wire.PUSH, {"events": batch_events, "pending": max(pending - len(batch_events), 0),
+                                            "oldest_pending_at": oldest})
+            if reply.status == 409 and (reply.payload.get("error") or {}).get("code") == "gap":
+                _adopt_head(conn, reply.payload["head"])  # central is behind us: resend from its head
+                events_after = True
+                continue
+            payload = _check_reply(reply, wire.PUSH)
+        except SyncError as exc:
+            if exc.kind in ("too_large", "timeout") and batch_events:
+                batch = max(MIN_BATCH, batch // 2)
+                sync_state.put(conn, batch_size=batch)
+            raise
+        sync_state.put(conn, clock_offset_seconds=reply.clock_offset_seconds)
+        _adopt_head(conn, payload["head"])
+        outcome.rounds += 1
+        if batch_events:
+            outcome.pushed += int(payload.get("accepted", 0))
+            outcome.duplicates += int(payload.get("duplicates", 0))
+            batch = min(MAX_BATCH, batch * 2)
+            sync_state.put(conn, batch_size=batch)
+        events_after = True
+    outcome.pending = 0
+
+
+def pull(conn, client: CentralClient, outcome: Outcome, node_id: str) -> None:
+    while True:
+        after, _ = sync_state.feed_head(conn)
+        reply = client.call(wire.FEED, {"after": after, "limit": FEED_LIMIT})
+        payload = _check_reply(reply, wire.FEED)
+        entries = payload.get("entries") or []
+        head = payload.get("head") or {}
+        if int(head.get("seq", 0)) < after:
+            raise fail("feed", f"feed head {head.get('seq')} is behind the applied {after} (rolled back)")
+        try:
+            outcome.applied += apply_entries(conn, entries, node=node_id, now_iso=local_now().isoformat())
+        except (FeedError, KeyError, TypeError, ValueError) as exc:
+            raise fail("feed", f"feed refused: {exc}") from None
+        if len(entries) < FEED_LIMIT:
+            return
+
+
+def sync_once(data_dir: Path, settings: dict, session=None) -> Outcome:
+    """One full cycle: hello, push until caught up, pull the feed. Records success or the error."""
+    conn = connect(Path(data_dir) / "motcua-node.db")
+    outcome = Outcome()
+    try:
+        sync_state.put(conn, last_attempt_at=local_now().isoformat())
+        try:
+            client = make_client(conn, data_dir, settings, session)
+            push(conn, client, outcome)
+            pull(conn, client, outcome, sync_state.get(conn, "node_id"))
+        except SyncError as exc:
+            sync_state.put(conn, last_error=exc.message, last_error_at=local_now().isoformat(),
+                           last_error_kind=exc.kind)
+            raise
+        sync_state.put(conn, last_success_at=local_now().isoformat(), last_error=None, last_error_kind=None)
+        return outcome
+    finally:
+        conn.close()
+
+
+class RateLimitedLog:
+    """Log a repeated failure once per interval, a new kind of failure at once."""
+
+    def __init__(self, interval: float = 300):
+        self.interval, self.last_kind, self.last_at = interval, None, 0.0
+
+    def __call__(self, exc: SyncError) -> None:
+        now = time.monotonic()
+        if exc.kind != self.last_kind or now - self.last_at >= self.interval:
+            log.warning("sync failed: %s", exc)
+            self.last_kind, self.last_at = exc.kind, now
+
+
+class SyncWorker:
+    """A daemon thread: woken by new events, "sync now" and a timer; backs off with full jitter."""
+
+    def __init__(self, data_dir: Path, settings: dict, base_delay: float = 1.0):
+        self.data_dir, self.settings = Path(data_dir), settings
+        self.base_delay, self.cap = base_delay, float(settings["sync_backoff_cap_seconds"])
+        self.interval = float(settings["sync_interval_seconds"])
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="motcua-sync", daemon=True)
+        self.failures = 0
+        self.log_failure = RateLimitedLog()
+
+    def start(self) -> "SyncWorker":
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def next_delay(self) -> float:
+        if self.failures == 0:
+            return self.interval
+        return random.uniform(0, min(self.cap, self.base_delay * 2 ** min(self.failures, 20)))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                outcome = sync_once(self.data_dir, self.settings)
+                if self.failures:
+                    log.info("sync recovered after %d failures", self.failures)
+                self.failures = 0
+                if outcome.pushed or outcome.applied:
+                    log.info("sync: pushed %d events, applied %d feed entries", outcome.pushed, outcome.applied)
+            except SyncError as exc:
+                self.failures += 1
+                self.log_failure(exc)
+            except Exception:  # never let the worker die: log and back off
+                self.failures += 1
+                log.exception("sync worker error")
+            self._wake.wait(self.next_delay())

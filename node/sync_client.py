@@ -1,0 +1,111 @@
+"""HTTP to central: seal each request with the node key, verify each reply with central's pinned key."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import requests
+
+from protocol import sync as wire
+from protocol.envelope import MAX_BODY, NODE_HEADER, SIGNATURE_HEADER, EnvelopeError, open_sealed, seal
+
+from .clock import local_now
+
+
+class SyncError(Exception):
+    """A failed exchange. ``message`` is plain Vietnamese for clerks; str() is English for logs."""
+
+    def __init__(self, kind: str, message: str, detail: str, retry: bool = True, reply: dict | None = None):
+        super().__init__(f"{kind}: {detail}")
+        self.kind, self.message, self.retry, self.reply = kind, message, retry, reply
+
+
+MESSAGES = {
+    "offline": "Không kết nối được máy chủ cấp trên (mất mạng?). Máy sẽ tự thử lại.",
+    "timeout": "Máy chủ cấp trên phản hồi quá chậm. Máy sẽ tự thử lại.",
+    "server": "Máy chủ cấp trên đang gặp lỗi. Máy sẽ tự thử lại.",
+    "too_large": "Gói dữ liệu quá lớn với đường truyền; máy sẽ gửi gói nhỏ hơn.",
+    "bad_reply": "Phản hồi từ máy chủ cấp trên không hợp lệ hoặc không có chữ ký đúng — đã bỏ qua.",
+    "revoked": "Khóa của máy này đã bị cấp trên thu hồi. Liên hệ cán bộ kỹ thuật.",
+    "unknown_node": "Cấp trên không nhận ra máy này. Liên hệ cán bộ kỹ thuật để đăng ký lại.",
+    "bad_signature": "Cấp trên từ chối chữ ký của máy này. Liên hệ cán bộ kỹ thuật.",
+    "fork": "Nhật ký của máy này không khớp với cấp trên (có thể đã khôi phục từ bản sao lưu cũ). "
+            "Cán bộ kỹ thuật cần chạy lệnh motcua-node recover.",
+    "feed": "Dữ liệu nhận từ cấp trên không hợp lệ (sai chuỗi hoặc phiên bản cũ hơn) — đã từ chối.",
+    "not_enrolled": "Máy chưa được đăng ký với cấp trên (motcua-node enroll).",
+    "refused": "Cấp trên từ chối yêu cầu đồng bộ.",
+}
+
+
+def fail(kind: str, detail: str, retry: bool = True, reply: dict | None = None) -> SyncError:
+    return SyncError(kind, MESSAGES[kind], detail, retry, reply)
+
+
+@dataclass
+class Reply:
+    status: int
+    payload: dict
+    clock_offset_seconds: int
+
+
+class CentralClient:
+    def __init__(self, base_url: str, node_id: str, private_key, central_public_key, *,
+                 connect_timeout: float = 10, read_timeout: float = 60, session: requests.Session | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.node_id = node_id
+        self.private_key = private_key
+        self.central_public_key = central_public_key
+        self.timeout = (connect_timeout, read_timeout)
+        self.session = session or requests.Session()
+        self.bytes_sent = 0
+
+    def call(self, path: str, payload: dict) -> Reply:
+        payload = dict(payload, node=self.node_id, nonce=wire.nonce(), sent_at=local_now().isoformat())
+        body, signature = seal(self.private_key, payload)
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip",
+                   NODE_HEADER: self.node_id, SIGNATURE_HEADER: signature}
+        started = time.time()
+        try:
+            response = self.session.post(self.base_url + path, data=body, headers=headers,
+                                         timeout=self.timeout, stream=True)
+            try:
+                raw = response.raw.read(MAX_BODY + 1, decode_content=False)
+            finally:
+                response.close()
+        except requests.exceptions.ConnectTimeout as exc:
+            raise fail("offline", f"connect timeout to {self.base_url}: {exc}") from None
+        except requests.exceptions.ConnectionError as exc:
+            # urllib3 reports a read timeout while streaming the body as a ConnectionError subclass
+            kind = "timeout" if "timed out" in str(exc).lower() else "offline"
+            raise fail(kind, f"{path}: {type(exc).__name__}") from None
+        except requests.exceptions.Timeout:
+            raise fail("timeout", f"{path}: read timeout") from None
+        except requests.exceptions.RequestException as exc:
+            raise fail("offline", f"{path}: {type(exc).__name__}") from None
+        finished = time.time()
+        self.bytes_sent += len(body)
+        signature = response.headers.get(SIGNATURE_HEADER)
+        if not signature:
+            if response.status_code >= 500:
+                raise fail("server", f"{path}: HTTP {response.status_code} without signature")
+            if response.status_code == 413:
+                raise fail("too_large", f"{path}: HTTP 413 from a proxy")
+            raise fail("bad_reply", f"{path}: HTTP {response.status_code} without a signature")
+        try:
+            reply = open_sealed(raw, signature, self.central_public_key)
+        except EnvelopeError as exc:
+            raise fail("bad_reply", f"{path}: {exc}") from None
+        if reply.get("request") != payload["nonce"]:
+            raise fail("bad_reply", f"{path}: reply answers another request (replayed or rolled back)")
+        if reply.get("node") not in (None, self.node_id):
+            raise fail("bad_reply", f"{path}: reply is for node {reply.get('node')!r}")
+        offset = 0
+        if isinstance(reply.get("central_time"), str):
+            try:
+                central = datetime.fromisoformat(reply["central_time"]).timestamp()
+                local_mid = local_now().timestamp() - (time.time() - (started + finished) / 2)
+                offset = round(central - local_mid)
+            except ValueError:
+                pass
+        return Reply(response.status_code, reply, offset)

@@ -1,0 +1,56 @@
+"""The sync status shown on every staff page, and the "sync now" button."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, current_app, flash, g, redirect, request, url_for
+
+from .. import sync_state
+from ..db import get_db
+from .auth import login_required
+
+bp = Blueprint("syncbar", __name__)
+
+
+def _age(value: str | None, now: datetime) -> str:
+    if not value:
+        return "chưa bao giờ"
+    seconds = max(0, int((now - datetime.fromisoformat(value)).total_seconds()))
+    if seconds < 90:
+        return "vừa xong"
+    if seconds < 3600:
+        return f"{seconds // 60} phút trước"
+    if seconds < 86400:
+        return f"{seconds // 3600} giờ trước"
+    return f"{seconds // 86400} ngày trước"
+
+
+@bp.app_context_processor
+def sync_status():
+    if getattr(g, "user", None) is None:
+        return {}
+    st = sync_state.status(get_db())
+    settings = current_app.config["MOTCUA"]
+    offset = st.clock_offset_seconds
+    clock_warning = None
+    if offset is not None and abs(offset) > settings["clock_warning_minutes"] * 60:
+        minutes = round(abs(offset) / 60)
+        direction = "chậm" if offset > 0 else "nhanh"
+        clock_warning = (f"Đồng hồ máy tính đang {direction} khoảng {minutes} phút so với máy chủ cấp trên. "
+                         "Giờ trên giấy tiếp nhận có giá trị pháp lý: đề nghị chỉnh lại đồng hồ máy.")
+    return {"sync": st, "sync_last_success_age": _age(st.last_success_at, g.now), "clock_warning": clock_warning}
+
+
+@bp.route("/dong-bo", methods=("POST",))
+@login_required
+def sync_now():
+    worker = current_app.extensions.get("motcua.sync")
+    if worker is None:
+        flash("Chức năng đồng bộ chưa chạy trên máy này (máy chưa đăng ký với cấp trên hoặc đang chạy thử).")
+    else:
+        worker.wake()
+        flash("Đã yêu cầu đồng bộ với cấp trên. Trạng thái sẽ cập nhật sau ít giây.")
+    target = request.referrer or url_for("desk.home")
+    if not target.startswith(request.host_url):
+        target = url_for("desk.home")
+    return redirect(target, 303)
