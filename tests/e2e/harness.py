@@ -1,0 +1,207 @@
+"""Real processes for end-to-end tests: motcua-central and motcua-node servers on loopback.
+
+Each server is a subprocess started through its CLI, exactly as a technician would; tests
+talk to them over HTTP and read their SQLite files directly to compare what arrived.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from tests.conftest import free_port
+
+PY = sys.executable
+ROOT = Path(__file__).resolve().parents[2]
+APPLICANT = {"name": "Nguyễn Văn Dũng", "id_number": "001203004567", "phone": "0912345678",
+             "address": "Thôn Đông, xã Hòa Bình", "email": ""}
+FAST_SYNC = {"sync_interval_seconds": 1, "sync_backoff_cap_seconds": 2, "sync_connect_timeout": 2,
+             "sync_read_timeout": 5}
+
+
+def cli(module: str, *args, input: str | None = None, check: bool = True, timeout: float = 120):
+    result = subprocess.run([PY, "-m", module, *map(str, args)], input=input, capture_output=True, text=True,
+                            timeout=timeout, cwd=ROOT)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{module} {args} failed ({result.returncode}): {result.stdout}{result.stderr}")
+    return result
+
+
+class Server:
+    def __init__(self, argv: list[str], port: int, log_path: Path, env: dict | None = None):
+        self.argv, self.port, self.log_path = argv, port, log_path
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, ready: str = "/", timeout: float = 30) -> "Server":
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.log_path.read_text(errors='replace')[-2000:]}")
+            try:
+                requests.get(self.url + ready, timeout=1)
+                return self
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise AssertionError(f"server on {self.port} did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc:
+            self.log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up at all, like a power cut for the process."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.log.close()
+
+
+class Central:
+    def __init__(self, root: Path):
+        self.dir = root / "central"
+        self.port = free_port()
+        cli("central.cli", "init", "--data", self.dir, "--name", "UBND tỉnh Quảng Ninh", "--admin", "admin",
+            "--password-stdin", input="Admin-pass-2026\n")
+        self.server: Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def add_node(self, agency: str, name: str = "UBND xã Hòa Bình") -> str:
+        out = cli("central.cli", "node", "add", "--data", self.dir, "--agency", agency, "--name", name).stdout
+        return re.search(r"code: (\S+)", out).group(1)
+
+    def recovery_code(self, agency: str) -> str:
+        out = cli("central.cli", "node", "recovery-code", "--data", self.dir, agency).stdout
+        return re.search(r"code: (\S+)", out).group(1)
+
+    def start(self) -> "Central":
+        self.server = Server([PY, "-m", "central.cli", "run", "--data", str(self.dir), "--port", str(self.port)],
+                             self.port, self.dir.parent / "central.log").start()
+        return self
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.stop()
+
+    def db(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(f"file:{self.dir / 'motcua-central.db'}?mode=ro", uri=True, timeout=10)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def events(self, node: str) -> list[tuple[int, str]]:
+        conn = self.db()
+        try:
+            return [(r["seq"], r["hash"]) for r in conn.execute(
+                "SELECT seq, hash FROM events WHERE node = ? ORDER BY seq", (node,))]
+        finally:
+            conn.close()
+
+
+class Node:
+    def __init__(self, root: Path, agency: str = "000.00.06.H56", name: str = "node"):
+        self.dir = root / name
+        self.agency = agency
+        self.port = free_port()
+        cli("node.cli", "init", "--data", self.dir, "--agency", agency, "--name", f"UBND xã {name}",
+            "--admin", "admin", "--password-stdin", "--public-url", f"http://127.0.0.1:{self.port}",
+            input="Admin-pass-2026\n")
+        cli("node.cli", "user", "add", "--data", self.dir, "lan", "--role", "clerk", "--password-stdin",
+            input="Clerk-pass-2026\n")
+        self.token = cli("node.cli", "token", "create", "--data", self.dir, "lan").stdout.strip()
+        self.configure(**FAST_SYNC)
+        self.server: Server | None = None
+
+    def configure(self, **values) -> None:
+        path = self.dir / "motcua.toml"
+        text = path.read_text(encoding="utf-8")
+        for key, value in values.items():
+            rendered = f'"{value}"' if isinstance(value, str) else str(value)
+            text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {rendered}", text)
+            assert n == 1, key
+        path.write_text(text, encoding="utf-8")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def enroll(self, central_url: str, code: str):
+        return cli("node.cli", "enroll", "--data", self.dir, central_url, code)
+
+    def start(self) -> "Node":
+        self.server = Server([PY, "-m", "node.cli", "run", "--data", str(self.dir), "--port", str(self.port)],
+                             self.port, self.dir.parent / f"{self.dir.name}.log").start("/dang-nhap")
+        return self
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.stop()
+
+    def intake(self, count: int = 1, procedure: str = "1.001193", session=None) -> list[str]:
+        http = session or requests.Session()
+        codes = []
+        for i in range(count):
+            r = http.post(self.url + "/api/v1/dossiers", headers={"Authorization": f"Bearer {self.token}"},
+                          json={"procedure_code": procedure,
+                                "applicant": dict(APPLICANT, name=f"Nguyễn Văn Dũng {chr(65 + i % 26)}"),
+                                "documents": [{"name": "Tờ khai", "kind": "original", "count": 1}],
+                                "channel": "in_person", "return_method": "desk"}, timeout=30)
+            assert r.status_code == 201, r.text
+            codes.append(r.json()["code"])
+        return codes
+
+    def act(self, code: str, action: str, **params) -> dict:
+        r = requests.post(f"{self.url}/api/v1/dossiers/{code}/actions/{action}",
+                          headers={"Authorization": f"Bearer {self.token}"}, json=params, timeout=30)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def db(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.dir / "motcua-node.db", timeout=10)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def events(self) -> list[tuple[int, str]]:
+        conn = self.db()
+        try:
+            return [(r["seq"], r["hash"]) for r in conn.execute("SELECT seq, hash FROM events ORDER BY seq")]
+        finally:
+            conn.close()
+
+    def sync_value(self, key: str):
+        conn = self.db()
+        try:
+            row = conn.execute("SELECT value FROM sync_state WHERE key = ?", (key,)).fetchone()
+            return row[0] if row else None
+        finally:
+            conn.close()
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.2, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return time.monotonic()
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
