@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from domain import workflow
 
@@ -46,7 +46,8 @@ def authenticate():
 
 @bp.get("/nodes")
 def list_nodes():
-    return jsonify({"nodes": nodes.listing(get_db())})
+    settings = current_app.config["MOTCUA"]
+    return jsonify({"nodes": nodes.listing(get_db(), g.now, settings["silent_after_hours"])})
 
 
 @bp.get("/dossiers/<code>")

@@ -35,9 +35,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         MOTCUA=settings,
         CAPS=Caps.from_settings(settings),
         CLOCK=local_now,
-        JSON_AS_ASCII=False,
     )
     app.config.update(test_config)
+    app.json.ensure_ascii = False
     if not Path(app.config["DATABASE"]).exists():
         raise ConfigError(f"no database at {app.config['DATABASE']} (run motcua-central init first)")
     db.migrate(app.config["DATABASE"])

@@ -163,8 +163,8 @@ def node_list(data_dir, as_json):
         motcua-central node list --data /srv/central
     """
     from . import nodes
-    _settings, conn = open_db(data_dir)
-    rows = nodes.listing(conn)
+    settings, conn = open_db(data_dir)
+    rows = nodes.listing(conn, local_now(), settings["silent_after_hours"])
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -172,7 +172,8 @@ def node_list(data_dir, as_json):
         click.echo(f"{r['id']:<16} {r['status']:<8} head={r['head_seq']:<6} "
                    f"last={r['last_contact_at'] or '-':<19} pending={r['pending_reported'] if r['pending_reported'] is not None else '-'} "
                    f"offset={r['clock_offset_seconds'] if r['clock_offset_seconds'] is not None else '-'}s "
-                   f"forks={r['forks']} anomalies={r['anomalies']} key={r['fingerprint'] or '-'}  {r['name']}")
+                   f"forks={r['forks']} anomalies={r['anomalies']} key={r['fingerprint'] or '-'}"
+                   f"{' SILENT' if r['silent'] else ''}  {r['name']}")
 
 
 @node.command("revoke")

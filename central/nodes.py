@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import secrets
 import sqlite3
 from datetime import datetime, timedelta
@@ -30,13 +29,14 @@ def new_code() -> str:
 
 
 def normalise_code(code: str) -> str:
-    """Accept lower case, spaces and missing/extra dashes; O/0 and I/1 typed for one another."""
-    text = "".join(ch for ch in str(code or "").upper() if ch.isalnum())
+    """Accept lower case, spaces and missing/extra dashes; 0/1/8 typed for O/I/B (never in base32)."""
+    text = wire.normalize_code(str(code or ""))
     return text.replace("0", "O").replace("1", "I").replace("8", "B")
 
 
 def code_hash(code: str) -> str:
-    return hashlib.sha256(normalise_code(code).encode("ascii")).hexdigest()
+    """What is stored for a code; for a correctly typed code it equals protocol.sync.enrol_request_id."""
+    return wire.enrol_request_id(normalise_code(code))
 
 
 def _issue(conn, node: str, purpose: str, now: datetime, minutes: int) -> tuple[str, datetime]:
@@ -117,10 +117,13 @@ def enrol(conn: sqlite3.Connection, body: dict, *, now: datetime, central_key, c
     return {"node": agency, "agency_code": agency, "agency_name": node["name"], "central_name": central_name,
             "central_public_key": central_public, "central_fingerprint": fingerprint(central_public),
             "node_fingerprint": fingerprint(public_key), "central_time": iso(now),
-            "head": wire.head_dict(head.seq, head.hash), "recovery": recovery, "request": hashed}
+            "head": wire.head_dict(head.seq, head.hash), "recovery": recovery,
+            "request": wire.enrol_request_id(code)}
 
 
-def listing(conn) -> list[dict]:
+def listing(conn, now: datetime | None = None, silent_after_hours: int = 24) -> list[dict]:
+    """Every node with its health figures; ``silent`` when an active node has not called for too long."""
+    silent_before = iso(now - timedelta(hours=silent_after_hours)) if now else None
     rows = conn.execute("""
         SELECT n.*, (SELECT fingerprint FROM node_keys k WHERE k.node = n.id AND k.revoked_at IS NULL
                      ORDER BY k.id DESC LIMIT 1) AS fingerprint,
@@ -132,4 +135,6 @@ def listing(conn) -> list[dict]:
              "last_contact_at": r["last_contact_at"], "pending_reported": r["pending_reported"],
              "oldest_pending_at": r["oldest_pending_at"], "clock_offset_seconds": r["clock_offset_seconds"],
              "catalogue_version": r["catalogue_version"], "calendar_version": r["calendar_version"],
-             "forks": r["forks"], "anomalies": r["anomalies"]} for r in rows]
+             "forks": r["forks"], "anomalies": r["anomalies"],
+             "silent": bool(silent_before and r["status"] == "active"
+                            and (r["last_contact_at"] or "") < silent_before)} for r in rows]

@@ -11,7 +11,7 @@ from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER, seal
 
 from . import feed, nodes
 from .clock import iso
-from .db import get_db
+from .db import get_db, write_tx
 from .ingest import Refused, authenticate, error_payload, ingest, stored_head, touch
 
 bp = Blueprint("sync", __name__)
@@ -84,11 +84,8 @@ def _read_request(handler):
         payload = authenticate(conn, node, body, signature, current_app.config["CAPS"])
         req = payload["nonce"]
         reply = handler(conn, node, payload)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_tx(conn):
             touch(conn, node, payload, g.now)
-        finally:
-            conn.execute("COMMIT")
     except Refused as exc:
         return refused(exc, node, req)
     reply.update(node=node, request=req, central_time=iso(g.now))
@@ -128,6 +125,6 @@ def enroll():
                             central_name=current_app.config["MOTCUA"]["name"])
     except Refused as exc:
         code = body.get("code") if isinstance(body, dict) else None
-        return refused(exc, req=nodes.code_hash(code) if isinstance(code, str) else None)
+        return refused(exc, req=wire.enrol_request_id(code) if isinstance(code, str) else None)
     log.info("node %s enrolled (recovery=%s)", reply["node"], reply["recovery"])
     return sealed(200, reply)

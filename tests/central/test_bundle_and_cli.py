@@ -112,3 +112,12 @@ def test_revoke_and_recovery_code_from_the_command_line(central, central_app, ce
     assert open_reply(central_app, node.enrol(central, code))["recovery"] is True
     token = run("token", "create", "--data", central_dir, "admin").output.strip()
     assert central.get("/api/v1/nodes", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_a_bad_setting_in_the_config_file_is_refused_with_exit_code_2(central_dir):
+    path = central_dir / "motcua-central.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace("max_body_bytes = 4194304", "max_body_bytes = 0"),
+                    encoding="utf-8")
+    result = run("node", "list", "--data", central_dir)
+    assert result.exit_code == 2
+    assert result.output == "error: setting 'max_body_bytes': must be a whole number of at least 1\n"

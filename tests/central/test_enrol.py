@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from protocol import keys
+from protocol import keys, sync as wire
 from protocol.events import GENESIS
 
 from tests.central.conftest import AGENCY, OTHER_AGENCY, FakeNode, add_node, central_public, open_reply
@@ -14,7 +14,7 @@ def test_a_node_enrols_with_its_one_time_code_and_both_sides_see_the_same_finger
     assert response.status_code == 200
     reply = open_reply(central_app, response)
     assert reply["node"] == AGENCY and reply["agency_name"] == "UBND xã Hòa Bình"
-    assert reply["recovery"] is False
+    assert reply["recovery"] is False and reply["request"] == wire.enrol_request_id(code)
     assert reply["head"] == {"seq": 0, "hash": GENESIS}
     assert reply["central_public_key"] == keys.public_b64(central_public(central_app))
     assert reply["central_fingerprint"] == keys.fingerprint(reply["central_public_key"])

@@ -138,4 +138,7 @@ def test_the_node_list_shows_health_figures(central, conn, clock, node):
     row = nodes[0]
     assert row["id"] == AGENCY and row["status"] == "active" and row["head_seq"] == 1
     assert row["forks"] == 0 and row["anomalies"] == 0 and row["fingerprint"].count("-") == 4
-    assert row["clock_offset_seconds"] == 0
+    assert row["clock_offset_seconds"] == 0 and row["silent"] is False
+    clock.advance(hours=25)
+    later = central.get("/api/v1/nodes", headers=admin_token(conn, clock)).get_json()["nodes"][0]
+    assert later["silent"] is True
