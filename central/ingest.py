@@ -132,7 +132,7 @@ def ingest(conn: sqlite3.Connection, node_id: str | None, body: bytes, signature
         events = payload.get("events")
         if not isinstance(events, list):
             raise Refused(400, "bad_payload", "'events' must be a list")
-        hashes = []
+        raws = []
         for event in events:
             try:
                 check_shape(event)
@@ -140,9 +140,9 @@ def ingest(conn: sqlite3.Connection, node_id: str | None, body: bytes, signature
                 raise Refused(400, "bad_payload", f"malformed event: {exc}") from None
             if event["node"] != node_id:
                 raise Refused(400, "bad_payload", f"event {event['seq']} belongs to node {event['node']!r}")
-            hashes.append(canonical_json(event))
+            raws.append(canonical_json(event))
         with write_tx(conn):
-            result = _store(conn, node_id, payload, events, hashes, body, signature, source, now)
+            result = _store(conn, node_id, events, raws, body, signature, source, now)
             touch(conn, node_id, payload, now, accepted=0 if isinstance(result, Refused) else result["accepted"])
         if isinstance(result, Refused):
             raise result
@@ -152,7 +152,7 @@ def ingest(conn: sqlite3.Connection, node_id: str | None, body: bytes, signature
     return 200, result
 
 
-def _store(conn, node_id, payload, events, raws, body, signature, source, now):
+def _store(conn, node_id, events, raws, body, signature, source, now):
     """Inside the write transaction: dedupe, detect fork/gap, store, materialise.
 
     Returns the 200 reply fields or a Refused (returned, not raised, so the fork record

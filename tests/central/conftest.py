@@ -4,9 +4,7 @@ protocol/ and domain/ only, so these tests never depend on the node package)."""
 from __future__ import annotations
 
 import base64
-import gzip
 import json
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -154,10 +152,3 @@ def node(central, conn, clock):
     assert response.status_code == 200
     return fake
 
-
-def gzip_bytes(raw: bytes) -> bytes:
-    return gzip.compress(raw, mtime=0)
-
-
-def stamp(clock) -> datetime:
-    return clock.now
