@@ -78,7 +78,8 @@ def _restore_counters(conn) -> None:
     """Day sequences and register numbers continue after the highest ones in the dossiers."""
     day_max: dict[str, int] = {}
     year_max: dict[str, int] = {}
-    for row in conn.execute("SELECT code, received_at, created_at, json_extract(doc, '$.register_no') AS reg "
+    for row in conn.execute("SELECT code, received_at, json_extract(doc, '$.created_at') AS created_at, "
+                            "json_extract(doc, '$.register_no') AS reg "
                             "FROM dossiers"):
         parsed = parse_code(row["code"])
         if parsed:

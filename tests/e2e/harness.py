@@ -205,3 +205,14 @@ def wait_until(predicate, timeout: float, interval: float = 0.2, message: str = 
             return time.monotonic()
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def login(url: str, username: str = "lan", password: str = "Clerk-pass-2026") -> requests.Session:
+    """A browser-like session logged in through the real form (with its CSRF token)."""
+    session = requests.Session()
+    html = session.get(url + "/dang-nhap", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    r = session.post(url + "/dang-nhap", data={"username": username, "password": password, "csrf_token": token},
+                     timeout=10, allow_redirects=False)
+    assert r.status_code == 302, r.text[:500]
+    return session
