@@ -1,4 +1,4 @@
-"""make demo: a node with sample data on localhost (and, once enrolled, central beside it).
+"""make demo: a central and one enrolled commune node with sample data, on localhost.
 
 Run from the repo root: python tools/demo.py --data demo-data
 """
@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import argparse
 import random
+import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from node import store, users  # noqa: E402
 from node.cli import open_db  # noqa: E402
@@ -54,30 +57,82 @@ def seed(data_dir: Path) -> None:
     conn.close()
 
 
+def _cli(module: str, *args, input: str | None = None) -> str:
+    result = subprocess.run([sys.executable, "-m", module, *map(str, args)], input=input, capture_output=True,
+                            text=True, cwd=ROOT)
+    if result.returncode != 0:
+        sys.exit(f"demo: {module} {' '.join(map(str, args[:2]))} failed: {result.stderr or result.stdout}")
+    return result.stdout
+
+
+def _wait_for(url: str, seconds: float = 30) -> None:
+    import requests
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    sys.exit(f"demo: nothing answers at {url}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default="demo-data", type=Path)
-    parser.add_argument("--port", default=8080, type=int)
+    parser.add_argument("--port", default=8080, type=int, help="the node's port")
+    parser.add_argument("--central-port", default=8090, type=int)
     args = parser.parse_args()
-    node_dir = args.data / "node"
+    node_dir, central_dir = args.data / "node", args.data / "central"
+    central_url = f"http://127.0.0.1:{args.central_port}"
+    code = None
+    if not (central_dir / "motcua-central.toml").exists():
+        print(f"Creating a demo central in {central_dir} ...")
+        _cli("central.cli", "init", "--data", central_dir, "--name", "UBND tỉnh Quảng Ninh (demo)",
+             "--admin", ADMIN[0], "--password-stdin", input=ADMIN[1] + "\n")
+        out = _cli("central.cli", "node", "add", "--data", central_dir, "--agency", AGENCY,
+                   "--name", "UBND xã Hòa Bình (demo)")
+        code = out.split("code: ")[1].split()[0]
+        (central_dir / "demo-token.txt").write_text(_cli("central.cli", "token", "create", "--data", central_dir,
+                                                         ADMIN[0]).strip())
     if not (node_dir / "motcua.toml").exists():
         print(f"Creating a demo node in {node_dir} ...")
         init_node(node_dir, agency_code=AGENCY, agency_name="UBND xã Hòa Bình (demo)", admin=ADMIN[0],
                   password=ADMIN[1], now=local_now(), parent_name="UBND tỉnh Quảng Ninh",
                   public_url=f"http://127.0.0.1:{args.port}")
         seed(node_dir)
-    import waitress
+    central = subprocess.Popen([sys.executable, "-m", "central.cli", "run", "--data", str(central_dir),
+                                "--port", str(args.central_port)], cwd=ROOT)
+    try:
+        _wait_for(central_url + "/")
+        if code:
+            print(_cli("node.cli", "enroll", "--data", node_dir, central_url, code))
+        import waitress
 
-    from node import create_app, logs
-    logs.configure(node_dir)
-    app = create_app({"DATA_DIR": node_dir})
-    print(f"""
-motcua demo node is running.
-  Desk:           http://127.0.0.1:{args.port}/   (clerk: {CLERK[0]} / {CLERK[1]}, admin: {ADMIN[0]} / {ADMIN[1]})
+        from node import create_app, logs
+        from node.settings import load_settings
+        from node.sync import SyncWorker
+        logs.configure(node_dir)
+        app = create_app({"DATA_DIR": node_dir})
+        worker = SyncWorker(node_dir, load_settings(node_dir)).start()
+        app.extensions["motcua.sync"] = worker
+        token = (central_dir / "demo-token.txt").read_text().strip()
+        print(f"""
+motcua demo is running: one commune node, enrolled with one central, on this machine only.
+  Desk (node):    http://127.0.0.1:{args.port}/   clerk {CLERK[0]} / {CLERK[1]}, leader {LEADER[0]} / {LEADER[1]},
+                  admin {ADMIN[0]} / {ADMIN[1]}
   Citizen lookup: http://127.0.0.1:{args.port}/tra-cuu
-Stop with Ctrl+C. Data lives in {node_dir} (delete it to start over).
+  Central API:    curl -H "Authorization: Bearer {token}" {central_url}/api/v1/nodes
+See the README ("See a dossier travel to central") for a walk-through. Stop with Ctrl+C.
+Data lives in {args.data} (delete it to start over).
 """, flush=True)
-    waitress.serve(app, host="127.0.0.1", port=args.port, threads=4, ident="motcua")
+        try:
+            waitress.serve(app, host="127.0.0.1", port=args.port, threads=4, ident="motcua")
+        finally:
+            worker.stop()
+    finally:
+        central.terminate()
+        central.wait(10)
 
 
 if __name__ == "__main__":
