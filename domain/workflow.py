@@ -371,6 +371,18 @@ def hand_back_from_upper(state, params, now, calendar=None, procedure=None) -> C
     return Change("dossier.handed_back", data)
 
 
+EVENT_LABELS = {
+    "dossier.received": "Tiếp nhận hồ sơ", "dossier.registered": "Đăng ký trực tuyến",
+    "dossier.accepted": "Tiếp nhận hồ sơ trực tuyến", "dossier.refused": "Từ chối tiếp nhận",
+    "dossier.processing": "Chuyển xử lý", "dossier.assigned": "Phân công người xử lý",
+    "dossier.supplement_requested": "Yêu cầu bổ sung", "dossier.supplement_received": "Nhận hồ sơ bổ sung",
+    "dossier.fee_requested": "Yêu cầu nghĩa vụ tài chính", "dossier.fee_paid": "Hoàn thành nghĩa vụ tài chính",
+    "dossier.extended": "Xin lỗi và gia hạn", "dossier.handed_off": "Chuyển liên thông",
+    "dossier.handed_back": "Nhận lại kết quả", "dossier.handed_up": "Chuyển lên cấp trên",
+    "dossier.withdrawal_requested": "Công dân xin rút hồ sơ", "dossier.stopped": "Dừng xử lý",
+    "dossier.resolved": "Đã xử lý xong", "dossier.returned": "Trả kết quả",
+}
+
 # name -> (function, Vietnamese button label, target status or None)
 ACTIONS = {
     "accept": (accept_online, "Tiếp nhận hồ sơ trực tuyến", Status.RECEIVED),

@@ -40,6 +40,7 @@ def register(app) -> None:
         result_label=lambda c: workflow.RESULT_CLASSES.get(c, "") if c else "",
         rating_label=lambda r: workflow.RATINGS.get(int(r), "") if r else "",
         doc_kind=lambda k: workflow.DOCUMENT_KINDS.get(k, k),
+        event_label=lambda t: workflow.EVENT_LABELS.get(t, t),
     )
 
     @app.context_processor
