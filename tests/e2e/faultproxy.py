@@ -137,6 +137,10 @@ class FaultProxy:
                     self.bytes_up += budget["left"]
                     raise ConnectionResetError("dropped by proxy")
                 budget["left"] -= len(data)
+            if direction == "up":
+                self.bytes_up += len(data)
+            else:
+                self.bytes_down += len(data)
             if faults.bandwidth:
                 # shape in small slices so a 64 kbit/s link behaves like one
                 step = max(1, faults.bandwidth // 20)
@@ -148,7 +152,3 @@ class FaultProxy:
             else:
                 writer.write(data)
                 await writer.drain()
-            if direction == "up":
-                self.bytes_up += len(data)
-            else:
-                self.bytes_down += len(data)
