@@ -3,40 +3,17 @@ explicit BEGIN IMMEDIATE transactions, migrations applied at start."""
 from __future__ import annotations
 
 import sqlite3
-from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from sqlite_utils import Database
 
 from migrations.central import migrations
+from service import sqlite
+from service.sqlite import write_tx  # noqa: F401  (re-exported for central's modules)
 
-PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=FULL",
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=30000",
-)
-
-
-def connect(path: str | Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
-    conn.row_factory = sqlite3.Row
-    for pragma in PRAGMAS:
-        conn.execute(pragma)
-    return conn
-
-
-@contextmanager
-def write_tx(conn: sqlite3.Connection):
-    """BEGIN IMMEDIATE: take the write lock up front so concurrent writers queue, never deadlock."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    else:
-        conn.execute("COMMIT")
+# central serves many nodes at once: writers may queue a little longer than at a commune desk
+connect = partial(sqlite.connect, busy_seconds=30)
 
 
 def migrate(path: Path) -> list[str]:
