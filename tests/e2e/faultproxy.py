@@ -9,6 +9,7 @@ port. Faults can be changed while it runs:
     reset        answer new connections with a TCP reset
     stall        accept and read, but forward nothing (the peer must time out)
     down         refuse new connections (closed immediately)
+    tamper       flip one bit near the end of every response chunk (a forger on the path)
 Counters: bytes_up / bytes_down (what crossed the "wire").
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Faults:
     reset: bool = False
     stall: bool = False
     down: bool = False
+    tamper: bool = False
 
 
 class FaultProxy:
@@ -131,6 +133,8 @@ class FaultProxy:
                 faults = self.faults
             if faults.latency:
                 await asyncio.sleep(faults.latency)
+            if direction == "down" and faults.tamper and len(data) > 64:
+                data = data[:-10] + bytes([data[-10] ^ 0x01]) + data[-9:]
             if direction == "up" and budget["left"] is not None:
                 if len(data) >= budget["left"]:
                     writer.write(data[:budget["left"]])

@@ -225,3 +225,33 @@ def test_the_clock_warning_appears_when_the_pc_clock_is_off_by_more_than_5_minut
     finally:
         node_clock.local_now = real
         client_module.local_now = real
+
+
+def test_a_tampered_feed_reply_is_refused_and_nothing_is_applied(tmp_path):
+    from central.feed import latest, publish
+    from tests.e2e.faultproxy import FaultProxy
+    central = Central(tmp_path)
+    node = Node(tmp_path, AGENCY)
+    code = central.add_node(AGENCY)
+    central.start()
+    proxy = FaultProxy(central.port).start()
+    try:
+        node.enroll(proxy.url, code)
+        cli("node.cli", "sync", "--data", node.dir, "--once")
+        conn = central_write(central)
+        version, body = latest(conn, "calendar")
+        conn.execute("BEGIN IMMEDIATE")
+        publish(conn, "calendar", version + 1, body, now=datetime.now())
+        conn.execute("COMMIT")
+        proxy.set(tamper=True)
+        failed = cli("node.cli", "sync", "--data", node.dir, "--once", check=False)
+        assert failed.returncode == 1 and "bad_reply" in failed.stderr
+        calendar_version = lambda: node.db().execute(
+            "SELECT version FROM reference_versions WHERE kind = 'calendar'").fetchone()[0]
+        assert calendar_version() == version
+        proxy.heal()
+        cli("node.cli", "sync", "--data", node.dir, "--once")
+        assert calendar_version() == version + 1
+    finally:
+        proxy.stop()
+        central.stop()
