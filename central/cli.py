@@ -1,7 +1,6 @@
 """motcua-central: set up and run the upper-level server, enrol nodes, import bundles."""
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -9,33 +8,11 @@ from pathlib import Path
 import click
 
 from .clock import local_now
-from .settings import ConfigError
+from service import cli as shared
+from service.cli import EXIT_CONFIG, config_errors, read_password  # noqa: F401
+from service.settings import ConfigError
 
-EXIT_CONFIG = 2
-
-
-def data_option(fn):
-    return click.option("--data", "data_dir", envvar="MOTCUA_CENTRAL_DATA", required=True,
-                        type=click.Path(file_okay=False, path_type=Path),
-                        help="Central's data folder (or set MOTCUA_CENTRAL_DATA).")(fn)
-
-
-def config_errors(fn):
-    """Turn a configuration or operator problem into one English line on stderr and exit code 2."""
-    @functools.wraps(fn)
-    def wrapped(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except ConfigError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_CONFIG)
-    return wrapped
-
-
-def read_password(password_stdin: bool, prompt: str) -> str:
-    if password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+data_option = shared.data_option("MOTCUA_CENTRAL_DATA", "Central's")
 
 
 def open_db(data_dir: Path):
@@ -242,13 +219,7 @@ def user_add(data_dir, username, role, full_name, password_stdin):
         echo 'Minh-pass-2026' | motcua-central user add --data /srv/central minh --role viewer --password-stdin
     """
     from . import users
-    _settings, conn = open_db(data_dir)
-    password = read_password(password_stdin, f"Password for {username}")
-    try:
-        created = users.create(conn, username, password, role, full_name, local_now())
-    except users.UserError as exc:
-        raise ConfigError(str(exc)) from None
-    click.echo(f"User {created.username} ({created.role}) created.")
+    shared.add_user(open_db, users, local_now(), data_dir, username, role, full_name, password_stdin)
 
 
 @main.group()
@@ -275,11 +246,7 @@ def token_create(data_dir, username, label):
             http://127.0.0.1:8090/api/v1/nodes
     """
     from . import users
-    _settings, conn = open_db(data_dir)
-    account = users.by_name(conn, username)
-    if account is None or not account.active:
-        raise ConfigError(f"no active user {username!r}")
-    click.echo(users.create_token(conn, account, label, local_now()))
+    shared.create_token(open_db, users, local_now(), data_dir, username, label)
 
 
 @main.command("import-bundle")
