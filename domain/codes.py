@@ -7,6 +7,10 @@ from datetime import date, datetime
 AGENCY_CODE = re.compile(r"^[0-9A-Z]{2,5}(\.[0-9A-Z]{2,5}){1,4}$")
 DOSSIER_CODE = re.compile(r"^(?P<agency>[0-9A-Z.]+)-(?P<day>\d{6})-(?P<seq>\d{4})$")
 MAX_PER_DAY = 9999
+# A commune desk numbers its own intakes 0001-9000; central numbers the online dossiers it hands
+# down 9001-9999, so two offline parties never give out the same code.
+DESK_MAX_PER_DAY = 9000
+ONLINE_FIRST = DESK_MAX_PER_DAY + 1
 
 
 def agency_code_error(code: str) -> str | None:

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from domain import workflow
 from domain.citizen import normalize_phone
-from domain.codes import format_code, looks_like_code
+from domain.codes import DESK_MAX_PER_DAY, format_code, looks_like_code
 from domain.dossier import apply_event, project
 from domain.statuses import CLOCK_RUNNING
 from domain.text import fold
@@ -76,6 +76,9 @@ def receive(ctx: Context, *, procedure_code: str, applicant: dict, documents: li
             raise workflow.WorkflowError([workflow.Invalid("procedure", "Chọn thủ tục hành chính trong danh mục.")])
         calendar = ctx.calendar_cache.get(conn)
         day_seq = _next_counter(conn, f"day:{ctx.agency}:{ctx.now:%y%m%d}")
+        if day_seq > DESK_MAX_PER_DAY:
+            raise workflow.WorkflowError([workflow.Invalid(
+                "procedure", f"Đã dùng hết {DESK_MAX_PER_DAY} số hồ sơ của ngày hôm nay.")])
         register_no = _next_counter(conn, f"register:{ctx.now:%Y}")
         code = format_code(ctx.agency, ctx.now.date(), day_seq)
         change = workflow.receive(

@@ -205,3 +205,13 @@ def test_a_dossier_handed_up_cannot_be_changed_by_the_node_until_handed_back(ctx
     after = apply_event(state, event)
     assert after["holder"] == "node" and after["status"] == Status.RESOLVED
     assert after["handoffs"][-1]["returned_at"] and after["result_class"] in ("early", "on_time", "late")
+
+
+def test_the_desk_never_hands_out_codes_reserved_for_online_dossiers(ctx):
+    from domain.codes import DESK_MAX_PER_DAY
+    conn = ctx().conn
+    conn.execute("INSERT INTO counters(name, value) VALUES (?, ?)", (f"day:{AGENCY}:260105", DESK_MAX_PER_DAY))
+    with pytest.raises(WorkflowError) as info:
+        receive(ctx)
+    assert "9000" in info.value.message
+    assert counts(conn) == (0, 0)
