@@ -125,7 +125,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         """A saved change is pushed at once when a link exists (the worker runs only in `run`)."""
         worker = app.extensions.get("motcua.sync")
         if worker is not None and request.method == "POST" and response.status_code < 400:
-            worker.wake()
+            worker.notify_change()
         return response
 
     @app.after_request

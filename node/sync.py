@@ -101,7 +101,7 @@ def push(conn, client: CentralClient, outcome: Outcome) -> None:
                 continue
             payload = _check_reply(reply, wire.PUSH)
         except SyncError as exc:
-            if exc.kind in ("too_large", "timeout") and batch_events:
+            if exc.kind in ("too_large", "timeout", "dropped") and batch_events:
                 batch = max(MIN_BATCH, batch // 2)
                 sync_state.put(conn, batch_size=batch)
             raise
@@ -185,7 +185,13 @@ class SyncWorker:
         return self
 
     def wake(self) -> None:
+        """"Sync now": run at once, even while backing off."""
         self._wake.set()
+
+    def notify_change(self) -> None:
+        """A new event: push at once when the link is healthy; while failing, keep the backoff."""
+        if self.failures == 0:
+            self._wake.set()
 
     def stop(self, timeout: float = 10) -> None:
         self._stop.set()

@@ -1,6 +1,7 @@
 """HTTP to central: seal each request with the node key, verify each reply with central's pinned key."""
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ class SyncError(Exception):
 
 MESSAGES = {
     "offline": "Không kết nối được máy chủ cấp trên (mất mạng?). Máy sẽ tự thử lại.",
+    "dropped": "Đường truyền bị ngắt giữa chừng. Máy sẽ tự thử lại với gói nhỏ hơn.",
     "timeout": "Máy chủ cấp trên phản hồi quá chậm. Máy sẽ tự thử lại.",
     "server": "Máy chủ cấp trên đang gặp lỗi. Máy sẽ tự thử lại.",
     "too_large": "Gói dữ liệu quá lớn với đường truyền; máy sẽ gửi gói nhỏ hơn.",
@@ -40,6 +42,16 @@ MESSAGES = {
 
 def fail(kind: str, detail: str, retry: bool = True, reply: dict | None = None) -> SyncError:
     return SyncError(kind, MESSAGES[kind], detail, retry, reply)
+
+
+def _connection_failure_kind(exc: Exception) -> str:
+    """offline: no connection could be made; timeout: the peer went quiet; dropped: cut mid-exchange."""
+    text = str(exc).lower()
+    if "timed out" in text or "timeout" in text:
+        return "timeout"
+    if "failed to establish" in text or "connection refused" in text or "name or service" in text:
+        return "offline"
+    return "dropped"
 
 
 @dataclass
@@ -67,7 +79,9 @@ class CentralClient:
                    NODE_HEADER: self.node_id, SIGNATURE_HEADER: signature}
         started = time.time()
         try:
-            response = self.session.post(self.base_url + path, data=body, headers=headers,
+            # a file-like body is sent block by block, each block under the read timeout; a bytes body
+            # would have to be sent whole within the connect timeout (too short for 200 kB on 2G)
+            response = self.session.post(self.base_url + path, data=io.BytesIO(body), headers=headers,
                                          timeout=self.timeout, stream=True)
             try:
                 raw = response.raw.read(MAX_BODY + 1, decode_content=False)
@@ -76,9 +90,7 @@ class CentralClient:
         except requests.exceptions.ConnectTimeout as exc:
             raise fail("offline", f"connect timeout to {self.base_url}: {exc}") from None
         except requests.exceptions.ConnectionError as exc:
-            # urllib3 reports a read timeout while streaming the body as a ConnectionError subclass
-            kind = "timeout" if "timed out" in str(exc).lower() else "offline"
-            raise fail(kind, f"{path}: {type(exc).__name__}") from None
+            raise fail(_connection_failure_kind(exc), f"{path}: {type(exc).__name__}: {exc}"[:300]) from None
         except requests.exceptions.Timeout:
             raise fail("timeout", f"{path}: read timeout") from None
         except requests.exceptions.RequestException as exc:
