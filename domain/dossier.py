@@ -57,7 +57,10 @@ def apply_event(state: dict | None, event: dict) -> dict:
         return new
     if state is None:
         raise ReplayError(f"{event['dossier']}: {etype} for an unknown dossier")
-    new = copy.deepcopy(state)
+    # Fields are only ever replaced whole (workflow builds new lists and dicts), never changed in
+    # place, so the new state may share untouched values with the old one; only the event's own
+    # values are copied, so a later change to the event cannot leak into the state.
+    new = dict(state)
     target = data.get("to")
     if target is not None:
         if data.get("from") != state["status"]:

@@ -215,3 +215,19 @@ def test_the_desk_never_hands_out_codes_reserved_for_online_dossiers(ctx):
         receive(ctx)
     assert "9000" in info.value.message
     assert counts(conn) == (0, 0)
+
+
+def test_applying_an_event_never_changes_the_previous_state_or_keeps_a_link_to_the_event():
+    from domain.dossier import apply_event
+    from domain.workflow import iso
+    created = {"type": "dossier.received", "at": "2026-01-05T09:00:00", "dossier": "X",
+               "data": {"dossier": {f: None for f in __import__("domain.dossier", fromlist=["x"]).STATE_FIELDS}}}
+    created["data"]["dossier"].update(code="X", status=4, handoffs=[], supplements=[])
+    before = apply_event(None, created)
+    snapshot = __import__("copy").deepcopy(before)
+    change = {"type": "dossier.handed_off", "at": iso(datetime(2026, 1, 5, 10)), "dossier": "X",
+              "data": {"set": {"handoffs": [{"to_unit": "A", "returned_at": None}]}, "note": ""}}
+    after = apply_event(before, change)
+    change["data"]["set"]["handoffs"][0]["to_unit"] = "tampered"
+    assert before == snapshot
+    assert after["handoffs"][0]["to_unit"] == "A"
