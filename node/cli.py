@@ -81,18 +81,27 @@ def run(data_dir, host, port, threads):
     import waitress
 
     from . import create_app, logs
+    from .backup import BackupScheduler
+    from .database import FolderLock
     from .settings import load_settings
     from .sync import SyncWorker
     settings = load_settings(data_dir)  # refuse a bad config before touching the folder
-    logs.configure(data_dir)
-    app = create_app({"DATA_DIR": data_dir})
-    worker = SyncWorker(data_dir, settings).start()
-    app.extensions["motcua.sync"] = worker
-    click.echo(f"motcua node {settings['agency_code']} listening on http://{host}:{port}/")
+    lock = FolderLock(data_dir, "run").acquire()  # one node per folder; `restore` waits for it to stop
     try:
-        waitress.serve(app, host=host, port=port, threads=threads, ident="motcua")
+        logs.configure(data_dir)
+        app = create_app({"DATA_DIR": data_dir})  # migrates after a backup; a failed step exits 2
+        worker = SyncWorker(data_dir, settings).start()
+        backups = BackupScheduler(data_dir, settings).start()
+        app.extensions["motcua.sync"] = worker
+        app.extensions["motcua.backup"] = backups
+        click.echo(f"motcua node {settings['agency_code']} listening on http://{host}:{port}/")
+        try:
+            waitress.serve(app, host=host, port=port, threads=threads, ident="motcua")
+        finally:
+            backups.stop()
+            worker.stop()
     finally:
-        worker.stop()
+        lock.release()
 
 
 @main.group()
@@ -261,6 +270,73 @@ def export_bundle_cmd(data_dir, file):
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     click.echo(f"wrote {count} events to {file}")
+
+
+@main.command()
+@data_option
+@click.option("--to", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write to (default: the backup_dir setting, else DIR/backups).")
+@config_errors
+def backup(data_dir, folder):
+    """Copy the database now, verify the copy and prune old ones (safe while the node serves).
+
+    The copy is made with SQLite's backup API, checked with integrity_check and named
+    motcua-node-YYYYmmdd-HHMMSS.db. Old copies are pruned: the newest of each of the last
+    backup_keep_daily days and backup_keep_weekly weeks are kept. The running node does this by
+    itself every day. Exit code 1 when the backup failed (the reason is printed).
+
+    Example:
+
+        motcua-node backup --data /srv/motcua --to /media/usb/motcua-backups
+    """
+    from .backup import BackupError, make_backup
+    from .settings import DB_NAME, load_settings
+    settings = load_settings(data_dir)
+    if not (data_dir / DB_NAME).exists():
+        raise ConfigError(f"no database at {data_dir / DB_NAME} (run motcua-node init first)")
+    try:
+        result = make_backup(data_dir, settings, to=folder)
+    except BackupError as exc:
+        click.echo(f"backup failed: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"backup written to {result.path} ({result.size / 2**20:.1f} MB, integrity_check ok) "
+               f"in {result.seconds:.1f} s")
+    for path in result.pruned:
+        click.echo(f"  pruned old backup {path.name}")
+
+
+@main.command()
+@data_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@config_errors
+def restore(data_dir, file):
+    """Put a backup FILE in place of the database of a stopped node.
+
+    Refuses while the node is running, and refuses a damaged, truncated or foreign file
+    (quick_check, integrity_check, the expected tables, an intact event chain of this node).
+    The current database is kept in backups/pre-restore-*.db first. If central already holds
+    newer events from this node, the next sync stops with a fork message: then run
+    `motcua-node recover`, which keeps what central has and re-applies newer local work.
+
+    Example:
+
+        motcua-node restore --data /srv/motcua /media/usb/motcua-backups/motcua-node-20260302-180000.db
+    """
+    from .backup import BackupError, restore as restore_file
+    from .settings import load_settings
+    settings = load_settings(data_dir)
+    try:
+        result = restore_file(data_dir, settings, file)
+    except BackupError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"restored {file}: {result.dossiers} dossiers, {result.events} events")
+    if result.kept_copy:
+        click.echo(f"  the previous database was kept as {result.kept_copy}")
+    if result.migrated:
+        click.echo(f"  upgraded its schema: {', '.join(result.migrated)}")
+    click.echo("  start the node again; if sync then reports a fork, run: "
+               f"motcua-node recover --data {data_dir}")
 
 
 @main.command()

@@ -22,6 +22,12 @@ def _agency(value):
     return value
 
 
+def _non_negative_int(value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return value
+
+
 def _hours(value):
     try:
         parse_hours(as_str(value))
@@ -50,6 +56,11 @@ SETTINGS = [
     Setting("sync_read_timeout", 60, "Seconds to wait for central's answer", positive_int),
     Setting("sync_backoff_cap_seconds", 300, "Longest wait between retries after failures", positive_int),
     Setting("clock_warning_minutes", 5, "Warn clerks when the PC clock differs from central by more", positive_int),
+    Setting("backup_dir", "", "Folder for the daily backups, e.g. a USB disk (empty: backups/ in the data folder)",
+            as_str),
+    Setting("backup_keep_daily", 7, "Backups kept: the newest of each of this many last days", positive_int),
+    Setting("backup_keep_weekly", 4, "Backups kept: also the newest of each of this many last weeks (0: none)",
+            _non_negative_int),
 ]
 FILE = SettingsFile(SETTINGS, CONFIG_NAME, "motcua-node")
 parse_settings = FILE.parse
