@@ -341,6 +341,35 @@ def restore(data_dir, file):
 
 @main.command()
 @data_option
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON (as GET /healthz does).")
+@config_errors
+def doctor(data_dir, as_json):
+    """Check the node and explain what to fix: database, disk, key, clock, central, sync, backup, events.
+
+    Each check prints ok, WARN or FAIL with what was found and what to do. Exit code 0 when nothing
+    failed (warnings allowed), 1 when a check failed, 2 when the settings are wrong. Safe to run
+    while the node serves.
+
+    Example:
+
+        motcua-node doctor --data /srv/motcua || echo "the node needs a technician"
+    """
+    import json
+
+    from .doctor import FAIL, overall, render, run_checks
+    from .settings import load_settings
+    settings = load_settings(data_dir)
+    checks = run_checks(data_dir, settings)
+    if as_json:
+        click.echo(json.dumps({"status": overall(checks), "checks": [c.public() for c in checks]},
+                              ensure_ascii=False, indent=2))
+    else:
+        click.echo(render(checks))
+    sys.exit(1 if any(c.status == FAIL for c in checks) else 0)
+
+
+@main.command()
+@data_option
 @config_errors
 def recover(data_dir):
     """Bring a node restored from an old backup back in line with central.
