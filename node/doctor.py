@@ -248,5 +248,5 @@ def render(checks: list[Check]) -> str:
     fails = sum(c.status == FAIL for c in checks)
     warns = sum(c.status == WARN for c in checks)
     lines.append("")
-    lines.append("all checks passed" if summary == "ok" else f"{fails} failed, {warns} warnings")
+    lines.append("all checks passed" if summary == "ok" else f"{fails} failed, {warns} warning{'' if warns == 1 else 's'}")
     return "\n".join(lines)
