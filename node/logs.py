@@ -14,11 +14,20 @@ _PERSONAL = re.compile(r"(?<![\d.-])(\+84\d{9}|0\d{9}|\d{12}|\d{9})(?![\d-])")
 
 
 class RedactPersonalData(logging.Filter):
+    """Masks ID- and phone-shaped numbers in the message and in a logged traceback's text."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         redacted = _PERSONAL.sub("[redacted]", message)
         if redacted != message:
             record.msg, record.args = redacted, ()
+        if record.exc_info and not record.exc_text:
+            # formatted here so the handler's formatter reuses the redacted text (it caches exc_text)
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _PERSONAL.sub("[redacted]", record.exc_text)
+        if record.stack_info:
+            record.stack_info = _PERSONAL.sub("[redacted]", record.stack_info)
         return True
 
 
