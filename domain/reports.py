@@ -93,7 +93,6 @@ WITHDRAWN_STATUSES = (7, 8)
 # Columns a report may be grouped by or filtered on (also the SQL allow-list: never user text).
 GROUP_COLUMNS = ("agency", "field", "channel", "node", "procedure_code")
 DEFAULT_KEY = ("agency", "field")
-CHANNELS = ("in_person", "online", "post")
 RATING_LEVELS = (5, 4, 3, 2, 1)
 
 
@@ -484,6 +483,11 @@ def _check_columns(columns: Iterable[str]) -> None:
         raise ValueError(f"cannot group or filter a report by {bad}; allowed: {GROUP_COLUMNS}")
 
 
+def _check_table(table: str) -> None:
+    if not table.isidentifier():
+        raise ValueError(f"bad table name {table!r}")
+
+
 def _filters_sql(filters: Mapping | None) -> tuple[str, dict]:
     filters = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
     _check_columns(filters)
@@ -498,8 +502,7 @@ def figures_sql(conn, period_start: date, period_end: date, now: datetime, *,
     ``key`` and ``filters`` (column -> value, equality; None or "" ignored) take columns from
     ``GROUP_COLUMNS`` only; ``table`` is a trusted identifier, never user text.
     """
-    if table not in ("dossiers",) and not table.isidentifier():
-        raise ValueError(f"bad table name {table!r}")
+    _check_table(table)
     key = tuple(key)
     _check_columns(key)
     period = Period(period_start, period_end)
@@ -524,6 +527,7 @@ def figures_sql(conn, period_start: date, period_end: date, now: datetime, *,
 def ratings_sql(conn, period_start: date, period_end: date, *, filters: Mapping | None = None,
                 table: str = "dossiers") -> Ratings:
     """``ratings`` computed by SQLite."""
+    _check_table(table)
     period = Period(period_start, period_end)
     where, params = _filters_sql(filters)
     params.update(start=period.start_iso, end=period.end_iso)
