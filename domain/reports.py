@@ -512,7 +512,9 @@ def figures_sql(conn, period_start: date, period_end: date, now: datetime, *,
         table=table, filters=where, access="" if recent else " NOT INDEXED",
         keys_select="".join(f"{k}, " for k in key),
         keys_group="".join(f"{k}, " for k in key),
-        group_by=f"GROUP BY {', '.join(key)}" if key else "")
+        # "+column": group with the sorter, never by walking an index on the key column (e.g. central's
+        # dossiers_node_received), which would look up every row of the table one by one
+        group_by=f"GROUP BY {', '.join('+' + k for k in key)}" if key else "")
     params.update(start=period.start_iso, end=period.end_iso, as_of=period.as_of(now))
     groups: dict[tuple, Figures] = {}
     for record in conn.execute(sql, params):
