@@ -171,3 +171,86 @@ def m0001_initial(db):
     );
     CREATE INDEX access_log_dossier ON access_log(dossier, at);
     """)
+
+
+@migrations(name="0002_central_web")
+def m0002_central_web(db):
+    db.executescript("""
+    -- The node's applied feed head, as the node states it in each feed request ("after"):
+    -- the reference versions it has APPLIED follow from the feed entries up to this seq.
+    ALTER TABLE nodes ADD COLUMN feed_applied_seq INTEGER;
+
+    -- Report figures for a period (overview, II.06a): the dossiers that can count are those received
+    -- in the period, resolved at or after its start, or not resolved (open or withdrawn). These two
+    -- indexes cover every projection column a figure reads, so those ranges are read from index
+    -- entries alone; the withdrawal time of stopped dossiers is indexed from the document.
+    CREATE INDEX dossiers_period_received ON dossiers(received_at, node, agency, field, procedure_code, channel,
+                                                      status, due_at, resolved_at, result_class, supplement_count);
+    CREATE INDEX dossiers_period_resolved ON dossiers(resolved_at, received_at, node, agency, field, procedure_code,
+                                                      channel, status, due_at, result_class, supplement_count);
+    CREATE INDEX dossiers_withdrawn_at ON dossiers(json_extract(doc, '$.withdrawal.at')) WHERE status IN (7, 8);
+    CREATE INDEX dossiers_phone ON dossiers(phone);
+    CREATE INDEX dossiers_code_tail ON dossiers(substr(code, -4));
+
+    -- Diacritic-free name search, kept in step with the dossier rows by triggers.
+    CREATE VIRTUAL TABLE dossiers_fts USING fts5(
+        name_folded, content='dossiers', content_rowid='id', tokenize='unicode61'
+    );
+    INSERT INTO dossiers_fts(dossiers_fts) VALUES ('rebuild');
+    CREATE TRIGGER dossiers_fts_insert AFTER INSERT ON dossiers BEGIN
+        INSERT INTO dossiers_fts(rowid, name_folded) VALUES (new.id, new.name_folded);
+    END;
+    CREATE TRIGGER dossiers_fts_delete AFTER DELETE ON dossiers BEGIN
+        INSERT INTO dossiers_fts(dossiers_fts, rowid, name_folded) VALUES ('delete', old.id, old.name_folded);
+    END;
+    CREATE TRIGGER dossiers_fts_update AFTER UPDATE OF name_folded ON dossiers
+    WHEN old.name_folded IS NOT new.name_folded BEGIN
+        INSERT INTO dossiers_fts(dossiers_fts, rowid, name_folded) VALUES ('delete', old.id, old.name_folded);
+        INSERT INTO dossiers_fts(rowid, name_folded) VALUES (new.id, new.name_folded);
+    END;
+
+    -- A dossier's history: its events (every node) and central's feed entries about it.
+    CREATE INDEX events_dossier ON events(json_extract(body, '$.dossier'));
+    CREATE INDEX feed_dossier ON feed(dossier);
+    CREATE INDEX feed_node_type ON feed(node, type, seq);
+
+    -- What an admin is editing before "Xuất bản": one draft per kind, based on a published version.
+    CREATE TABLE drafts (
+        kind TEXT PRIMARY KEY CHECK (kind IN ('catalogue', 'calendar')),
+        base_version INTEGER NOT NULL,
+        body TEXT NOT NULL,                   -- {"procedures": [...]} or {"entries": [...]}
+        updated_at TEXT NOT NULL,
+        updated_by TEXT NOT NULL
+    );
+
+    -- Who at central looks after a handed-up dossier (one row per hand-up of the dossier).
+    CREATE TABLE assignments (
+        code TEXT NOT NULL,
+        handoff_no INTEGER NOT NULL,
+        username TEXT NOT NULL,
+        assigned_at TEXT NOT NULL,
+        assigned_by TEXT NOT NULL,
+        PRIMARY KEY (code, handoff_no)
+    );
+    CREATE INDEX assignments_user ON assignments(username);
+
+    -- Online dossiers registered at central and handed down: codes <agency>-YYMMDD-9001..9999.
+    CREATE TABLE online_counters (
+        agency TEXT NOT NULL,
+        day TEXT NOT NULL,                    -- YYMMDD
+        last INTEGER NOT NULL,
+        PRIMARY KEY (agency, day)
+    ) WITHOUT ROWID;
+    CREATE TABLE online_dossiers (
+        code TEXT PRIMARY KEY,
+        node TEXT NOT NULL REFERENCES nodes(id),
+        procedure_code TEXT NOT NULL,
+        procedure_name TEXT NOT NULL,
+        feed_seq INTEGER NOT NULL,
+        registered_at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('web', 'api'))
+    );
+    CREATE INDEX online_dossiers_node ON online_dossiers(node, registered_at);
+    CREATE INDEX access_log_user ON access_log(username, at);
+    """)

@@ -1,0 +1,70 @@
+"""Finding dossiers across every commune: by code, ID number, phone, or name typed without diacritics.
+
+Every branch is an indexed lookup (code, code tail, id_number, phone, the FTS5 index on
+``name_folded``); results come back newest first with ID numbers masked. Reading them is
+recorded in the access log by the caller, who knows who is looking.
+"""
+from __future__ import annotations
+
+import re
+
+from domain.citizen import mask_id_number, normalize_phone
+from domain.codes import looks_like_code
+from domain.text import fold
+
+MAX_RESULTS = 200
+LIST_COLUMNS = ("code", "node", "agency", "procedure_code", "procedure_name", "field", "channel", "status",
+                "holder", "received_at", "due_at", "resolved_at", "result_class", "applicant_name", "id_number",
+                "updated_at")
+
+
+def fts_query(folded: str) -> str | None:
+    """A phrase with a prefix on the last word, so "nguyen van d" already finds "Nguyễn Văn Dũng"."""
+    words = re.findall(r"[0-9a-z]+", folded)
+    if not words:
+        return None
+    return '"' + " ".join(words) + '"*'
+
+
+def _where(text: str) -> tuple[str, tuple] | None:
+    if looks_like_code(text):
+        return "code = ?", (text.upper(),)
+    if re.search(r"\d{6}-\d{4}$", text):  # the tail of a code: "260105-0001"
+        return "code LIKE ?", (f"%{text.upper()}",)
+    compact = re.sub(r"[\s.\-]", "", text)
+    if re.fullmatch(r"\+?\d{4,12}", compact):
+        # separate indexed lookups (an OR with a leading-% LIKE would scan the whole table)
+        where = "id IN (SELECT id FROM dossiers WHERE id_number = ? UNION SELECT id FROM dossiers WHERE phone = ?"
+        args: tuple = (compact, normalize_phone(compact))
+        if len(compact) == 4:
+            where += " UNION SELECT id FROM dossiers WHERE substr(code, -4) = ?"
+            args += (compact,)
+        return where + ")", args
+    match = fts_query(fold(text))
+    if match is None:
+        return None
+    return "id IN (SELECT rowid FROM dossiers_fts WHERE dossiers_fts MATCH ?)", (match,)
+
+
+def search(conn, query: str, *, node: str | None = None, limit: int = 50, offset: int = 0) -> list[dict]:
+    """Matching dossiers (newest first), ID numbers masked; [] for an empty or unusable query."""
+    text = (query or "").strip()
+    if not text:
+        return []
+    found = _where(text)
+    if found is None:
+        return []
+    where, args = found
+    if node:
+        where += " AND node = ?"
+        args += (node,)
+    limit = max(1, min(int(limit), MAX_RESULTS))
+    rows = conn.execute(f"SELECT {', '.join(LIST_COLUMNS)} FROM dossiers WHERE {where} "
+                        f"ORDER BY received_at DESC, code LIMIT ? OFFSET ?", (*args, limit, max(0, int(offset))))
+    return [masked(r) for r in rows]
+
+
+def masked(row) -> dict:
+    out = {k: row[k] for k in LIST_COLUMNS}
+    out["id_number"] = mask_id_number(out["id_number"])
+    return out

@@ -1,0 +1,143 @@
+"""The upper level's overview: one row per commune with its figures for a period and its sync health.
+
+Figures come from ``domain.reports.figures_sql`` (the same definitions a commune's own report
+uses), computed by SQLite in one GROUP BY over indexed columns; sync health comes from the node
+registry. Which reference versions a node has APPLIED is known from the feed head it states in
+its feed requests (``nodes.feed_applied_seq``): the latest catalogue/calendar entry at or below
+that head in its feed.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import Blueprint, current_app, g, render_template, request
+
+from domain import reports
+from domain.catalogue import fields as catalogue_fields, parse_procedure
+
+from .. import feed, nodes
+from ..clock import iso
+from ..db import get_db
+from .auth import login_required
+
+bp = Blueprint("overview", __name__)
+
+KINDS = ("catalogue", "calendar")
+
+
+def published_versions(conn) -> dict[str, int]:
+    found = {kind: 0 for kind in KINDS}
+    for row in conn.execute("SELECT kind, MAX(version) AS v FROM reference GROUP BY kind"):
+        found[row["kind"]] = row["v"]
+    return found
+
+
+def applied_versions(conn) -> dict[str, dict]:
+    """node -> {"catalogue": applied or None, "calendar": ..., "feed_applied_seq": ...}; None = not reported."""
+    sub = ("(SELECT json_extract(f.body, '$.data.version') FROM feed f WHERE f.node = n.id AND f.type = '{t}' "
+           "AND f.seq <= n.feed_applied_seq ORDER BY f.seq DESC LIMIT 1)")
+    out = {}
+    for row in conn.execute(f"SELECT n.id, n.feed_applied_seq, {sub.format(t=feed.KINDS['catalogue'])} AS catalogue, "
+                            f"{sub.format(t=feed.KINDS['calendar'])} AS calendar FROM nodes n"):
+        known = row["feed_applied_seq"] is not None
+        out[row["id"]] = {"feed_applied_seq": row["feed_applied_seq"],
+                          "catalogue": (row["catalogue"] or 0) if known else None,
+                          "calendar": (row["calendar"] or 0) if known else None}
+    return out
+
+
+def catalogue_field_names(conn) -> list[str]:
+    latest = feed.latest(conn, "catalogue")
+    if latest is None:
+        return []
+    return catalogue_fields(parse_procedure(p) for p in latest[1]["procedures"])
+
+
+def _oldest_age(node: dict, now: datetime) -> int | None:
+    """Seconds since the node's oldest unsent event, on central's clock (the node's own clock may be off)."""
+    text = node["oldest_pending_at"]
+    if not text or not node["pending_reported"]:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if at.tzinfo is not None:
+        return None
+    offset = node["clock_offset_seconds"] or 0
+    return max(int((now - (at - timedelta(seconds=offset))).total_seconds()), 0)
+
+
+def _since(text: str | None, now: datetime) -> int | None:
+    if not text:
+        return None
+    return max(int((now - datetime.fromisoformat(text)).total_seconds()), 0)
+
+
+def overview(conn, period: reports.Period, now: datetime, *, field: str = "", node: str = "",
+             silent_after_hours: int = 24) -> dict:
+    """Everything the overview page and GET /api/v1/overview show."""
+    table = reports.figures_sql(conn, period.start, period.end, now, key=("node",),
+                                filters={"field": field or None, "node": node or None})
+    published = published_versions(conn)
+    applied = applied_versions(conn)
+    rows = []
+    for item in nodes.listing(conn, now, silent_after_hours):
+        if node and item["id"] != node:
+            continue
+        figures = table.groups.get((item["id"],), reports.Figures())
+        versions = {}
+        for kind in KINDS:
+            have = applied.get(item["id"], {}).get(kind)
+            queued = item[f"{kind}_version"]
+            versions[kind] = {"applied": have, "queued": queued, "published": published[kind],
+                              "behind": item["status"] == "active" and (
+                                  queued < published[kind] or have is None or have < published[kind])}
+        rows.append({
+            "id": item["id"], "name": item["name"], "status": item["status"], "figures": figures,
+            "sync": {"last_contact_at": item["last_contact_at"],
+                     "silent_seconds": _since(item["last_contact_at"], now),
+                     "silent": item["silent"], "pending_reported": item["pending_reported"],
+                     "oldest_pending_at": item["oldest_pending_at"], "oldest_pending_age": _oldest_age(item, now),
+                     "clock_offset_seconds": item["clock_offset_seconds"], "fingerprint": item["fingerprint"],
+                     "forks": item["forks"], "anomalies": item["anomalies"], "head_seq": item["head_seq"]},
+            "reference": versions,
+        })
+    return {"period": period, "as_of": period.as_of(now), "table": table, "rows": rows, "published": published,
+            "total": table.total, "field": field, "node": node, "now": now}
+
+
+def overview_json(data: dict) -> dict:
+    return {
+        "period": data["period"].to_dict(data["now"]),
+        "filters": {"field": data["field"] or None, "node": data["node"] or None},
+        "published": data["published"],
+        "nodes": [{"id": r["id"], "name": r["name"], "status": r["status"], "figures": r["figures"].as_dict(),
+                   "sync": r["sync"], "reference": r["reference"]} for r in data["rows"]],
+        "total": data["total"].as_dict(),
+    }
+
+
+def read_filters(args, now: datetime) -> tuple[reports.Period, str | None]:
+    """The period from ?from=&to= (default: this month so far); a bad date gives the default and a message."""
+    try:
+        return reports.parse_period(args.get("from"), args.get("to"), now.date()), None
+    except ValueError as exc:
+        return reports.parse_period(None, None, now.date()), str(exc)
+
+
+@bp.get("/")
+@login_required
+def index():
+    conn = get_db()
+    settings = current_app.config["MOTCUA"]
+    period, error = read_filters(request.args, g.now)
+    field = (request.args.get("field") or "").strip()
+    node = (request.args.get("node") or "").strip()
+    data = overview(conn, period, g.now, field=field, node=node, silent_after_hours=settings["silent_after_hours"])
+    fields = catalogue_field_names(conn)
+    if field and field not in fields:
+        fields.append(field)
+    communes = [(r["id"], r["name"]) for r in conn.execute("SELECT id, name FROM nodes ORDER BY name, id")]
+    return render_template("overview/index.html", data=data, error=error, fields=fields, communes=communes,
+                           silent_after_hours=settings["silent_after_hours"], now=iso(g.now)), (400 if error else 200)
