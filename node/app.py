@@ -59,9 +59,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     csrf.init_app(app)
 
-    from .views import admin, api, auth, desk, forms, lookup, syncbar
+    from .views import admin, api, auth, desk, forms, health, lookup, reports, syncbar
     app.register_blueprint(auth.bp)
     app.register_blueprint(syncbar.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(reports.bp)
     app.register_blueprint(desk.bp)
     app.register_blueprint(forms.bp)
     app.register_blueprint(lookup.bp)
