@@ -131,6 +131,11 @@ def prune(folder: Path, keep_daily: int, keep_weekly: int, protect: tuple[Path, 
 
 # --- checking a database file ----------------------------------------------------------------
 
+def sqlite_uri(path: Path, mode: str) -> str:
+    """A ``file:`` URI SQLite reads the same on Windows and POSIX (drive letters, spaces, accents)."""
+    return f"{Path(path).resolve().as_uri()}?mode={mode}"
+
+
 def file_problems(path: Path, *, full: bool = True, chain: bool = False, agency: str | None = None) -> list[str]:
     """What is wrong with the database file at ``path`` (empty list: nothing found).
 
@@ -325,11 +330,12 @@ class RestoreResult:
     events: int
     dossiers: int
     migrated: list[str]
+    key_missing: bool = False  # enrolled with central, but node.key is not in the folder
 
 
 def _sync_values(path: Path) -> dict:
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(sqlite_uri(path, "ro"), uri=True)
         try:
             return {k: v for k, v in conn.execute("SELECT key, value FROM sync_state")}
         finally:
@@ -401,10 +407,12 @@ def restore(data_dir: Path, settings: dict, source: Path, now: datetime | None =
                                                f"was kept as {kept.name if kept else '(none)'}"))
             head = events.head(conn).seq
             dossiers = conn.execute("SELECT count(*) FROM dossiers").fetchone()[0]
+            enrolled = bool(sync_state.get(conn, "central_public_key"))
         finally:
             conn.close()
     log.info("restored database from %s (%d events); previous copy kept as %s", source.name, head, kept)
-    return RestoreResult(source=source, kept_copy=kept, events=head, dossiers=dossiers, migrated=migrated)
+    return RestoreResult(source=source, kept_copy=kept, events=head, dossiers=dossiers, migrated=migrated,
+                         key_missing=enrolled and not (data_dir / "node.key").exists())
 
 
 def _prepare(candidate: Path, current: dict, theirs: dict, source: Path, now: datetime) -> None:

@@ -335,6 +335,9 @@ def restore(data_dir, file):
         click.echo(f"  the previous database was kept as {result.kept_copy}")
     if result.migrated:
         click.echo(f"  upgraded its schema: {', '.join(result.migrated)}")
+    if result.key_missing:
+        click.echo("  warning: this database was enrolled with central but the folder has no node.key, so it "
+                   "cannot sync; ask the upper level for a recovery code (README: the PC's disk died)", err=True)
     click.echo("  start the node again; if sync then reports a fork, run: "
                f"motcua-node recover --data {data_dir}")
 

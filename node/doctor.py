@@ -19,7 +19,7 @@ import requests
 from protocol.keys import permissions_problem
 
 from . import sync_state
-from .backup import backup_folder, quick_check
+from .backup import backup_folder, quick_check, sqlite_uri
 from .clock import local_now
 from .settings import DB_NAME
 
@@ -189,7 +189,7 @@ def run_checks(data_dir: Path, settings: dict, *, now: datetime | None = None, h
         if not path.exists():
             error = "no database file"
         else:
-            conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=5)
+            conn = sqlite3.connect(sqlite_uri(path, "rw"), uri=True, timeout=5)
             conn.row_factory = sqlite3.Row
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
