@@ -77,7 +77,6 @@ def test_a_full_disk_during_intake_shows_a_clear_vietnamese_error_and_loses_noth
     from node import create_app
     from node import users
     from node.cli import open_db
-    from node.views import health
     clock = Clock(__import__("datetime").datetime(2026, 1, 5, 9, 0))
     data = small_disk / "node"
     init_node(data, agency_code=AGENCY, agency_name="UBND xã Hòa Bình", admin="admin", password=ADMIN_PASSWORD,
@@ -88,8 +87,6 @@ def test_a_full_disk_during_intake_shows_a_clear_vietnamese_error_and_loses_noth
     conn.close()
     app = create_app({"DATA_DIR": data, "CLOCK": clock, "TESTING": True, "WTF_CSRF_ENABLED": False,
                       "PROPAGATE_EXCEPTIONS": False})
-    if "health" not in app.blueprints:  # until node/app.py registers it
-        app.register_blueprint(health.bp)
     clerk = app.test_client()
     assert login(clerk).status_code == 302
     db = data / "motcua-node.db"

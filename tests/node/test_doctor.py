@@ -252,9 +252,6 @@ def test_every_failing_check_has_its_own_message(healthy, ctx, clock):
 
 @pytest.fixture
 def health_client(app):
-    from node.views import health
-    if "health" not in app.blueprints:  # until node/app.py registers it
-        app.register_blueprint(health.bp)
     app.config["HEALTH_CACHE_SECONDS"] = 0
     return app.test_client()
 
