@@ -89,6 +89,7 @@ def register(app) -> None:
         rating_label=lambda r: workflow.RATINGS.get(int(r), "") if r else "",
         doc_kind=lambda k: {"either": "Bản chính hoặc bản sao", **workflow.DOCUMENT_KINDS}.get(k, k),
         event_label=lambda t: workflow.EVENT_LABELS.get(t, FEED_LABELS.get(t, t)),
+        access_label=lambda a: ACCESS_LABELS.get(a, a),
     )
 
     @app.context_processor
@@ -105,6 +106,11 @@ def register(app) -> None:
             "has_endpoint": lambda name: name in current_app.view_functions,
         }
 
+
+ACCESS_LABELS = {
+    "web.view": "Xem hồ sơ (trang web)", "web.search": "Thấy trong kết quả tìm kiếm (trang web)",
+    "api.view": "Xem hồ sơ (API)", "api.search": "Thấy trong kết quả tìm kiếm (API)",
+}
 
 FEED_LABELS = {
     "catalogue.published": "Xuất bản danh mục thủ tục",
