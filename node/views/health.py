@@ -18,7 +18,8 @@ import time
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from ..doctor import overall, run_checks
+from ..backup import backup_age_hours, last_backup
+from ..doctor import BACKUP_MAX_HOURS, overall, run_checks
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger("motcua.node")
@@ -65,3 +66,25 @@ def database_error(exc):
                                   "message": "The node's disk is full; nothing was saved. Earlier records are "
                                              "safe. Free some disk space and try again."}}), 507
     return render_template("error.html", title=DISK_FULL_TITLE, message=DISK_FULL_MESSAGE), 507
+
+
+def last_backup_summary(conn, now) -> dict:
+    """For the admin page: the last backup's age in Vietnamese, and whether it is late (> 26 h or none).
+
+    Usage in a view: ``backup=last_backup_summary(get_db(), g.now)``; in the template:
+    ``<p class="{{ 'warning' if backup.late }}">Sao lưu gần nhất: {{ backup.text }}</p>``
+    """
+    hours = backup_age_hours(conn, now)
+    _at, path = last_backup(conn)
+    if hours is None:
+        return {"text": "chưa có bản sao lưu nào (chạy lệnh motcua-node backup)", "late": True, "hours": None}
+    if hours < 1:
+        age = "chưa đầy 1 giờ trước"
+    elif hours < 48:
+        age = f"{int(hours)} giờ trước"
+    else:
+        age = f"{int(hours // 24)} ngày trước"
+    name = path.replace("\\", "/").rsplit("/", 1)[-1] if path else ""
+    late = hours > BACKUP_MAX_HOURS
+    text = f"{age}{f' ({name})' if name else ''}" + (" — quá hạn, đề nghị kiểm tra ổ sao lưu" if late else "")
+    return {"text": text, "late": late, "hours": hours}

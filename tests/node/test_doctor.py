@@ -287,3 +287,18 @@ def test_healthz_results_are_cached_for_a_while(health_client, app, node_dir):
     first = health_client.get("/healthz").get_json()
     make_backup(node_dir, load_settings(node_dir))
     assert health_client.get("/healthz").get_json() == first  # still the cached answer
+
+
+def test_the_admin_page_summary_gives_the_last_backups_age_in_vietnamese(node_dir, clock):
+    from node.views.health import last_backup_summary
+    conn = connect(node_dir / DB_NAME)
+    try:
+        none = last_backup_summary(conn, clock.now)
+        assert none["late"] and "chưa có bản sao lưu nào" in none["text"]
+        result = make_backup(node_dir, load_settings(node_dir), now=clock.now)
+        fresh = last_backup_summary(conn, clock.now + timedelta(hours=5))
+        assert fresh == {"text": f"5 giờ trước ({result.path.name})", "late": False, "hours": 5.0}
+        old = last_backup_summary(conn, clock.now + timedelta(days=3))
+        assert old["late"] and old["text"].startswith("3 ngày trước") and "quá hạn" in old["text"]
+    finally:
+        conn.close()
