@@ -26,11 +26,11 @@ def fts_query(folded: str) -> str | None:
     return '"' + " ".join(words) + '"*'
 
 
-def _where(text: str) -> tuple[str, tuple] | None:
+def _where(text: str, node: str | None, window: int) -> tuple[str, tuple] | None:
     if looks_like_code(text):
         return "code = ?", (text.upper(),)
     if re.search(r"\d{6}-\d{4}$", text):  # the tail of a code: "260105-0001"
-        return "code LIKE ?", (f"%{text.upper()}",)
+        return "substr(code, -4) = ? AND code LIKE ?", (text[-4:], f"%{text.upper()}")
     compact = re.sub(r"[\s.\-]", "", text)
     if re.fullmatch(r"\+?\d{4,12}", compact):
         # separate indexed lookups (an OR with a leading-% LIKE would scan the whole table)
@@ -43,24 +43,34 @@ def _where(text: str) -> tuple[str, tuple] | None:
     match = fts_query(fold(text))
     if match is None:
         return None
-    return "id IN (SELECT rowid FROM dossiers_fts WHERE dossiers_fts MATCH ?)", (match,)
+    # A common name matches a large share of a million rows: take the newest matches straight from
+    # the full-text index (rowid order = arrival order), never every match then a sort.
+    if node:
+        return ("id IN (SELECT d.id FROM dossiers_fts f JOIN dossiers d ON d.id = f.rowid "
+                "WHERE dossiers_fts MATCH ? AND d.node = ? ORDER BY f.rowid DESC LIMIT ?)", (match, node, window))
+    return ("id IN (SELECT rowid FROM dossiers_fts WHERE dossiers_fts MATCH ? ORDER BY rowid DESC LIMIT ?)",
+            (match, window))
 
 
 def search(conn, query: str, *, node: str | None = None, limit: int = 50, offset: int = 0) -> list[dict]:
-    """Matching dossiers (newest first), ID numbers masked; [] for an empty or unusable query."""
+    """Matching dossiers (newest first), ID numbers masked; [] for an empty or unusable query.
+
+    A name search pages through matches newest-arrived first, each page in order of receipt.
+    """
     text = (query or "").strip()
     if not text:
         return []
-    found = _where(text)
+    limit = max(1, min(int(limit), MAX_RESULTS))
+    offset = max(0, int(offset))
+    found = _where(text, node, offset + limit)
     if found is None:
         return []
     where, args = found
     if node:
         where += " AND node = ?"
         args += (node,)
-    limit = max(1, min(int(limit), MAX_RESULTS))
     rows = conn.execute(f"SELECT {', '.join(LIST_COLUMNS)} FROM dossiers WHERE {where} "
-                        f"ORDER BY received_at DESC, code LIMIT ? OFFSET ?", (*args, limit, max(0, int(offset))))
+                        f"ORDER BY received_at DESC, code LIMIT ? OFFSET ?", (*args, limit, offset))
     return [masked(r) for r in rows]
 
 
