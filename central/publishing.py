@@ -274,7 +274,8 @@ def publish(conn, kind: str, *, actor: str, now: datetime) -> tuple[int, int]:
     """Publish the draft; refuses when there is no draft or it changes nothing."""
     draft = get(conn, kind)
     if not draft.saved or not any(changes(conn, kind).values()):
-        raise DraftError("Bản nháp không có thay đổi nào so với phiên bản đã xuất bản.")
+        raise DraftError("Bản nháp không có thay đổi nào so với phiên bản đã xuất bản.",
+                         f"there is no {kind} draft with changes to publish (edit it at /xuat-ban or pass --file)")
     return publish_body(conn, kind, draft.body, actor=actor, now=now, drop_draft=True)
 
 
