@@ -64,7 +64,7 @@ def workday_moment(rng: random.Random, day: date) -> datetime:
     return start + timedelta(minutes=minute if minute < 270 else minute + 120)
 
 
-def dossier_rows(rng: random.Random, agencies: list[str], count: int, procedures):
+def dossier_rows(rng: random.Random, agencies: list[str], count: int, procedures, doc_bytes: int = 0):
     """Yield ``count`` dossier rows (tuples in COLUMNS order), receipt times spread over two years."""
     first = (NOW - timedelta(days=730)).date()
     days = [first + timedelta(days=i) for i in range(731) if (first + timedelta(days=i)).weekday() < 5]
@@ -86,6 +86,8 @@ def dossier_rows(rng: random.Random, agencies: list[str], count: int, procedures
         status, resolved = 4, None
         result = returned = rating = None
         doc: dict = {"withdrawal": None, "supplements": []}
+        if doc_bytes:  # the rest of a real state: applicant, documents, hand-offs ...
+            doc["applicant"] = {"address": "Thôn Đông, xã Hòa Bình, tỉnh Quảng Ninh " * (doc_bytes // 45 + 1)}
         supplements = 0
         if rng.random() < 0.08:  # some dossiers waited for a supplement once or twice
             supplements = 1 if rng.random() < 0.8 else 2
@@ -123,7 +125,7 @@ def dossier_rows(rng: random.Random, agencies: list[str], count: int, procedures
                json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
 
 
-def build(data_dir: Path, communes: int, count: int, seed: int) -> Path:
+def build(data_dir: Path, communes: int, count: int, seed: int, doc_bytes: int = 0) -> Path:
     from central.db import connect
     from central.provision import init_central
     from central.settings import DB_NAME
@@ -145,7 +147,7 @@ def build(data_dir: Path, communes: int, count: int, seed: int) -> Path:
     rng = random.Random(seed)
     procedures = load_sample_catalogue()[1]
     sql = f"INSERT INTO dossiers({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-    rows = dossier_rows(rng, agencies, count, procedures)
+    rows = dossier_rows(rng, agencies, count, procedures, doc_bytes)
     started = time.perf_counter()
     while True:
         chunk = [row for _, row in zip(range(100_000), rows)]
@@ -183,6 +185,8 @@ def main() -> int:
     parser.add_argument("--dossiers", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--doc-bytes", type=int, default=0,
+                        help="pad each dossier's doc to about this size, like real dossiers (1-2 kB)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     parser.add_argument("--reuse", type=Path, metavar="DIR",
                         help="a folder kept by an earlier --keep run: time it again without rebuilding")
@@ -199,7 +203,7 @@ def main() -> int:
             print(f"reusing {path}")
         else:
             print(f"building central with {args.communes} communes and {args.dossiers:,} dossiers ...")
-            path = build(tmp / "central", args.communes, args.dossiers, args.seed)
+            path = build(tmp / "central", args.communes, args.dossiers, args.seed, args.doc_bytes)
         conn = sqlite3.connect(path)
         month = (NOW.date().replace(day=1), NOW.date())
         year = (date(2025, 1, 1), date(2025, 12, 31))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from typing import Mapping
 
 from .reports import Figures, Table
@@ -78,6 +79,11 @@ def rows(table: Table, agency_names: Mapping[str, str] | None = None) -> list[di
     return out
 
 
+def _vn_time(text: str) -> str:
+    """'2026-02-01T00:00:00' -> '00:00 01/02/2026', the order of Vietnamese forms."""
+    return datetime.fromisoformat(text).strftime("%H:%M %d/%m/%Y")
+
+
 def _period_line(table: Table) -> str:
     p = table.period
     return f"Kỳ báo cáo: từ ngày {p.start:%d/%m/%Y} đến ngày {p.end:%d/%m/%Y}"
@@ -118,8 +124,8 @@ def to_xlsx(table: Table, agency_names: Mapping[str, str] | None = None, *, issu
     width = len(LEAD_HEADERS) + len(II06A_COLUMNS)
     sheet.write(0, 0, TITLE, title)
     sheet.write(1, 0, _period_line(table))
-    line = " · ".join(x for x in (issuer, f"Số liệu tính đến {table.as_of.replace('T', ' ')}",
-                                  f"Lập lúc {generated_at.replace('T', ' ')}" if generated_at else "") if x)
+    line = " · ".join(x for x in (issuer, f"Số liệu tính đến {_vn_time(table.as_of)}",
+                                  f"Lập lúc {_vn_time(generated_at)}" if generated_at else "") if x)
     sheet.write(2, 0, line)
     top, sub = 4, 5
     for col, label in enumerate(LEAD_HEADERS):

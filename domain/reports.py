@@ -420,7 +420,9 @@ def ratings(rows: Iterable[Mapping], period_start: date, period_end: date) -> Ra
 # Needs SQLite >= 3.38 (the ->> operator and unixepoch()).
 #
 # Cost: the JSON in ``doc`` is read only for withdrawn rows (status 7/8) and for pending rows with
-# supplement requests. A row resolved before the period starts can contribute nothing, so
+# supplement requests, each time through a look-up of the row by id: a bare ``doc`` in these
+# expressions would be copied, for every row in scope, into the GROUP BY sorter (real dossiers'
+# docs are 1-2 kB: hundreds of megabytes for a year's report of a million dossiers). A row resolved before the period starts can contribute nothing, so
 # ``resolved_at IS NULL OR resolved_at >= :start`` is a necessary condition checked first. How
 # SQLite reaches the rows is chosen here (the answer is the same either way):
 # - a period that started recently (the overview's month): through the index on resolved_at,
@@ -434,9 +436,10 @@ INDEX_PATH_DAYS = 92
 
 _FIGURES_SQL = """
 WITH raw AS (
-    SELECT {keys_select}channel, received_at AS rec, due_at AS due, resolved_at AS res, result_class AS rc,
-           supplement_count AS sc, doc,
-           CASE WHEN status IN (7, 8) THEN json_extract(doc, '$.withdrawal.at') END AS wd
+    SELECT {keys_select}id, channel, received_at AS rec, due_at AS due, resolved_at AS res, result_class AS rc,
+           supplement_count AS sc,
+           CASE WHEN status IN (7, 8) THEN (
+               SELECT json_extract(x.doc, '$.withdrawal.at') FROM {name} AS x WHERE x.id = {name}.id) END AS wd
     FROM {table}{access}
     WHERE +received_at IS NOT NULL AND +received_at < :end AND (resolved_at IS NULL OR resolved_at >= :start){filters}
 ), base AS (
@@ -445,8 +448,8 @@ WITH raw AS (
     SELECT *,
            (fin IS NULL OR fin >= :end) AS pend,
            CASE WHEN (fin IS NULL OR fin >= :end) AND sc > 0 THEN (
-               SELECT MAX(s.value ->> 'requested_at') FROM json_each(doc, '$.supplements') AS s
-               WHERE s.value ->> 'requested_at' < :end
+               SELECT MAX(s.value ->> 'requested_at') FROM {name} AS x, json_each(x.doc, '$.supplements') AS s
+               WHERE x.id = base.id AND s.value ->> 'requested_at' < :end
                  AND (s.value ->> 'returned_at' IS NULL OR s.value ->> 'returned_at' >= :end)) END AS ps,
            (res IS NOT NULL AND res >= :start AND res < :end) AS rin
     FROM base
@@ -454,7 +457,8 @@ WITH raw AS (
 )
 SELECT {keys_group}
     SUM(CASE WHEN rec < :start THEN 1 ELSE 0 END) AS carried_over,
-    SUM(CASE WHEN rec >= :start AND COALESCE(channel, '') NOT IN ('online', 'post') THEN 1 ELSE 0 END) AS received_in_person,
+    SUM(CASE WHEN rec >= :start AND COALESCE(channel, '') NOT IN ('online', 'post') THEN 1 ELSE 0 END)
+        AS received_in_person,
     SUM(CASE WHEN rec >= :start AND channel = 'online' THEN 1 ELSE 0 END) AS received_online,
     SUM(CASE WHEN rec >= :start AND channel = 'post' THEN 1 ELSE 0 END) AS received_post,
     SUM(CASE WHEN rin AND rc = 'early' THEN 1 ELSE 0 END) AS resolved_early,
@@ -468,8 +472,9 @@ SELECT {keys_group}
     SUM(CASE WHEN wd IS NOT NULL AND wd >= :start AND wd < :end THEN 1 ELSE 0 END) AS withdrawn,
     SUM(CASE WHEN rin THEN unixepoch(res) - unixepoch(rec) ELSE 0 END) AS processing_seconds,
     SUM(CASE WHEN sc > 1 AND (rin OR pend) AND (
-             SELECT COUNT(*) FROM json_each(doc, '$.supplements') AS s
-             WHERE s.value ->> 'requested_at' < :end) > 1 THEN 1 ELSE 0 END) AS repeat_supplements
+             SELECT COUNT(*) FROM {name} AS x, json_each(x.doc, '$.supplements') AS s
+             WHERE x.id = scoped.id AND s.value ->> 'requested_at' < :end) > 1 THEN 1 ELSE 0 END)
+        AS repeat_supplements
 FROM scoped
 {group_by}
 """
@@ -509,7 +514,7 @@ def figures_sql(conn, period_start: date, period_end: date, now: datetime, *,
     where, params = _filters_sql(filters)
     recent = (now.date() - period.start).days <= INDEX_PATH_DAYS
     sql = _FIGURES_SQL.format(
-        table=table, filters=where, access="" if recent else " NOT INDEXED",
+        table=table, name=table, filters=where, access="" if recent else " NOT INDEXED",
         keys_select="".join(f"{k}, " for k in key),
         keys_group="".join(f"{k}, " for k in key),
         # "+column": group with the sorter, never by walking an index on the key column (e.g. central's
@@ -533,15 +538,12 @@ def ratings_sql(conn, period_start: date, period_end: date, *, filters: Mapping 
     period = Period(period_start, period_end)
     where, params = _filters_sql(filters)
     params.update(start=period.start_iso, end=period.end_iso)
-    counts, unrated = _empty_counts(), 0
-    for rating, n in conn.execute(
-            f"SELECT rating, COUNT(*) FROM {table} WHERE returned_at >= :start AND returned_at < :end{where} "
-            f"GROUP BY rating", params):
-        if rating in counts:
-            counts[rating] += n
-        else:
-            unrated += n
-    return Ratings(counts, unrated)
+    # one aggregate row, no GROUP BY: nothing to sort however many dossiers were returned
+    sums = ", ".join(f"SUM(CASE WHEN rating = {level} THEN 1 ELSE 0 END)" for level in RATING_LEVELS)
+    row = conn.execute(f"SELECT {sums}, COUNT(*) FROM {table} "
+                       f"WHERE returned_at >= :start AND returned_at < :end{where}", params).fetchone()
+    counts = {level: int(row[i] or 0) for i, level in enumerate(RATING_LEVELS)}
+    return Ratings(counts, int(row[len(RATING_LEVELS)]) - sum(counts.values()))
 
 
 def report(conn, period: Period, now: datetime, *, key: Sequence[str] = DEFAULT_KEY,
