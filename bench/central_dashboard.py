@@ -187,6 +187,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--doc-bytes", type=int, default=0,
                         help="pad each dossier's doc to about this size, like real dossiers (1-2 kB)")
+    parser.add_argument("--report-indexes", action="store_true",
+                        help="add the two indexes domain/reports.py can use (proposed migration) before timing")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     parser.add_argument("--reuse", type=Path, metavar="DIR",
                         help="a folder kept by an earlier --keep run: time it again without rebuilding")
@@ -205,6 +207,15 @@ def main() -> int:
             print(f"building central with {args.communes} communes and {args.dossiers:,} dossiers ...")
             path = build(tmp / "central", args.communes, args.dossiers, args.seed, args.doc_bytes)
         conn = sqlite3.connect(path)
+        if args.report_indexes:
+            started = time.perf_counter()
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {reports.REPORT_INDEX} ON dossiers("
+                         f"{', '.join(reports.REPORT_INDEX_COLUMNS)})")
+            conn.execute("CREATE INDEX IF NOT EXISTS dossiers_returned ON dossiers(returned_at, rating)")
+            print(f"  report indexes (proposed migration) built in {time.perf_counter() - started:.1f} s")
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        print(f"  covering report index: {'yes' if reports.REPORT_INDEX in indexes else 'no'}; "
+              f"index on returned_at: {'yes' if 'dossiers_returned' in indexes else 'no'}")
         month = (NOW.date().replace(day=1), NOW.date())
         year = (date(2025, 1, 1), date(2025, 12, 31))
         best, median, table = timed(lambda: reports.figures_sql(conn, *month, NOW, key=("agency",)), args.repeat)

@@ -422,17 +422,27 @@ def ratings(rows: Iterable[Mapping], period_start: date, period_end: date) -> Ra
 # Cost: the JSON in ``doc`` is read only for withdrawn rows (status 7/8) and for pending rows with
 # supplement requests, each time through a look-up of the row by id: a bare ``doc`` in these
 # expressions would be copied, for every row in scope, into the GROUP BY sorter (real dossiers'
-# docs are 1-2 kB: hundreds of megabytes for a year's report of a million dossiers). A row resolved before the period starts can contribute nothing, so
+# docs are 1-2 kB: hundreds of megabytes for a year's report of a million dossiers).
+# A row resolved before the period starts can contribute nothing, so
 # ``resolved_at IS NULL OR resolved_at >= :start`` is a necessary condition checked first. How
 # SQLite reaches the rows is chosen here (the answer is the same either way):
 # - a period that started recently (the overview's month): through the index on resolved_at,
 #   rows resolved since the start plus the unresolved ones, a small share of a big table;
-# - a longer or older period (a year's report): one sequential scan of the table
-#   (``NOT INDEXED``), cheaper than looking up most rows one by one through an index.
+# - a longer or older period (a year's report): the covering index ``dossiers_report`` below when
+#   the schema has it, else one sequential scan of the table (``NOT INDEXED``), cheaper than looking
+#   up most rows one by one through an index.
 # ``+received_at`` keeps SQLite from walking an index on received_at, which would look up nearly
 # every row of the table in index order. The GROUP BY sorts the rows in scope: about 0.7 s of the
 # ~2 s a year's report takes over a million dossiers on a 2-core PC (bench/central_dashboard.py).
 INDEX_PATH_DAYS = 92
+# When the schema has this covering index, a long period reads it instead of the table (whose rows
+# carry the doc JSON) and, grouped by (agency[, field]), walks it in group order with no sorting:
+#     CREATE INDEX dossiers_report ON dossiers(agency, field, received_at, resolved_at, channel,
+#                                              status, due_at, result_class, supplement_count)
+# and an index on (returned_at, rating) lets ratings_sql read only the returned dossiers.
+REPORT_INDEX = "dossiers_report"
+REPORT_INDEX_COLUMNS = ("agency", "field", "received_at", "resolved_at", "channel", "status", "due_at",
+                        "result_class", "supplement_count")
 
 _FIGURES_SQL = """
 WITH raw AS (
@@ -499,6 +509,23 @@ def _filters_sql(filters: Mapping | None) -> tuple[str, dict]:
     return "".join(f" AND {k} = :f_{k}" for k in filters), {f"f_{k}": v for k, v in filters.items()}
 
 
+def _access_path(conn, table: str, period: Period, now: datetime, key: tuple,
+                 filters: Mapping | None) -> tuple[str, list[str]]:
+    """(FROM-clause hint, GROUP BY terms): how SQLite should reach the rows; never changes the answer."""
+    # "+column": group with the sorter, never by walking an index on the key column (e.g. central's
+    # dossiers_node_received), which would look up every row of the table one by one
+    sorted_terms = ["+" + k for k in key]
+    if (now.date() - period.start).days <= INDEX_PATH_DAYS:
+        return "", sorted_terms
+    used = set(key) | {k for k, v in (filters or {}).items() if v not in (None, "")}
+    if used <= set(REPORT_INDEX_COLUMNS) and conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ? AND tbl_name = ?",
+            (REPORT_INDEX, table)).fetchone():
+        in_order = key == REPORT_INDEX_COLUMNS[:len(key)]
+        return f" INDEXED BY {REPORT_INDEX}", list(key) if in_order else sorted_terms
+    return " NOT INDEXED", sorted_terms
+
+
 def figures_sql(conn, period_start: date, period_end: date, now: datetime, *,
                 key: Sequence[str] = DEFAULT_KEY, filters: Mapping | None = None,
                 table: str = "dossiers") -> Table:
@@ -512,14 +539,12 @@ def figures_sql(conn, period_start: date, period_end: date, now: datetime, *,
     _check_columns(key)
     period = Period(period_start, period_end)
     where, params = _filters_sql(filters)
-    recent = (now.date() - period.start).days <= INDEX_PATH_DAYS
+    access, grouping = _access_path(conn, table, period, now, key, filters)
     sql = _FIGURES_SQL.format(
-        table=table, name=table, filters=where, access="" if recent else " NOT INDEXED",
+        table=table, name=table, filters=where, access=access,
         keys_select="".join(f"{k}, " for k in key),
         keys_group="".join(f"{k}, " for k in key),
-        # "+column": group with the sorter, never by walking an index on the key column (e.g. central's
-        # dossiers_node_received), which would look up every row of the table one by one
-        group_by=f"GROUP BY {', '.join('+' + k for k in key)}" if key else "")
+        group_by=f"GROUP BY {', '.join(grouping)}" if key else "")
     params.update(start=period.start_iso, end=period.end_iso, as_of=period.as_of(now))
     groups: dict[tuple, Figures] = {}
     for record in conn.execute(sql, params):

@@ -325,6 +325,9 @@ def test_the_sql_figures_equal_the_python_figures_on_random_dossiers(seed):
     states = simulate(seed, 600)
     conn = node_db()
     insert(conn, states)
+    if seed % 2:  # the covering index a long period reads when the schema has it (same answers)
+        conn.execute(f"CREATE INDEX {reports.REPORT_INDEX} ON dossiers({', '.join(reports.REPORT_INDEX_COLUMNS)})")
+        conn.execute("CREATE INDEX dossiers_returned ON dossiers(returned_at, rating)")
     rows = [reports.row_from_state(s) for s in states]
     from_records = [reports.row_from_record(r) for r in conn.execute(
         f"SELECT {reports.REPORT_COLUMNS} FROM dossiers")]
