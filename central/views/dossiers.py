@@ -120,7 +120,8 @@ def dossier(code):
     if number is not None:
         assignment = conn.execute("SELECT * FROM assignments WHERE code = ? AND handoff_no = ?",
                                   (code, number)).fetchone()
-    staff = [r for r in conn.execute("SELECT username, full_name FROM users WHERE active = 1 ORDER BY username")]
+    staff = [r for r in conn.execute("SELECT username, full_name FROM users WHERE active = 1 AND role = 'admin' "
+                                     "ORDER BY username")]  # only admins can decide, so only they are assigned
     return render_template(
         "dossiers/dossier.html", d=state, node=row["node"], node_name=row["node_name"], events=events,
         feed=feed_entries(conn, code, applied), waiting=waiting,

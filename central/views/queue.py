@@ -83,8 +83,8 @@ def assign(code):
         flash(f"Đã bỏ phân công hồ sơ {code}.")
     else:
         user = users.by_name(conn, username)
-        if user is None or not user.active:
-            flash("Chọn một tài khoản đang hoạt động.")
+        if user is None or not user.active or user.role != "admin":
+            flash("Chọn một tài khoản quản trị đang hoạt động (chỉ quản trị được gửi quyết định).")
             return redirect(request.form.get("back") or url_for("dossiers.dossier", code=code), 303)
         with write_tx(conn):
             conn.execute("INSERT INTO assignments(code, handoff_no, username, assigned_at, assigned_by) "

@@ -451,6 +451,8 @@ def test_the_queue_lists_handed_up_dossiers_and_an_admin_assigns_and_resolves_on
     push(web_app, node)
     queue = text(admin.get("/lien-thong"))
     assert code in queue and kept not in queue
+    refused = admin.post(f"/lien-thong/{code}/phan-cong", data={"username": "minh"}, follow_redirects=True)
+    assert "Chọn một tài khoản quản trị" in text(refused)  # a viewer cannot decide, so is never assigned
     assert admin.post(f"/lien-thong/{code}/phan-cong", data={"username": "thu"}).status_code == 303
     assert 'id="queue-empty"' in text(admin.get("/lien-thong?ai=chua"))
     assert 'id="queue-empty"' in text(admin.get("/lien-thong?ai=toi"))  # assigned to thu, not to admin
