@@ -254,3 +254,19 @@ def m0002_central_web(db):
     CREATE INDEX online_dossiers_node ON online_dossiers(node, registered_at);
     CREATE INDEX access_log_user ON access_log(username, at);
     """)
+
+
+@migrations(name="0003_report_indexes")
+def m0003_report_indexes(db):
+    db.executescript("""
+    -- domain.reports reads a long period (a year's II.06a) from this covering index, walked in
+    -- commune x field order (nothing to sort, no row with its doc JSON read), and ratings from the
+    -- returned dossiers only. A recent period (the overview's month) reads dossiers_period_resolved.
+    CREATE INDEX dossiers_report ON dossiers(agency, field, received_at, resolved_at, channel, status, due_at,
+                                             result_class, supplement_count);
+    CREATE INDEX dossiers_returned ON dossiers(returned_at, rating);
+    -- Not used by the report queries (they never walk received_at, and read the withdrawal time by
+    -- row id): every dossier write would keep them up to date for nothing.
+    DROP INDEX dossiers_period_received;
+    DROP INDEX dossiers_withdrawn_at;
+    """)

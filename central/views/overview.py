@@ -77,8 +77,11 @@ def _since(text: str | None, now: datetime) -> int | None:
 def overview(conn, period: reports.Period, now: datetime, *, field: str = "", node: str = "",
              silent_after_hours: int = 24) -> dict:
     """Everything the overview page and GET /api/v1/overview show."""
-    table = reports.figures_sql(conn, period.start, period.end, now, key=("node",),
-                                filters={"field": field or None, "node": node or None})
+    # Per commune: a node's id is its agency code, which every dossier it holds carries (online
+    # dossiers are handed down with the commune's agency), so grouping by agency is grouping by node
+    # and gives exactly the II.06a report's per-commune totals (and can read its covering index).
+    table = reports.figures_sql(conn, period.start, period.end, now, key=("agency",),
+                                filters={"field": field or None, "agency": node or None})
     published = published_versions(conn)
     applied = applied_versions(conn)
     rows = []
