@@ -249,6 +249,34 @@ def token_create(data_dir, username, label):
     shared.create_token(open_db, users, local_now(), data_dir, username, label)
 
 
+@main.command()
+@data_option
+@click.argument("kind", type=click.Choice(["catalogue", "calendar"]))
+@click.option("--file", "file_", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Publish this JSON file (a whole document or just its list) instead of the draft edited on "
+                   "central's pages.")
+@click.option("--actor", default="admin", show_default=True, help="Who publishes (recorded in the feed).")
+@config_errors
+def publish(data_dir, kind, file_, actor):
+    """Publish the next catalogue or calendar version (latest + 1) to every active node's feed.
+
+    Example:
+
+        motcua-central publish --data /srv/central calendar --file lich-2027.json
+    """
+    from . import publishing
+    _settings, conn = open_db(data_dir)
+    try:
+        if file_ is None:
+            version, reached = publishing.publish(conn, kind, actor=actor, now=local_now())
+        else:
+            version, reached = publishing.publish_body(conn, kind, publishing.load_file(kind, file_),
+                                                       actor=actor, now=local_now())
+    except publishing.DraftError as exc:
+        raise ConfigError(exc.detail or exc.message) from None
+    click.echo(f"Published {kind} version {version} to {reached} node(s).")
+
+
 @main.command("import-bundle")
 @data_option
 @click.argument("bundle_file", type=click.Path(dir_okay=False, path_type=Path))

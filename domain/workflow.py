@@ -138,6 +138,8 @@ def accept_online(state, params, now, calendar, procedure) -> Change:
     data = _transition(state, Status.RECEIVED)
     due = iso(compute_due(procedure, now, calendar))
     data["set"] = {"received_at": iso(now), "due_at": due, "calendar_version": calendar.version}
+    if params.get("register_no") is not None:
+        data["set"]["register_no"] = int(params["register_no"])
     data["note"] = _text(params, "note", "ghi chú", required=False)
     return Change("dossier.accepted", data)
 

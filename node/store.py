@@ -106,6 +106,8 @@ def act(ctx: Context, code: str, action: str, params: dict) -> dict:
         if state["holder"] != "node":
             raise NotHolder(code)
         procedure = reference.procedure(conn, state["procedure_code"])
+        if action == "accept":  # an online dossier enters this desk's register when accepted
+            params = dict(params, register_no=_next_counter(conn, f"register:{ctx.now:%Y}"))
         change = fn(state, params, ctx.now, ctx.calendar_cache.get(conn), procedure)
         return _write(conn, ctx, state, change, code)
 

@@ -22,6 +22,7 @@ def test_intake_saves_the_dossier_and_exactly_one_chained_event(ctx):
     conn = ctx().conn
     assert state["code"] == f"{AGENCY}-260105-0001"
     assert state["status"] == Status.RECEIVED and state["due_at"] == "2026-01-05T17:00:00"
+    assert state["register_no"] == 1  # the first entry in this desk's register this year
     log = events.read(conn)
     assert [e["type"] for e in log] == ["dossier.received"]
     assert log[0]["dossier"] == state["code"] and log[0]["seq"] == 1
@@ -187,6 +188,7 @@ def test_online_registration_is_accepted_or_refused(ctx, clock):
     assert store.get(c.conn, code)["status"] == Status.REGISTERED_ONLINE
     state = store.act(ctx(), f"{AGENCY}-260105-0900", "accept", {})
     assert state["status"] == Status.RECEIVED and state["due_at"] == "2026-01-05T17:00:00"
+    assert state["register_no"] == 1  # the first entry in this desk's register this year
 
 
 def test_a_dossier_handed_up_cannot_be_changed_by_the_node_until_handed_back(ctx, clock):
