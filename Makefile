@@ -20,6 +20,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/node_desk.py
+	$(BIN)/python bench/sync_link.py
+	$(BIN)/python bench/central_dashboard.py
+	$(BIN)/python bench/node_lowspec.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache test-artifacts

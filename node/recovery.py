@@ -153,7 +153,8 @@ def realign(conn, client: CentralClient, data_dir: Path) -> dict:
         for orphan in orphans:
             _reapply(conn, orphan, renamed, skipped, now_iso)
         _restore_counters(conn)
-        sync_state.put(conn, acked_seq=central.seq, acked_hash=central.hash)
+        sync_state.put(conn, acked_seq=central.seq, acked_hash=central.hash, last_error=None,
+                       last_error_kind=None)
     return {"adopted": len(adopted), "reapplied": len(orphans) - len(skipped), "renamed": renamed,
             "skipped": skipped}
 

@@ -122,6 +122,7 @@ motcua demo is running: one commune node, enrolled with one central, on this mac
   Desk (node):    http://127.0.0.1:{args.port}/   clerk {CLERK[0]} / {CLERK[1]}, leader {LEADER[0]} / {LEADER[1]},
                   admin {ADMIN[0]} / {ADMIN[1]}
   Citizen lookup: http://127.0.0.1:{args.port}/tra-cuu
+  Central:        {central_url}/   admin {ADMIN[0]} / {ADMIN[1]}
   Central API:    curl -H "Authorization: Bearer {token}" {central_url}/api/v1/nodes
 See the README ("See a dossier travel to central") for a walk-through. Stop with Ctrl+C.
 Data lives in {args.data} (delete it to start over).

@@ -7,6 +7,7 @@ from .. import reference
 from .. import users as accounts
 from ..db import get_db
 from .auth import login_required
+from .health import last_backup_summary
 
 bp = Blueprint("admin", __name__, url_prefix="/quan-tri")
 
@@ -42,7 +43,8 @@ def users():
             return redirect(url_for("admin.users"), 303)
     return render_template("admin/users.html", users=accounts.all_users(conn), roles=accounts.ROLES, error=error,
                            catalogue_version=reference.version(conn, "catalogue"),
-                           calendar_version=reference.version(conn, "calendar")), (400 if error else 200)
+                           calendar_version=reference.version(conn, "calendar"),
+                           backup=last_backup_summary(conn, g.now)), (400 if error else 200)
 
 
 @bp.route("/nguoi-dung/<int:user_id>/trang-thai", methods=("POST",))
