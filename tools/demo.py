@@ -114,8 +114,11 @@ def main() -> None:
         from node.sync import SyncWorker
         logs.configure(node_dir)
         app = create_app({"DATA_DIR": node_dir})
+        from node.backup import BackupScheduler
         worker = SyncWorker(node_dir, load_settings(node_dir)).start()
+        backups = BackupScheduler(node_dir, load_settings(node_dir)).start()  # as `motcua-node run` does
         app.extensions["motcua.sync"] = worker
+        app.extensions["motcua.backup"] = backups
         token = (central_dir / "demo-token.txt").read_text().strip()
         print(f"""
 motcua demo is running: one commune node, enrolled with one central, on this machine only.
@@ -131,6 +134,7 @@ Data lives in {args.data} (delete it to start over).
             waitress.serve(app, host="127.0.0.1", port=args.port, threads=4, ident="motcua")
         finally:
             worker.stop()
+            backups.stop()
     finally:
         central.terminate()
         central.wait(10)
