@@ -55,7 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         raise ConfigError(f"no database at {app.config['DATABASE']} (run motcua-central init first)")
     db.migrate(app.config["DATABASE"])
     app.extensions["motcua.central_key"] = keys.load(data_dir)
-    from .views.ratelimit import SlidingWindow
+    from service.ratelimit import SlidingWindow
     app.extensions["motcua.login_limiter"] = SlidingWindow(30, 600)
     app.teardown_appcontext(db.close_db)
     csrf.init_app(app)

@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from . import db
 from .clock import local_now
 from .database import migrate
-from .ratelimit import SlidingWindow
+from service.ratelimit import SlidingWindow
 from .reference import CalendarCache
 from .settings import DB_NAME, ConfigError, load_settings, parse_settings
 

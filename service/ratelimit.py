@@ -1,4 +1,4 @@
-"""In-process sliding-window limiter for the login form (central is one process; waitress threads share it)."""
+"""In-process sliding-window limiter (each server is one process; waitress threads share it)."""
 from __future__ import annotations
 
 import threading
