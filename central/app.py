@@ -34,7 +34,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         raise ConfigError("no data folder: pass --data DIR or set MOTCUA_CENTRAL_DATA")
     settings = parse_settings(test_config.pop("SETTINGS")) if "SETTINGS" in test_config else load_settings(data_dir)
 
-    from .views.auth import DEFAULTS
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings["secret_key"],
@@ -46,7 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="motcua_central_session",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.get("session_hours", DEFAULTS["session_hours"])),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings["session_hours"]),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
     )
     app.config.update(test_config)

@@ -1,10 +1,11 @@
 """Staff login, logout and role checks for central's pages (the JSON API uses Bearer tokens instead)."""
 from __future__ import annotations
 
-import functools
 import logging
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+
+from service.web_auth import login_required, safe_next  # noqa: F401  (central's views import it from here)
 
 from .. import users
 from ..db import get_db
@@ -12,12 +13,8 @@ from ..db import get_db
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("motcua.central")
 
-# Central's settings file does not (yet) declare these; a value there wins over the default.
-DEFAULTS = {"login_max_failures": 5, "login_lock_minutes": 15, "session_hours": 12}
-
-
 def setting(name: str):
-    return current_app.config["MOTCUA"].get(name, DEFAULTS[name])
+    return current_app.config["MOTCUA"][name]
 
 
 @bp.before_app_request
@@ -34,27 +31,7 @@ def load_user():
             session.clear()
 
 
-def login_required(view=None, *, roles: tuple[str, ...] = ()):
-    """Require a logged-in account; with roles, one of them (admin passes every check)."""
-    def decorate(fn):
-        @functools.wraps(fn)
-        def wrapped(*args, **kwargs):
-            if g.user is None:
-                return redirect(url_for("auth.login", next=request.full_path))
-            if roles and not g.user.can(*roles):
-                abort(403)
-            return fn(*args, **kwargs)
-        return wrapped
-    return decorate(view) if view else decorate
-
-
 admin_required = login_required(roles=("admin",))
-
-
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("overview.index")
 
 
 @bp.route("/dang-nhap", methods=("GET", "POST"))
@@ -78,7 +55,7 @@ def login():
             session.permanent = True
             session["user_id"] = user.id
             log.info("login ok for user %s", user.username)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next"), url_for("overview.index")))
         limiter.hit(ip)
         error = error or "Tên đăng nhập hoặc mật khẩu không đúng."
         log.info("login refused for %s", request.remote_addr)

@@ -1,10 +1,9 @@
 """Staff login, logout and role checks."""
 from __future__ import annotations
 
-import functools
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
-                   url_for)
+from service.web_auth import login_required, safe_next  # noqa: F401  (the node's views import it from here)
 
 from .. import users
 from ..db import get_db
@@ -22,26 +21,6 @@ def load_user():
             g.user = user
         else:
             session.clear()
-
-
-def login_required(view=None, *, roles: tuple[str, ...] = ()):
-    """Require a logged-in staff member; with roles, one of them (admin passes every check)."""
-    def decorate(fn):
-        @functools.wraps(fn)
-        def wrapped(*args, **kwargs):
-            if g.user is None:
-                return redirect(url_for("auth.login", next=request.full_path))
-            if roles and not g.user.can(*roles):
-                abort(403)
-            return fn(*args, **kwargs)
-        return wrapped
-    return decorate(view) if view else decorate
-
-
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("desk.home")
 
 
 @bp.route("/dang-nhap", methods=("GET", "POST"))
@@ -67,7 +46,7 @@ def login():
                 session.permanent = True
                 session["user_id"] = user.id
                 current_app.logger.info("login ok for user %s", user.username)
-                return redirect(_safe_next(request.args.get("next")))
+                return redirect(safe_next(request.args.get("next"), url_for("desk.home")))
             limiter.hit(ip)
             error = error or "Tên đăng nhập hoặc mật khẩu không đúng."
     return render_template("auth/login.html", error=error), (401 if error else 200)
