@@ -28,7 +28,6 @@ import os
 import platform
 import random
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -40,6 +39,7 @@ from pathlib import Path
 
 import requests
 
+from benchlib import free_port, log, working_days_until  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
@@ -86,10 +86,6 @@ PROVINCES = ["001", "022", "024", "025", "026", "030", "031", "033", "034", "036
 
 # --- helpers --------------------------------------------------------------------------------
 
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
 def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..100)."""
     ordered = sorted(values)
@@ -102,12 +98,6 @@ def percentile(values: list[float], p: float) -> float:
 def summary(ms: list[float]) -> str:
     return (f"n={len(ms)} p50={percentile(ms, 50):.2f} ms p95={percentile(ms, 95):.2f} ms "
             f"p99={percentile(ms, 99):.2f} ms max={max(ms):.2f} ms mean={statistics.fmean(ms):.2f} ms")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -261,16 +251,6 @@ def bench_intakes(tmp: Path, n: int, rng: random.Random, figures: dict) -> None:
 
 
 # --- 3: a 200,000-dossier database, search -----------------------------------------------------
-
-def working_days_until(calendar, last: date, count: int) -> list[date]:
-    """The ``count`` working days ending on or before ``last``, oldest first."""
-    days, d = [], last
-    while len(days) < count:
-        if calendar.is_working_day(d):
-            days.append(d)
-        d -= timedelta(days=1)
-    return days[::-1]
-
 
 class ChainWriter:
     """Appends events with a valid hash chain, the same rows node.events.append writes."""

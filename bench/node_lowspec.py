@@ -32,7 +32,6 @@ import platform
 import random
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,6 +41,7 @@ from pathlib import Path
 
 import requests
 
+from benchlib import cpu_seconds, log  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
@@ -58,10 +58,6 @@ AGENCY = "000.00.06.H56"
 TARGETS = {"intake_p95": (200.0, "ms"), "page_p95": (200.0, "ms"), "peak_rss": (120.0, "MB")}
 
 
-def log(msg: str = "") -> None:
-    print(msg, flush=True)
-
-
 def proc_status(pid: int, field: str) -> str:
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         for line in f:
@@ -72,12 +68,6 @@ def proc_status(pid: int, field: str) -> str:
 
 def mb(value: str) -> float:
     return int(value.split()[0]) / 1024 if value[:1].isdigit() else float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def build_backlog(data: Path, n_events: int, rng: random.Random) -> int:

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import requests
 
+from benchlib import cpu_seconds, free_port, log, working_days_until  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
@@ -83,25 +84,6 @@ GIVEN = ["Dũng", "Hùng", "Lan", "Hương", "Mai", "Anh", "Tuấn", "Hoa", "Lin
 HAMLETS = ["Đông", "Tây", "Nam", "Bắc", "Thượng", "Hạ", "Trung", "Tân Lập", "Hòa Bình"]
 HANDLERS = ["Trần Văn Hùng", "Lê Thị Mai", "Phạm Quốc Bảo"]
 ACTORS = ["lan", "hoa", "minh"]
-
-
-def log(msg: str = "") -> None:
-    print(msg, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process from /proc (Linux only; nan elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return float("nan")
 
 
 # --- the link ---------------------------------------------------------------------------------
@@ -237,15 +219,6 @@ class People:
         return {"name": name, "id_number": f"0{r.randrange(10, 96)}{r.choice('0123')}{r.randrange(10**8):08d}",
                 "phone": f"09{r.randrange(10**8):08d}", "address": f"Thôn {r.choice(HAMLETS)}, xã Hòa Bình",
                 "email": ""}
-
-
-def working_days_until(calendar, last: date, count: int) -> list[date]:
-    days, d = [], last
-    while len(days) < count:
-        if calendar.is_working_day(d):
-            days.append(d)
-        d -= timedelta(days=1)
-    return days[::-1]
 
 
 class History:
