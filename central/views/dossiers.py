@@ -15,6 +15,7 @@ from .. import handback, search as finder
 from ..clock import iso
 from ..db import get_db, write_tx
 from .auth import login_required
+from .filters import overdue
 
 bp = Blueprint("dossiers", __name__)
 PAGE = 50
@@ -31,8 +32,10 @@ def log_access(conn, username: str, codes, action: str, now) -> None:
 
 def open_handoff_no(state: dict) -> int | None:
     """Index of the hand-up row central is holding the dossier for, or None."""
-    rows = state.get("handoffs") or []
-    if state.get("holder") == "central" and rows and rows[-1].get("returned_at") is None and rows[-1].get("upper"):
+    rows = state.get("handoffs")
+    if state.get("holder") != "central" or not isinstance(rows, list) or not rows or not isinstance(rows[-1], dict):
+        return None
+    if rows[-1].get("returned_at") is None and rows[-1].get("upper"):
         return len(rows) - 1
     return None
 
@@ -131,9 +134,7 @@ def dossier(code):
                                (code,)).fetchall(),
         accesses=conn.execute("SELECT at, username, action FROM access_log WHERE dossier = ? "
                               "ORDER BY at DESC, id DESC LIMIT 20", (code,)).fetchall(),
-        overdue_now=state["due_at"] and Status(state["status"]) in (Status.RECEIVED, Status.PROCESSING,
-                                                                      Status.FEE_REQUESTED)
-        and iso(g.now) > state["due_at"],
+        overdue_now=overdue(state.get("status"), state.get("due_at"), iso(g.now)),
         online=conn.execute("SELECT * FROM online_dossiers WHERE code = ?", (code,)).fetchone())
 
 
