@@ -5,6 +5,12 @@ Both the node (its own report) and central (every commune) export with these fun
 cells are numeric, so totals can be re-summed in Excel/LibreOffice); Vietnamese text is written
 as Unicode strings (XLSX) or UTF-8 with a byte-order mark (CSV), which Excel needs to guess the
 encoding of a CSV file.
+
+A CSV cell has no type, so a spreadsheet evaluates any text that looks like a formula. Unit and
+field names come from settings, the catalogue and what nodes send, so every text cell that starts
+with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is written with a leading ``'`` (OWASP
+"CSV injection"); numbers are written as numbers. XLSX cells are typed (``write_string``), so they
+are never formulas and are written unchanged.
 """
 from __future__ import annotations
 
@@ -89,13 +95,24 @@ def _period_line(table: Table) -> str:
     return f"Kỳ báo cáo: từ ngày {p.start:%d/%m/%Y} đến ngày {p.end:%d/%m/%Y}"
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(cell):
+    """A text cell a spreadsheet would evaluate, prefixed with ' so it shows as text; anything else as it is."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
+
+
 def to_csv(table: Table, agency_names: Mapping[str, str] | None = None) -> bytes:
-    """UTF-8 with BOM, comma-separated, one header row; numbers unformatted (decimal point)."""
+    """UTF-8 with BOM, comma-separated, one header row; numbers unformatted (decimal point); text
+    cells that a spreadsheet would read as a formula neutralised (``csv_cell``)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(flat_headers())
+    writer.writerow([csv_cell(h) for h in flat_headers()])
     for row in rows(table, agency_names):
-        writer.writerow([row["no"] or "", row["unit"], row["field"]] +
+        writer.writerow([csv_cell(c) for c in [row["no"] or "", row["unit"], row["field"]]] +
                         ["" if (v := value(row["figures"], k)) is None else v for k in II06A_COLUMNS])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
