@@ -402,7 +402,7 @@ def register_nodes(central: CentralProcess, n: int) -> list[tuple[str, object]]:
     then each node enrols over HTTP with its own fresh key."""
     from central.clock import local_now
     from central.db import connect as central_connect
-    from central.nodes import add_node
+    from central.store.nodes import add_node
     conn = central_connect(central.dir / "motcua-central.db")
     codes = []
     try:

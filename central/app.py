@@ -59,11 +59,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.teardown_appcontext(db.close_db)
     csrf.init_app(app)
 
-    from . import api, sync_views, views
-    app.register_blueprint(sync_views.bp)
-    app.register_blueprint(api.bp)
-    csrf.exempt(sync_views.bp)  # signed envelopes, not browser forms
-    csrf.exempt(api.bp)         # Bearer tokens, never cookies
+    from . import views
+    from .views import api  # api.error: the JSON error body of the handlers below
     views.register(app, csrf)
 
     @app.before_request

@@ -119,7 +119,7 @@ def node_add(data_dir, agency, name):
 
         motcua-central node add --data /srv/central --agency 000.00.06.H56 --name "UBND xã Hòa Bình"
     """
-    from . import nodes
+    from .store import nodes
     settings, conn = open_db(data_dir)
     try:
         code, expires = nodes.add_node(conn, agency, name, now=local_now(), minutes=settings["enrol_code_minutes"])
@@ -139,7 +139,7 @@ def node_list(data_dir, as_json):
 
         motcua-central node list --data /srv/central
     """
-    from . import nodes
+    from .store import nodes
     settings, conn = open_db(data_dir)
     rows = nodes.listing(conn, local_now(), settings["silent_after_hours"])
     if as_json:
@@ -164,7 +164,7 @@ def node_revoke(data_dir, agency):
 
         motcua-central node revoke --data /srv/central 000.00.06.H56
     """
-    from . import nodes
+    from .store import nodes
     _settings, conn = open_db(data_dir)
     try:
         nodes.revoke(conn, agency, now=local_now())
@@ -184,7 +184,7 @@ def node_recovery_code(data_dir, agency):
 
         motcua-central node recovery-code --data /srv/central 000.00.06.H56
     """
-    from . import nodes
+    from .store import nodes
     settings, conn = open_db(data_dir)
     try:
         code, expires = nodes.recovery_code(conn, agency, now=local_now(), minutes=settings["enrol_code_minutes"])
@@ -264,7 +264,7 @@ def publish(data_dir, kind, file_, actor):
 
         motcua-central publish --data /srv/central calendar --file lich-2027.json
     """
-    from . import publishing
+    from .store import publishing
     _settings, conn = open_db(data_dir)
     try:
         if file_ is None:

@@ -1,23 +1,17 @@
-"""Central's web product: server-rendered Vietnamese pages for upper-level staff, and the JSON API
-additions (overview, dossier search, online registration). One blueprint per area; views stay
-thin: parse the form, call central's modules or the domain, render."""
+"""Central's web product: server-rendered Vietnamese pages for upper-level staff (one blueprint
+per area), the staff JSON API (``api``) and the signed-envelope endpoints nodes call (``sync``).
+Views stay thin: parse the request, call ``central.store`` and central's modules or the domain,
+render."""
 from __future__ import annotations
-
-import importlib
-import importlib.util
-
-# Blueprints other areas add to this package (mounted when present): the II.06a report pages.
-OPTIONAL = ("reports",)
 
 
 def register(app, csrf) -> None:
-    from . import admin, api, auth, dossiers, nodes, online, overview, publish, queue
+    from . import admin, api, auth, dossiers, nodes, online, overview, publish, queue, reports, sync
     from .filters import register as register_filters
-    for module in (auth, overview, dossiers, queue, online, publish, nodes, admin):
+    for module in (auth, overview, dossiers, queue, online, publish, nodes, admin, reports):
         app.register_blueprint(module.bp)
-    for name in OPTIONAL:
-        if importlib.util.find_spec(f"{__name__}.{name}") is not None:
-            app.register_blueprint(importlib.import_module(f"{__name__}.{name}").bp)
+    app.register_blueprint(sync.bp)
     app.register_blueprint(api.bp)
-    csrf.exempt(api.bp)
+    csrf.exempt(sync.bp)  # signed envelopes, not browser forms
+    csrf.exempt(api.bp)   # Bearer tokens, never cookies
     register_filters(app)

@@ -5,6 +5,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from .. import users as accounts
 from ..db import get_db
+from ..store.accounts import open_token_counts
 from .auth import admin_required
 
 bp = Blueprint("admin", __name__, url_prefix="/quan-tri")
@@ -24,10 +25,8 @@ def _vi(message: str) -> str:
 
 def _page(error=None, token=None, status=200):
     conn = get_db()
-    tokens = {r["user_id"]: r["n"] for r in conn.execute(
-        "SELECT user_id, COUNT(*) AS n FROM api_tokens WHERE revoked = 0 GROUP BY user_id")}
     return render_template("admin/users.html", users=accounts.all_users(conn), roles=accounts.ROLES, error=error,
-                           token=token, tokens=tokens), status
+                           token=token, tokens=open_token_counts(conn)), status
 
 
 @bp.route("/nguoi-dung", methods=("GET", "POST"))

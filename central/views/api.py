@@ -1,10 +1,17 @@
-"""JSON API additions under /api/v1 (Bearer tokens, the error shape of central/api.py).
+"""Central's JSON API under /api/v1, for people and scripts: one blueprint, Bearer tokens
+(``motcua-central token create USER``); any role may read, only an admin may POST.
 
 GET  /api/v1/central                  public: central's name, key fingerprint and time
+GET  /api/v1/nodes                    the node registry with sync health
 GET  /api/v1/overview?from=&to=&field=&node=
 GET  /api/v1/dossiers?q=&node=&limit=&offset=   (ID numbers masked; every listed dossier is logged)
+GET  /api/v1/dossiers/<code>          one dossier (logged) and the hand-back on its way, if any
+POST /api/v1/dossiers/<code>/hand-back  admin: central's decision on a handed-up dossier
 POST /api/v1/online-dossiers          admin: register an online dossier for a commune (hand-down)
 GET  /api/v1/online-dossiers?node=
+(GET /api/v1/reports/ii06a lives with the report pages, central/views/reports.py.)
+
+Errors have one shape: {"error": {"code", "message", "fields"?}} (``error``).
 """
 from __future__ import annotations
 
@@ -12,22 +19,45 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from domain import workflow
 
-from .. import api as core, keys, online
-from .. import search as finder
+from .. import handback, keys, online, users
 from ..db import get_db
-from .dossiers import log_access
+from ..store import dossiers, nodes, search as finder
 from .overview import overview, overview_json, read_filters
 
-bp = Blueprint("webapi", __name__, url_prefix="/api/v1")
-error = core.error
-PUBLIC = {"webapi.central"}
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+PUBLIC = {"api.central"}
+
+
+def error(code: str, message: str, status: int, fields: dict | None = None):
+    """The one JSON error body of every /api/ answer."""
+    body = {"error": {"code": code, "message": message}}
+    if fields:
+        body["error"]["fields"] = fields
+    return jsonify(body), status
+
+
+def bearer_user():
+    """Set g.user from the request's Bearer token; an error response when there is none, else None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return error("unauthorized", "Send 'Authorization: Bearer <token>' (motcua-central token create USER).", 401)
+    g.user = users.user_for_token(get_db(), token.strip())
+    if g.user is None:
+        return error("unauthorized", "Unknown, revoked or disabled token.", 401)
+    return None
 
 
 @bp.before_request
 def authenticate():
     g.user = None
-    if request.endpoint not in PUBLIC:
-        return core._authenticate()
+    if request.endpoint in PUBLIC:
+        return None
+    refused = bearer_user()
+    if refused is not None:
+        return refused
+    if request.method == "POST" and g.user.role != "admin":
+        return error("forbidden", "Only an admin may do this.", 403)
+    return None
 
 
 @bp.get("/central")
@@ -35,6 +65,12 @@ def central():
     return jsonify({"name": current_app.config["MOTCUA"]["name"],
                     "central_fingerprint": keys.fingerprint(current_app.extensions["motcua.central_key"]),
                     "central_time": g.now.isoformat()})
+
+
+@bp.get("/nodes")
+def list_nodes():
+    settings = current_app.config["MOTCUA"]
+    return jsonify({"nodes": nodes.listing(get_db(), g.now, settings["silent_after_hours"])})
 
 
 @bp.get("/overview")
@@ -71,8 +107,36 @@ def search_dossiers():
         return error("validation_failed", f"'{exc}' must be a whole number in range.", 422, {str(exc): "invalid"})
     conn = get_db()
     rows = finder.search(conn, q, node=(request.args.get("node") or "").strip() or None, limit=limit, offset=offset)
-    log_access(conn, g.user.username, [r["code"] for r in rows], "api.search", g.now)
+    dossiers.log_access(conn, g.user.username, [r["code"] for r in rows], "api.search", g.now)
     return jsonify({"dossiers": rows, "limit": limit, "offset": offset})
+
+
+@bp.get("/dossiers/<code>")
+def dossier(code):
+    conn = get_db()
+    found = dossiers.get(conn, code)
+    if found is None:
+        return error("not_found", f"No dossier {code}.", 404)
+    dossiers.log_access(conn, g.user.username, [code], "api.view", g.now)
+    return jsonify({"node": found["node"], "dossier": found["state"], "hand_back": handback.pending(conn, code)})
+
+
+@bp.post("/dossiers/<code>/hand-back")
+def hand_back(code):
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return error("bad_request", "Body must be a JSON object (Content-Type: application/json).", 400)
+    params = {k: body.get(k) or "" for k in ("outcome", "result_note", "note", "receiver")}
+    try:
+        entry = handback.hand_back(get_db(), code, params, g.user.username, g.now)
+    except handback.NotFound:
+        return error("not_found", f"No dossier {code}.", 404)
+    except handback.NotHeld as exc:
+        return error("not_held", str(exc), 409)
+    except workflow.WorkflowError as exc:
+        return error("validation_failed", "Some fields are invalid; nothing was queued.", 422,
+                     {e.field: e.message for e in exc.errors})
+    return jsonify({"code": code, "feed_seq": entry["seq"], "entry": entry}), 201
 
 
 @bp.post("/online-dossiers")

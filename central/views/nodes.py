@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from .. import keys, nodes
+from .. import keys
 from ..db import get_db
+from ..store import nodes
 from .auth import admin_required, login_required
 
 bp = Blueprint("nodes", __name__, url_prefix="/don-vi")
@@ -50,8 +51,7 @@ def add():
 
 
 def _code_page(agency, code, expires, purpose):
-    conn = get_db()
-    node = conn.execute("SELECT * FROM nodes WHERE id = ?", (agency,)).fetchone()
+    node = nodes.get(get_db(), agency)
     return render_template("nodes/code.html", node=node, code=code, expires=expires, purpose=purpose,
                            central_url=request.host_url.rstrip("/"),
                            fingerprint=keys.fingerprint(current_app.extensions["motcua.central_key"]))
@@ -64,18 +64,7 @@ def detail(agency):
     row = next((r for r in nodes.listing(conn, g.now, _settings()["silent_after_hours"]) if r["id"] == agency), None)
     if row is None:
         abort(404)
-    return render_template(
-        "nodes/detail.html", n=row,
-        keys=conn.execute("SELECT fingerprint, created_at, revoked_at FROM node_keys WHERE node = ? ORDER BY id DESC",
-                          (agency,)).fetchall(),
-        codes=conn.execute("SELECT purpose, created_at, expires_at, used_at FROM enrol_codes WHERE node = ? "
-                           "ORDER BY created_at DESC LIMIT 20", (agency,)).fetchall(),
-        forks=conn.execute("SELECT seq, stored_hash, offered_hash, at FROM forks WHERE node = ? ORDER BY id DESC "
-                           "LIMIT 50", (agency,)).fetchall(),
-        anomalies=conn.execute("SELECT seq, dossier, message, at FROM anomalies WHERE node = ? ORDER BY id DESC "
-                               "LIMIT 50", (agency,)).fetchall(),
-        batches=conn.execute("SELECT first_seq, last_seq, received_at, source FROM batches WHERE node = ? "
-                             "ORDER BY id DESC LIMIT 10", (agency,)).fetchall())
+    return render_template("nodes/detail.html", n=row, **nodes.detail(conn, agency))
 
 
 @bp.post("/<agency>/ma-khoi-phuc")
@@ -87,8 +76,7 @@ def recovery(agency):
     except nodes.RegistryError as exc:
         flash(_vi(exc))
         return redirect(url_for("nodes.index"), 303)
-    purpose = "enrol" if conn.execute("SELECT status FROM nodes WHERE id = ?", (agency,)).fetchone()["status"] \
-        == "pending" else "recover"
+    purpose = "enrol" if nodes.get(conn, agency)["status"] == "pending" else "recover"
     current_app.logger.info("recovery code for node %s issued by %s", agency, g.user.username)
     return _code_page(agency, code, expires, purpose)
 

@@ -8,6 +8,7 @@ from domain.catalogue import fields as catalogue_fields
 
 from .. import online
 from ..db import get_db
+from ..store import nodes
 from .auth import admin_required, login_required
 
 bp = Blueprint("online", __name__, url_prefix="/truc-tuyen")
@@ -32,8 +33,7 @@ def documents_from_form(form, procedure_code: str) -> list[dict]:
 def _page(errors=None, status=200):
     conn = get_db()
     version, procedures = online.procedures(conn)
-    communes = [(r["id"], r["name"]) for r in conn.execute(
-        "SELECT id, name FROM nodes WHERE status = 'active' ORDER BY name, id")]
+    communes = nodes.names(conn, active_only=True)
     return render_template("online/index.html", rows=online.listing(conn), procedures=procedures,
                            fields=catalogue_fields(procedures), catalogue_version=version, communes=communes,
                            errors=errors or {}, form=request.form, return_methods=workflow.RETURN_METHODS), status

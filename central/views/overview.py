@@ -1,10 +1,8 @@
 """The upper level's overview: one row per commune with its figures for a period and its sync health.
 
-Figures come from ``domain.reports.figures_sql`` (the same definitions a commune's own report
-uses), computed by SQLite in one GROUP BY over indexed columns; sync health comes from the node
-registry. Which reference versions a node has APPLIED is known from the feed head it states in
-its feed requests (``nodes.feed_applied_seq``): the latest catalogue/calendar entry at or below
-that head in its feed.
+Figures come from ``central.store.reports`` (``domain.reports``' definitions, the same a commune's
+own report uses, computed in one GROUP BY over indexed columns); sync health and the reference
+versions each node applied come from ``central.store.nodes``.
 """
 from __future__ import annotations
 
@@ -15,35 +13,15 @@ from flask import Blueprint, current_app, g, render_template, request
 from domain import reports
 from domain.catalogue import fields as catalogue_fields, parse_procedure
 
-from .. import feed, nodes
+from .. import feed
 from ..clock import iso
 from ..db import get_db
+from ..store import nodes, publishing, reports as report_store
 from .auth import login_required
 
 bp = Blueprint("overview", __name__)
 
-KINDS = ("catalogue", "calendar")
-
-
-def published_versions(conn) -> dict[str, int]:
-    found = {kind: 0 for kind in KINDS}
-    for row in conn.execute("SELECT kind, MAX(version) AS v FROM reference GROUP BY kind"):
-        found[row["kind"]] = row["v"]
-    return found
-
-
-def applied_versions(conn) -> dict[str, dict]:
-    """node -> {"catalogue": applied or None, "calendar": ..., "feed_applied_seq": ...}; None = not reported."""
-    sub = ("(SELECT json_extract(f.body, '$.data.version') FROM feed f WHERE f.node = n.id AND f.type = '{t}' "
-           "AND f.seq <= n.feed_applied_seq ORDER BY f.seq DESC LIMIT 1)")
-    out = {}
-    for row in conn.execute(f"SELECT n.id, n.feed_applied_seq, {sub.format(t=feed.KINDS['catalogue'])} AS catalogue, "
-                            f"{sub.format(t=feed.KINDS['calendar'])} AS calendar FROM nodes n"):
-        known = row["feed_applied_seq"] is not None
-        out[row["id"]] = {"feed_applied_seq": row["feed_applied_seq"],
-                          "catalogue": (row["catalogue"] or 0) if known else None,
-                          "calendar": (row["calendar"] or 0) if known else None}
-    return out
+KINDS = publishing.KINDS
 
 
 def catalogue_field_names(conn) -> list[str]:
@@ -80,10 +58,10 @@ def overview(conn, period: reports.Period, now: datetime, *, field: str = "", no
     # Per commune: a node's id is its agency code, which every dossier it holds carries (online
     # dossiers are handed down with the commune's agency), so grouping by agency is grouping by node
     # and gives exactly the II.06a report's per-commune totals (and can read its covering index).
-    table = reports.figures_sql(conn, period.start, period.end, now, key=("agency",),
-                                filters={"field": field or None, "agency": node or None})
-    published = published_versions(conn)
-    applied = applied_versions(conn)
+    table = report_store.figures(conn, period, now, key=("agency",),
+                                 filters={"field": field or None, "agency": node or None})
+    published = publishing.published_versions(conn)
+    applied = nodes.applied_versions(conn)
     rows = []
     for item in nodes.listing(conn, now, silent_after_hours):
         if node and item["id"] != node:
@@ -141,6 +119,6 @@ def index():
     fields = catalogue_field_names(conn)
     if field and field not in fields:
         fields.append(field)
-    communes = [(r["id"], r["name"]) for r in conn.execute("SELECT id, name FROM nodes ORDER BY name, id")]
+    communes = nodes.names(conn)
     return render_template("overview/index.html", data=data, error=error, fields=fields, communes=communes,
                            silent_after_hours=settings["silent_after_hours"], now=iso(g.now)), (400 if error else 200)

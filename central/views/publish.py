@@ -6,10 +6,9 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from domain.calendar import DAY_KINDS
 from domain.catalogue import DOCUMENT_KINDS, LIMIT_UNITS, fields as catalogue_fields, parse_procedure
 
-from .. import publishing
 from ..db import get_db
+from ..store import publishing
 from .auth import admin_required, login_required
-from .overview import applied_versions, published_versions
 
 bp = Blueprint("publish", __name__, url_prefix="/xuat-ban")
 
@@ -23,19 +22,6 @@ assert set(UNIT_LABELS) == set(LIMIT_UNITS) and set(DAY_KIND_LABELS) == set(DAY_
 assert set(DOC_KIND_LABELS) == set(DOCUMENT_KINDS)
 
 
-def behind(conn) -> dict[str, list[dict]]:
-    """Per kind, the active nodes that have not applied the latest published version (or not said)."""
-    latest = published_versions(conn)
-    applied = applied_versions(conn)
-    out = {kind: [] for kind in latest}
-    for row in conn.execute("SELECT id, name FROM nodes WHERE status = 'active' ORDER BY name, id"):
-        for kind, version in latest.items():
-            have = applied.get(row["id"], {}).get(kind)
-            if have is None or have < version:
-                out[kind].append({"id": row["id"], "name": row["name"], "applied": have})
-    return out
-
-
 @bp.get("")
 @login_required
 def index():
@@ -45,7 +31,7 @@ def index():
     procedures = [parse_procedure(p) for p in catalogue.body["procedures"]]
     return render_template("publish/index.html", catalogue=catalogue, calendar=calendar, procedures=procedures,
                            fields=catalogue_fields(procedures), catalogue_changes=publishing.changes(conn, "catalogue"),
-                           calendar_changes=publishing.changes(conn, "calendar"), behind=behind(conn),
+                           calendar_changes=publishing.changes(conn, "calendar"), behind=publishing.nodes_behind(conn),
                            unit_labels=UNIT_LABELS, kind_labels=KIND_LABELS)
 
 

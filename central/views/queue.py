@@ -7,48 +7,25 @@ the commune's signed feed, applied on its next sync (central's row follows from 
 """
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from domain import workflow
 
 from .. import handback, users
 from ..clock import iso
-from ..db import get_db, write_tx
+from ..db import get_db
+from ..store import dossiers, queue
 from .auth import admin_required, login_required
 from .dossiers import DECISIONS, open_handoff_no
 
 bp = Blueprint("queue", __name__, url_prefix="/lien-thong")
-
-QUEUE_SQL = """
-SELECT d.code, d.node, n.name AS node_name, d.procedure_name, d.field, d.status, d.due_at, d.received_at,
-       d.applicant_name, json_extract(d.doc, '$.handoffs[#-1].sent_at') AS sent_at,
-       json_extract(d.doc, '$.handoffs[#-1].note') AS handoff_note,
-       a.username AS assignee, h.outcome AS handed_back, h.at AS handed_back_at, h.actor AS handed_back_by
-FROM dossiers d INDEXED BY dossiers_holder  -- few rows are held by central; never walk all rows by due time
-JOIN nodes n ON n.id = d.node
-LEFT JOIN assignments a ON a.code = d.code AND a.handoff_no = json_array_length(d.doc, '$.handoffs') - 1
-LEFT JOIN handbacks h ON h.code = d.code AND h.handoff_no = json_array_length(d.doc, '$.handoffs') - 1
-WHERE d.holder = 'central' AND json_extract(d.doc, '$.handoffs[#-1].upper') AND
-      json_extract(d.doc, '$.handoffs[#-1].returned_at') IS NULL
-ORDER BY d.due_at, d.code
-"""
-
-
-def queue(conn) -> tuple[list[dict], list[dict]]:
-    """(waiting for a decision, decided and waiting for the commune to sync)."""
-    waiting, sent = [], []
-    for r in conn.execute(QUEUE_SQL):
-        (sent if r["handed_back"] else waiting).append(dict(r))
-    return waiting, sent
 
 
 @bp.get("")
 @login_required
 def index():
     conn = get_db()
-    waiting, sent = queue(conn)
+    waiting, sent = queue.queue(conn)
     who = request.args.get("ai") or ""
     if who == "toi":
         waiting = [r for r in waiting if r["assignee"] == g.user.username]
@@ -59,10 +36,10 @@ def index():
 
 
 def _held(conn, code: str) -> tuple[dict, int]:
-    row = conn.execute("SELECT doc FROM dossiers WHERE code = ?", (code,)).fetchone()
-    if row is None:
+    found = dossiers.get(conn, code)
+    if found is None:
         abort(404)
-    state = json.loads(row["doc"])
+    state = found["state"]
     number = open_handoff_no(state)
     if number is None:
         flash(f"Hồ sơ {code} không do cấp trên giữ.")
@@ -78,20 +55,14 @@ def assign(code):
         return redirect(url_for("dossiers.dossier", code=code), 303)
     username = (request.form.get("username") or "").strip()
     if not username:
-        with write_tx(conn):
-            conn.execute("DELETE FROM assignments WHERE code = ? AND handoff_no = ?", (code, number))
+        queue.unassign(conn, code, number)
         flash(f"Đã bỏ phân công hồ sơ {code}.")
     else:
         user = users.by_name(conn, username)
         if user is None or not user.active or user.role != "admin":
             flash("Chọn một tài khoản quản trị đang hoạt động (chỉ quản trị được gửi quyết định).")
             return redirect(request.form.get("back") or url_for("dossiers.dossier", code=code), 303)
-        with write_tx(conn):
-            conn.execute("INSERT INTO assignments(code, handoff_no, username, assigned_at, assigned_by) "
-                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT(code, handoff_no) DO UPDATE SET "
-                         "username = excluded.username, assigned_at = excluded.assigned_at, "
-                         "assigned_by = excluded.assigned_by",
-                         (code, number, user.username, iso(g.now), g.user.username))
+        queue.assign(conn, code, number, user.username, by=g.user.username, now=g.now)
         flash(f"Đã phân công hồ sơ {code} cho {user.full_name or user.username}.")
     return redirect(_back(code), 303)
 

@@ -66,7 +66,7 @@ def open_reply(central_app, response) -> dict:
 
 
 def add_node(conn, clock, agency=AGENCY, name="UBND xã Hòa Bình"):
-    from central import nodes
+    from central.store import nodes
     return nodes.add_node(conn, agency, name, now=clock.now, minutes=60)[0]
 
 

@@ -58,7 +58,7 @@ def test_an_unknown_code_is_refused_with_a_sealed_error(central, central_app):
 
 def test_recovery_revokes_the_old_key_and_the_node_continues_from_central_s_head(central, central_app, conn,
                                                                                   clock, node):
-    from central import nodes
+    from central.store import nodes
     node.receive()
     assert node.push(central).status_code == 200
     code, _expires = nodes.recovery_code(conn, AGENCY, now=clock.now, minutes=60)
@@ -76,7 +76,7 @@ def test_recovery_revokes_the_old_key_and_the_node_continues_from_central_s_head
 
 
 def test_a_revoked_node_is_refused_until_it_recovers(central, central_app, conn, clock, node):
-    from central import nodes
+    from central.store import nodes
     nodes.revoke(conn, AGENCY, now=clock.now)
     response = node.push(central)
     assert response.status_code == 403

@@ -37,7 +37,7 @@ def test_publishing_a_new_version_extends_every_active_node_s_chain(central, cen
     assert [e["data"]["version"] for e in after["entries"]] == [2]
     verify_chain(after["entries"], Head(before["head"]["seq"], before["head"]["hash"]), node=wire.FEED_NODE)
     late = FakeNode(clock, OTHER_AGENCY)
-    from central import nodes
+    from central.store import nodes
     code, _ = nodes.recovery_code(conn, OTHER_AGENCY, now=clock.now, minutes=60)
     assert late.enrol(central, code).status_code == 200
     versions = [(e["type"], e["data"]["version"]) for e in pull(central, central_app, late)["entries"]]

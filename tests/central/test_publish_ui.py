@@ -152,7 +152,7 @@ def test_publishing_without_a_change_is_refused_and_a_draft_can_be_discarded(web
 
 
 def test_a_draft_started_before_someone_else_published_is_flagged(web_app, db, clock, admin):
-    from central import publishing
+    from central.store import publishing
     enrolled(web_app, db, clock)
     admin.post(f"/xuat-ban/thu-tuc/{PROCEDURE}", data=procedure_form(sample(db), name="Đăng ký khai sinh (mới)"))
     publishing.publish_body(db, "catalogue", published(db)[1], actor="thu", now=clock.now)  # e.g. from the CLI
@@ -169,7 +169,7 @@ def test_a_viewer_sees_the_catalogue_but_cannot_edit_or_publish(web_app, db, clo
 
 
 def test_publishing_a_file_as_the_cli_would(web_app, db, clock, tmp_path):
-    from central import publishing
+    from central.store import publishing
     enrolled(web_app, db, clock)
     path = tmp_path / "lich-2027.json"
     path.write_text(json.dumps({"version": 99, "entries": [{"date": "2027-01-01", "kind": "holiday",

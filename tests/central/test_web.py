@@ -296,7 +296,7 @@ def test_a_commune_silent_longer_than_the_setting_is_flagged(web_app, db, clock,
 
 
 def test_nodes_behind_the_latest_published_version_are_flagged(web_app, db, clock, admin):
-    from central import publishing
+    from central.store import publishing
     node = enrolled(web_app, db, clock)
     row = lambda: re.search(rf'data-node="{re.escape(AGENCY)}">(.*?)</tr>', text(admin.get("/")), re.S).group(1)
     assert "chưa rõ" in row()  # the node has not said which feed entries it applied
@@ -409,7 +409,7 @@ def test_the_dossier_page_shows_every_event_with_its_signer_key_and_receipt_time
 
 
 def test_after_a_key_rotation_each_event_names_the_key_valid_when_central_received_it(web_app, db, clock, admin):
-    from central import nodes
+    from central.store import nodes
     from protocol import keys
     node = enrolled(web_app, db, clock)
     code = node.receive()

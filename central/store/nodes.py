@@ -1,4 +1,6 @@
-"""The node registry: entries per commune, one-time enrolment/recovery codes, enrolment itself."""
+"""Nodes and their keys: the registry of communes, one-time enrolment/recovery codes, enrolment
+itself, each node's sync health (contact, forks, anomalies, which reference versions it applied)
+and the events it pushed (read back when it restores)."""
 from __future__ import annotations
 
 import base64
@@ -10,10 +12,13 @@ from domain.codes import agency_code_error
 from protocol import sync as wire
 from protocol.keys import KeyError_, fingerprint, load_public, public_b64
 
-from . import feed
-from .clock import iso
-from .db import write_tx
-from .ingest import Refused, stored_head
+from protocol.canonical import loads
+
+from .. import feed
+from ..clock import iso
+from ..db import write_tx
+from ..ingest import Refused, stored_head, touch
+from . import dialect
 
 CODE_CHARS = 10
 
@@ -138,3 +143,71 @@ def listing(conn, now: datetime | None = None, silent_after_hours: int = 24) -> 
              "forks": r["forks"], "anomalies": r["anomalies"],
              "silent": bool(silent_before and r["status"] == "active"
                             and (r["last_contact_at"] or "") < silent_before)} for r in rows]
+
+
+# --- reading the registry --------------------------------------------------------------------------
+
+def names(conn, *, active_only: bool = False) -> list[tuple[str, str]]:
+    """(id, name) of every node (or every active one), by name then id: the communes of a select box."""
+    where = " WHERE status = 'active'" if active_only else ""
+    return [(r["id"], r["name"]) for r in conn.execute(f"SELECT id, name FROM nodes{where} ORDER BY name, id")]
+
+
+def get(conn, agency: str) -> dict | None:
+    """The node's registry row as a dict, or None."""
+    row = conn.execute("SELECT * FROM nodes WHERE id = ?", (agency,)).fetchone()
+    return dict(row) if row else None
+
+
+def detail(conn, agency: str) -> dict:
+    """What the node's page shows beside its listing row: keys, codes issued, forks, anomalies, batches."""
+    def rows(sql: str) -> list[dict]:
+        return [dict(r) for r in conn.execute(sql, (agency,))]
+    return {
+        "keys": rows("SELECT fingerprint, created_at, revoked_at FROM node_keys WHERE node = ? ORDER BY id DESC"),
+        "codes": rows("SELECT purpose, created_at, expires_at, used_at FROM enrol_codes WHERE node = ? "
+                      "ORDER BY created_at DESC LIMIT 20"),
+        "forks": rows("SELECT seq, stored_hash, offered_hash, at FROM forks WHERE node = ? ORDER BY id DESC LIMIT 50"),
+        "anomalies": rows("SELECT seq, dossier, message, at FROM anomalies WHERE node = ? ORDER BY id DESC LIMIT 50"),
+        "batches": rows("SELECT first_seq, last_seq, received_at, source FROM batches WHERE node = ? "
+                        "ORDER BY id DESC LIMIT 10"),
+    }
+
+
+def applied_versions(conn) -> dict[str, dict]:
+    """node -> {"catalogue": applied or None, "calendar": ..., "feed_applied_seq": ...}; None = not reported.
+
+    Which reference versions a node has APPLIED is known from the feed head it states in its feed
+    requests (``nodes.feed_applied_seq``): the latest catalogue/calendar entry at or below that head.
+    """
+    sub = (f"(SELECT {dialect.json_value('f.body', 'data.version')} FROM feed f WHERE f.node = n.id "
+           "AND f.type = ? AND f.seq <= n.feed_applied_seq ORDER BY f.seq DESC LIMIT 1)")
+    out = {}
+    for row in conn.execute(f"SELECT n.id, n.feed_applied_seq, {sub} AS catalogue, {sub} AS calendar FROM nodes n",
+                            (feed.KINDS["catalogue"], feed.KINDS["calendar"])):
+        known = row["feed_applied_seq"] is not None
+        out[row["id"]] = {"feed_applied_seq": row["feed_applied_seq"],
+                          "catalogue": (row["catalogue"] or 0) if known else None,
+                          "calendar": (row["calendar"] or 0) if known else None}
+    return out
+
+
+# --- what the sync endpoints record and read back ----------------------------------------------------
+
+def record_contact(conn, agency: str, payload: dict, now: datetime) -> None:
+    """A verified request from the node: its last contact, pending count and clock offset."""
+    with write_tx(conn):
+        touch(conn, agency, payload, now)
+
+
+def record_feed_applied(conn, agency: str, seq: int) -> None:
+    """The feed head the node says it applied (it tells which reference versions it runs)."""
+    with write_tx(conn):
+        conn.execute("UPDATE nodes SET feed_applied_seq = ? WHERE id = ?", (seq, agency))
+
+
+def pushed_events(conn, agency: str, after: int, limit: int) -> list[dict]:
+    """The node's own events after ``after``, as it signed them, for a node restoring its log."""
+    rows = conn.execute("SELECT body FROM events WHERE node = ? AND seq > ? ORDER BY seq LIMIT ?",
+                        (agency, after, limit))
+    return [loads(r["body"]) for r in rows]

@@ -2,7 +2,8 @@
 
 Every branch is an indexed lookup (code, code tail, id_number, phone, the FTS5 index on
 ``name_folded``); results come back newest first with ID numbers masked. Reading them is
-recorded in the access log by the caller, who knows who is looking.
+recorded in the access log by the caller, who knows who is looking. The full-text and code-tail
+expressions come from ``dialect``.
 """
 from __future__ import annotations
 
@@ -12,44 +13,34 @@ from domain.citizen import mask_id_number, normalize_phone
 from domain.codes import looks_like_code
 from domain.text import fold
 
+from . import dialect
+
 MAX_RESULTS = 200
 LIST_COLUMNS = ("code", "node", "agency", "procedure_code", "procedure_name", "field", "channel", "status",
                 "holder", "received_at", "due_at", "resolved_at", "result_class", "applicant_name", "id_number",
                 "updated_at")
 
 
-def fts_query(folded: str) -> str | None:
-    """A phrase with a prefix on the last word, so "nguyen van d" already finds "Nguyễn Văn Dũng"."""
-    words = re.findall(r"[0-9a-z]+", folded)
-    if not words:
-        return None
-    return '"' + " ".join(words) + '"*'
-
-
 def _where(text: str, node: str | None, window: int) -> tuple[str, tuple] | None:
     if looks_like_code(text):
         return "code = ?", (text.upper(),)
     if re.search(r"\d{6}-\d{4}$", text):  # the tail of a code: "260105-0001"
-        return "substr(code, -4) = ? AND code LIKE ?", (text[-4:], f"%{text.upper()}")
+        return f"{dialect.code_tail()} = ? AND code LIKE ?", (text[-4:], f"%{text.upper()}")
     compact = re.sub(r"[\s.\-]", "", text)
     if re.fullmatch(r"\+?\d{4,12}", compact):
         # separate indexed lookups (an OR with a leading-% LIKE would scan the whole table)
         where = "id IN (SELECT id FROM dossiers WHERE id_number = ? UNION SELECT id FROM dossiers WHERE phone = ?"
         args: tuple = (compact, normalize_phone(compact))
         if len(compact) == 4:
-            where += " UNION SELECT id FROM dossiers WHERE substr(code, -4) = ?"
+            where += f" UNION SELECT id FROM dossiers WHERE {dialect.code_tail()} = ?"
             args += (compact,)
         return where + ")", args
-    match = fts_query(fold(text))
+    match = dialect.name_query(fold(text))
     if match is None:
         return None
-    # A common name matches a large share of a million rows: take the newest matches straight from
-    # the full-text index (rowid order = arrival order), never every match then a sort.
     if node:
-        return ("id IN (SELECT d.id FROM dossiers_fts f JOIN dossiers d ON d.id = f.rowid "
-                "WHERE dossiers_fts MATCH ? AND d.node = ? ORDER BY f.rowid DESC LIMIT ?)", (match, node, window))
-    return ("id IN (SELECT rowid FROM dossiers_fts WHERE dossiers_fts MATCH ? ORDER BY rowid DESC LIMIT ?)",
-            (match, window))
+        return f"id IN ({dialect.newest_name_matches(in_node=True)})", (match, node, window)
+    return f"id IN ({dialect.newest_name_matches(in_node=False)})", (match, window)
 
 
 def search(conn, query: str, *, node: str | None = None, limit: int = 50, offset: int = 0) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Editing the procedure catalogue and the holiday calendar as drafts, then publishing a version.
+"""Publishing: editing the procedure catalogue and the holiday calendar as drafts, then publishing a version.
 
 An admin's edits go to a draft (table ``drafts``, one per kind) that starts as a copy of the
 latest published version. Every change is validated with the domain's own parsers
@@ -17,9 +17,10 @@ from pathlib import Path
 from domain.calendar import CalendarError, parse_entries
 from domain.catalogue import CatalogueError, parse_catalogue, parse_procedure
 
-from . import feed
-from .clock import iso
-from .db import write_tx
+from .. import feed
+from ..clock import iso
+from ..db import write_tx
+from . import dialect, nodes
 
 KINDS = ("catalogue", "calendar")
 EMPTY = {"catalogue": {"procedures": []}, "calendar": {"entries": []}}
@@ -49,6 +50,27 @@ class Draft:
         return self.saved and self.base_version < self.published_version
 
 
+def published_versions(conn) -> dict[str, int]:
+    """The latest published version of each kind (0: never published)."""
+    found = {kind: 0 for kind in KINDS}
+    for row in conn.execute("SELECT kind, MAX(version) AS v FROM reference GROUP BY kind"):
+        found[row["kind"]] = row["v"]
+    return found
+
+
+def nodes_behind(conn) -> dict[str, list[dict]]:
+    """Per kind, the active nodes that have not applied the latest published version (or not said)."""
+    latest = published_versions(conn)
+    applied = nodes.applied_versions(conn)
+    out = {kind: [] for kind in latest}
+    for agency, name in nodes.names(conn, active_only=True):
+        for kind, version in latest.items():
+            have = applied.get(agency, {}).get(kind)
+            if have is None or have < version:
+                out[kind].append({"id": agency, "name": name, "applied": have})
+    return out
+
+
 def published(conn, kind: str) -> tuple[int, dict]:
     found = feed.latest(conn, kind)
     return found if found else (0, json.loads(json.dumps(EMPTY[kind])))
@@ -69,11 +91,12 @@ def _check_kind(kind: str) -> None:
         raise DraftError(f"Không có loại dữ liệu “{kind}”.")
 
 
+SAVE_DRAFT = dialect.upsert("drafts", ("kind", "base_version", "body", "updated_at", "updated_by"), key=("kind",),
+                            update=("body", "updated_at", "updated_by"))  # a draft keeps the version it started from
+
+
 def _save(conn, kind: str, base_version: int, body: dict, actor: str, now: datetime) -> None:
-    conn.execute("INSERT INTO drafts(kind, base_version, body, updated_at, updated_by) VALUES (?, ?, ?, ?, ?) "
-                 "ON CONFLICT(kind) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at, "
-                 "updated_by = excluded.updated_by",
-                 (kind, base_version, json.dumps(body, ensure_ascii=False), iso(now), actor))
+    conn.execute(SAVE_DRAFT, (kind, base_version, json.dumps(body, ensure_ascii=False), iso(now), actor))
 
 
 # --- procedures -------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""The sync endpoints of protocol/sync.py. Every reply, errors included, is sealed by central's key."""
+"""The signed-envelope endpoints nodes call (protocol/sync.py): push, feed, history, enrol.
+
+Every reply, errors included, is sealed by central's key. Signed envelopes, not browser forms:
+the blueprint is exempt from CSRF.
+"""
 from __future__ import annotations
 
 import logging
@@ -9,10 +13,11 @@ from protocol import sync as wire
 from protocol.canonical import loads
 from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER, seal
 
-from . import feed, nodes
-from .clock import iso
-from .db import get_db, write_tx
-from .ingest import Refused, authenticate, error_payload, ingest, stored_head, touch
+from .. import feed
+from ..clock import iso
+from ..db import get_db
+from ..ingest import Refused, authenticate, error_payload, ingest, stored_head
+from ..store import nodes
 
 bp = Blueprint("sync", __name__)
 log = logging.getLogger("motcua.central")
@@ -84,8 +89,7 @@ def _read_request(handler):
         payload = authenticate(conn, node, body, signature, current_app.config["CAPS"])
         req = payload["nonce"]
         reply = handler(conn, node, payload)
-        with write_tx(conn):
-            touch(conn, node, payload, g.now)
+        nodes.record_contact(conn, node, payload, g.now)
     except Refused as exc:
         return refused(exc, node, req)
     reply.update(node=node, request=req, central_time=iso(g.now))
@@ -97,8 +101,7 @@ def pull_feed():
     def handler(conn, node, payload):
         after, limit = _paged(payload.get("after", 0), payload.get("limit"), MAX_FEED)
         head = feed.feed_head(conn, node)
-        with write_tx(conn):  # "after" is the head the node applied: which reference versions it runs
-            conn.execute("UPDATE nodes SET feed_applied_seq = ? WHERE id = ?", (min(after, head.seq), node))
+        nodes.record_feed_applied(conn, node, min(after, head.seq))  # which reference versions it runs
         return {"entries": feed.read_feed(conn, node, after, limit), "head": wire.head_dict(head.seq, head.hash)}
     return _read_request(handler)
 
@@ -107,10 +110,9 @@ def pull_feed():
 def history():
     def handler(conn, node, payload):
         after, limit = _paged(payload.get("after", 0), payload.get("limit"), MAX_HISTORY)
-        rows = conn.execute("SELECT body FROM events WHERE node = ? AND seq > ? ORDER BY seq LIMIT ?",
-                            (node, after, limit)).fetchall()
+        events = nodes.pushed_events(conn, node, after, limit)
         head = stored_head(conn, node)
-        return {"events": [loads(r["body"]) for r in rows], "head": wire.head_dict(head.seq, head.hash)}
+        return {"events": events, "head": wire.head_dict(head.seq, head.hash)}
     return _read_request(handler)
 
 
