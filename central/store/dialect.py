@@ -2,14 +2,20 @@
 
 Central runs on SQLite today; a PostgreSQL backend comes behind this seam. Every statement in
 ``central.store`` is plain SQL with qmark (``?``) parameters, except the pieces built here: JSON
-paths into the stored documents, upserts, planner hints, the code-tail expression (which must
-match its expression index) and the diacritic-free name search. A second engine supplies its
-own versions of these functions; callers never spell them out.
+documents (paths into them, decoding and encoding), upserts, planner hints, the code-tail
+expression (which must match its expression index) and the diacritic-free name search. A second
+engine supplies its own versions of these functions (and maps ``?`` to its own placeholder in its
+connection wrapper); callers never spell them out.
+
+Left outside this seam for now: ``domain.reports``' figure SQL (shared with the node, it uses
+``json_extract`` and ``INDEXED BY`` hints) and the SQL of ``central.ingest``, ``central.feed``,
+``central.handback``, ``central.online`` and ``central.bundle``.
 
 The arguments are identifiers and paths written in central's own code, never user input.
 """
 from __future__ import annotations
 
+import json
 import re
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
@@ -28,6 +34,17 @@ def _path(path: str) -> str:
     if not _PATH.fullmatch(path):
         raise ValueError(f"not a JSON path central uses: {path!r}")
     return path
+
+
+def from_json(value):
+    """A JSON column's value as Python: SQLite hands back the stored text; an engine with a JSON
+    type may already give the decoded value."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def to_json(value) -> str:
+    """A Python value as the text a JSON column stores (UTF-8 kept readable)."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def json_value(column: str, path: str) -> str:

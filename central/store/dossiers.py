@@ -7,7 +7,6 @@ itself lives in ``central.store.search``.
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from domain.statuses import Status
@@ -23,7 +22,7 @@ def get(conn, code: str) -> dict | None:
                        "WHERE d.code = ?", (code,)).fetchone()
     if row is None:
         return None
-    return {"node": row["node"], "node_name": row["node_name"], "state": json.loads(row["doc"])}
+    return {"node": row["node"], "node_name": row["node_name"], "state": dialect.from_json(row["doc"])}
 
 
 def log_access(conn, username: str, codes, action: str, now: datetime) -> None:
@@ -69,7 +68,7 @@ def history(conn, code: str) -> list[dict]:
     when central received it), when central received it, and what changed."""
     out = []
     for r in conn.execute(HISTORY_SQL, (code,)).fetchall():
-        event = json.loads(r["body"])
+        event = dialect.from_json(r["body"])
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
         change = None
         if data.get("to") is not None:
@@ -88,7 +87,7 @@ def feed_entries(conn, code: str, applied: set[int]) -> list[dict]:
     """Central's own entries about the dossier (hand-back, hand-down) and whether the node applied them."""
     out = []
     for r in conn.execute("SELECT node, seq, type, body FROM feed WHERE dossier = ? ORDER BY node, seq", (code,)):
-        entry = json.loads(r["body"])
+        entry = dialect.from_json(r["body"])
         data = entry.get("data") or {}
         outcome = None
         if r["type"] == "dossier.handed_back":

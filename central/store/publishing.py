@@ -82,7 +82,7 @@ def get(conn, kind: str) -> Draft:
     row = conn.execute("SELECT * FROM drafts WHERE kind = ?", (kind,)).fetchone()
     if row is None:
         return Draft(kind, version, version, body, False, None, None)
-    return Draft(kind, row["base_version"], version, json.loads(row["body"]), True, row["updated_at"],
+    return Draft(kind, row["base_version"], version, dialect.from_json(row["body"]), True, row["updated_at"],
                  row["updated_by"])
 
 
@@ -96,7 +96,7 @@ SAVE_DRAFT = dialect.upsert("drafts", ("kind", "base_version", "body", "updated_
 
 
 def _save(conn, kind: str, base_version: int, body: dict, actor: str, now: datetime) -> None:
-    conn.execute(SAVE_DRAFT, (kind, base_version, json.dumps(body, ensure_ascii=False), iso(now), actor))
+    conn.execute(SAVE_DRAFT, (kind, base_version, dialect.to_json(body), iso(now), actor))
 
 
 # --- procedures -------------------------------------------------------------------------------

@@ -7,12 +7,13 @@ code, so grouping by agency is grouping by commune.
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Mapping, Sequence
 
 from domain import reports
 from domain.text import fold
+
+from . import dialect
 
 
 def figures(conn, period: reports.Period, now: datetime, *, key: Sequence[str] = reports.DEFAULT_KEY,
@@ -39,5 +40,5 @@ def fields(conn) -> list[str]:
     found = {r[0] for r in conn.execute("SELECT DISTINCT field FROM dossiers")}
     row = conn.execute("SELECT body FROM reference WHERE kind = 'catalogue' ORDER BY version DESC LIMIT 1").fetchone()
     if row:
-        found |= {p.get("field") for p in json.loads(row["body"]).get("procedures", []) if p.get("field")}
+        found |= {p.get("field") for p in dialect.from_json(row["body"]).get("procedures", []) if p.get("field")}
     return sorted(found, key=lambda f: (fold(f), f))

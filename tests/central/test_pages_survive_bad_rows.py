@@ -120,8 +120,13 @@ def test_every_search_lists_a_dossier_whatever_a_node_sent(central_app, staff, b
 def test_the_overview_queue_reports_and_node_pages_survive_every_bad_row_at_once(central_app, staff, real_code, node):
     for number, case in enumerate(sorted(BAD_ROWS)):
         plant(central_app, real_code, real_code[:-4] + f"88{number:02d}", **BAD_ROWS[case])
+    db = sqlite3.connect(central_app.config["DATABASE"])
+    with db:  # what the node said about its queue, as it said it
+        db.execute("UPDATE nodes SET pending_reported = 3, oldest_pending_at = ? WHERE id = ?", (BAD_TIME, node.agency))
+    db.close()
     for path in ("/", "/lien-thong", "/bao-cao", "/bao-cao/ii06a.csv", "/bao-cao/ii06a.xlsx", "/don-vi",
                  f"/don-vi/{node.agency}", "/truc-tuyen", "/xuat-ban"):
         response = staff.get(path)
         assert response.status_code == 200, (path, response.get_data(as_text=True)[:2000])
         assert b"Traceback" not in response.data
+    assert BAD_TIME in staff.get(f"/don-vi/{node.agency}").get_data(as_text=True)
