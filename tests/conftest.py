@@ -1,12 +1,20 @@
 """Shared fixtures: real node data folders in temp dirs, a controllable clock, live servers."""
 from __future__ import annotations
 
+import os
 import socket
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+# The test processes (and the node and central servers they start, which inherit the environment)
+# hash passwords with one PBKDF2 round instead of scrypt: three accounts per test cost minutes of
+# scrypt otherwise. Never set in production (service/accounts.py, docs/OPERATIONS.md). Set it to 0
+# to run the suite with the real hash.
+os.environ.setdefault("MOTCUA_TEST_FAST_PASSWORD_HASH", "1")
 
 AGENCY = "000.00.06.H56"
 ADMIN_PASSWORD = "Admin-pass-2026"
@@ -96,6 +104,19 @@ def receive(ctx_factory, procedure_code="1.001193", applicant=None, actor="lan")
     return store.receive(ctx_factory(actor), procedure_code=procedure_code, applicant=applicant or APPLICANT,
                          documents=[{"name": "Tờ khai", "kind": "original", "count": 1}],
                          channel="in_person", return_method="desk")
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):
+    """Poll ``predicate`` until it is true (returns the monotonic time it became so) or fail after ``timeout``.
+
+    Tests wait for what they need, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return time.monotonic()
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
 
 
 def free_port() -> int:

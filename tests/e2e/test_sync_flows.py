@@ -3,11 +3,11 @@ import json
 import shutil
 import sqlite3
 import time
-from datetime import datetime
 
 import pytest
 import requests
 
+from domain.clock import local_now
 from tests.e2e.harness import Central, Node, cli, login, wait_until
 
 AGENCY = "000.00.06.H56"
@@ -73,7 +73,7 @@ def test_a_published_catalogue_reaches_the_node_and_changes_new_due_times_only(w
         if p["code"] == "1.000894":
             p["limit"]["value"] = 10
     conn.execute("BEGIN IMMEDIATE")
-    publish(conn, "catalogue", version + 1, body, now=datetime.now())
+    publish(conn, "catalogue", version + 1, body, now=local_now())
     conn.execute("COMMIT")
     wait_until(lambda: node.db().execute("SELECT version FROM reference_versions WHERE kind = 'catalogue'")
                .fetchone()[0] == version + 1, 20, message="catalogue installed")
@@ -179,7 +179,7 @@ def test_a_rolled_back_central_feed_is_refused_by_the_node(world, tmp_path):
     conn = central_write(central)
     version, body = latest(conn, "calendar")
     conn.execute("BEGIN IMMEDIATE")
-    publish(conn, "calendar", version + 1, body, now=datetime.now())
+    publish(conn, "calendar", version + 1, body, now=local_now())
     conn.execute("COMMIT")
     conn.close()
     central.start()
@@ -241,7 +241,7 @@ def test_a_tampered_feed_reply_is_refused_and_nothing_is_applied(tmp_path):
         conn = central_write(central)
         version, body = latest(conn, "calendar")
         conn.execute("BEGIN IMMEDIATE")
-        publish(conn, "calendar", version + 1, body, now=datetime.now())
+        publish(conn, "calendar", version + 1, body, now=local_now())
         conn.execute("COMMIT")
         proxy.set(tamper=True)
         failed = cli("node.cli", "sync", "--data", node.dir, "--once", check=False)
