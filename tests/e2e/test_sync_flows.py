@@ -10,6 +10,8 @@ import requests
 from domain.clock import local_now
 from tests.e2e.harness import Central, Node, cli, login, wait_until
 
+pytestmark = pytest.mark.dates  # real servers on the real clock: codes, due times and feeds carry today
+
 AGENCY = "000.00.06.H56"
 
 
@@ -35,6 +37,7 @@ def synced(central, node):
     return lambda: central.events(AGENCY) == node.events()
 
 
+@pytest.mark.faketime_unsafe
 def test_a_dossier_handed_up_is_resolved_at_central_and_returned_by_the_node(world):
     central, node = world
     node.start()
@@ -61,6 +64,7 @@ def test_a_dossier_handed_up_is_resolved_at_central_and_returned_by_the_node(wor
     assert tuple(row) == (10, "node", 5)
 
 
+@pytest.mark.faketime_unsafe
 def test_a_published_catalogue_reaches_the_node_and_changes_new_due_times_only(world):
     from central.feed import latest, publish
     central, node = world
@@ -165,6 +169,7 @@ def test_a_node_restored_from_an_old_backup_is_a_fork_and_recover_loses_nothing(
     assert node.sync_value("last_error_kind") is None
 
 
+@pytest.mark.faketime_unsafe
 def test_a_rolled_back_central_feed_is_refused_by_the_node(world, tmp_path):
     from central.feed import latest, publish
     central, node = world

@@ -21,7 +21,7 @@ import requests
 from domain.clock import local_now, today
 from tests.e2e.harness import APPLICANT, Central, Node, cli, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.dates, pytest.mark.faketime_unsafe]  # reports for Vietnam's today, from real servers
 
 COMMUNES = [("000.00.06.H56", "hoabinh"), ("000.00.07.H56", "dongtien"), ("000.00.08.H56", "tanlap")]
 MARRIAGE = "1.000894"   # Hộ tịch, 5 working days: nothing turns overdue while the test runs
