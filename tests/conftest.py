@@ -19,6 +19,7 @@ os.environ.setdefault("MOTCUA_TEST_FAST_PASSWORD_HASH", "1")
 AGENCY = "000.00.06.H56"
 ADMIN_PASSWORD = "Admin-pass-2026"
 CLERK_PASSWORD = "Clerk-pass-2026"
+CENTRAL_ADMIN_PASSWORD = "Central-pass-2026"
 
 
 class Clock:
@@ -54,6 +55,15 @@ def node_dir(tmp_path, clock) -> Path:
     users.create(conn, "lan", CLERK_PASSWORD, "clerk", "Nguyễn Thị Lan", clock.now)
     users.create(conn, "hung", "Leader-pass-2026", "leader", "Trần Văn Hùng", clock.now)
     conn.close()
+    return data
+
+
+@pytest.fixture
+def central_dir(tmp_path, clock) -> Path:
+    """A real central data folder (used by tests/central/ and the browser tests in tests/e2e/)."""
+    from central.provision import init_central
+    data = tmp_path / "central"
+    init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=CENTRAL_ADMIN_PASSWORD, now=clock.now)
     return data
 
 
