@@ -81,6 +81,11 @@ class FaultProxy:
         self._loop.call_soon_threadsafe(abort)
 
     @property
+    def idle(self) -> bool:
+        """No exchange is open through the proxy (after cut_all, once the loop has aborted them)."""
+        return not self._writers
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
