@@ -82,8 +82,9 @@ class FaultProxy:
 
     @property
     def idle(self) -> bool:
-        """No exchange is open through the proxy (after cut_all, once the loop has aborted them)."""
-        return not self._writers
+        """Every exchange through the proxy is closed or closing (after cut_all, once the loop has aborted them;
+        a stalled pipe notices only when the stall ends)."""
+        return all(writer.transport.is_closing() for writer in list(self._writers))
 
     @property
     def url(self) -> str:
