@@ -1,4 +1,5 @@
-"""Central fixtures: a real central data folder, its Flask test client, and a FakeNode that
+"""Central fixtures: central's app and Flask test client on a real data folder (``central_dir``, in
+tests/conftest.py), logged-in clients for the web tests, and a FakeNode that
 acts as a commune node with its own key, signed batches and hash chain (built here, from
 protocol/ and domain/ only, so these tests never depend on the node package)."""
 from __future__ import annotations
