@@ -1,10 +1,7 @@
-"""The node's notion of now: Vietnam local time (UTC+7, no daylight saving), naive."""
+"""The node's notion of now: Vietnam local time (UTC+7, no daylight saving), naive.
+
+Defined once in domain/clock.py for node, central, tests and tools alike.
+"""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
-VIETNAM = timezone(timedelta(hours=7))
-
-
-def local_now() -> datetime:
-    return datetime.now(VIETNAM).replace(tzinfo=None, microsecond=0)
+from domain.clock import VIETNAM, local_now, today  # noqa: F401  (the one definition)

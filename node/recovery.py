@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
 from pathlib import Path
 
 from domain.codes import format_code, parse_code
@@ -138,7 +137,7 @@ def realign(conn, client: CentralClient, data_dir: Path) -> dict:
     adopted = [e for e in theirs if e["seq"] > fork_at]
     if not adopted and central.seq <= events.head(conn).seq:
         return {"adopted": 0, "reapplied": 0, "renamed": {}, "skipped": []}
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = local_now().strftime("%Y%m%d-%H%M%S")
     backup_to(conn, Path(data_dir) / "backups" / f"pre-recover-{stamp}.db")
     now_iso = local_now().isoformat()
     renamed: dict[str, str] = {}
