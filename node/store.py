@@ -13,6 +13,8 @@ from domain.codes import DESK_MAX_PER_DAY, format_code, looks_like_code
 from domain.dossier import apply_event, project
 from domain.statuses import CLOCK_RUNNING
 from domain.text import fold
+from domain.validation import EventInvalid, check_event
+from protocol.canonical import canonical_json
 
 from . import events, reference
 from .db import write_tx
@@ -59,6 +61,13 @@ def save_row(conn, state: dict, state_before: dict | None) -> None:
 
 
 def _write(conn, ctx: Context, state_before: dict | None, change: workflow.Change, code: str) -> dict:
+    # the same check central runs before it materialises a pushed event: never append what it would refuse
+    probe = {"type": change.type, "dossier": code, "data": change.data, "at": workflow.iso(ctx.now)}
+    try:
+        check_event(state_before, probe, size=len(canonical_json(probe)))
+    except EventInvalid as exc:
+        raise workflow.WorkflowError([workflow.Invalid("dossier", "Dữ liệu hồ sơ không hợp lệ, không thể lưu.")]) \
+            from exc
     event = events.append(conn, node=ctx.node, type=change.type, dossier=code, data=change.data,
                           actor=ctx.actor, at=workflow.iso(ctx.now))
     state = apply_event(state_before, event)
