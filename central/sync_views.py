@@ -99,7 +99,8 @@ def pull_feed():
         head = feed.feed_head(conn, node)
         with write_tx(conn):  # "after" is the head the node applied: which reference versions it runs
             conn.execute("UPDATE nodes SET feed_applied_seq = ? WHERE id = ?", (min(after, head.seq), node))
-        return {"entries": feed.read_feed(conn, node, after, limit), "head": wire.head_dict(head.seq, head.hash)}
+        return {"entries": feed.read_feed(conn, node, after, limit), "head": wire.head_dict(head.seq, head.hash),
+                "after_hash": feed.entry_hash(conn, node, after)}
     return _read_request(handler)
 
 
