@@ -21,7 +21,7 @@ from protocol.events import GENESIS, event_hash
 from protocol.keys import load_private, load_public
 
 from . import events, sync_state
-from .clock import local_now
+from .clock import CORRECTION_KEY, local_now
 from .db import connect
 from .feed import FeedError, apply_entries
 from .sync_client import MESSAGES, CentralClient, SyncError, fail
@@ -80,7 +80,16 @@ def _adopt_head(conn, head: dict) -> None:
     sync_state.put(conn, acked_seq=seq, acked_hash=hash_ if seq else GENESIS)
 
 
-def push(conn, client: CentralClient, outcome: Outcome) -> None:
+def record_clock(conn, offset: int, warning_seconds: int | None) -> None:
+    """Central's signed reply measured this PC's clock: past the warning threshold, legal times
+    (codes, received_at, due times) are corrected by it (node/clock.legal_time)."""
+    values = {"clock_offset_seconds": offset}
+    if warning_seconds is not None:
+        values[CORRECTION_KEY] = offset if abs(offset) > warning_seconds else None
+    sync_state.put(conn, **values)
+
+
+def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: int | None = None) -> None:
     """Hello (empty batch) to learn central's head, then send until caught up."""
     batch = sync_state.get(conn, "batch_size", START_BATCH)
     events_after = None
@@ -105,7 +114,7 @@ def push(conn, client: CentralClient, outcome: Outcome) -> None:
                 batch = max(MIN_BATCH, batch // 2)
                 sync_state.put(conn, batch_size=batch)
             raise
-        sync_state.put(conn, clock_offset_seconds=reply.clock_offset_seconds)
+        record_clock(conn, reply.clock_offset_seconds, clock_warning_seconds)
         _adopt_head(conn, payload["head"])
         outcome.rounds += 1
         if batch_events:
@@ -179,7 +188,7 @@ def sync_once(data_dir: Path, settings: dict, session=None) -> Outcome:
         sync_state.put(conn, last_attempt_at=local_now().isoformat())
         try:
             client = make_client(conn, data_dir, settings, session)
-            push(conn, client, outcome)
+            push(conn, client, outcome, settings["clock_warning_minutes"] * 60)
             pull(conn, client, outcome, sync_state.get(conn, "node_id"))
         except SyncError as exc:
             sync_state.put(conn, last_error=exc.message, last_error_at=local_now().isoformat(),
