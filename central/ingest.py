@@ -6,6 +6,14 @@ against central's stored head. New events, the batch (signature and gzip body ve
 and the node's head are stored in one transaction; the dossier rows are materialised
 in that same transaction, where a business-rule problem becomes an anomaly row and
 never refuses the batch (one odd record must not block a commune's queue).
+
+An event over the per-event cap (setting ``max_event_bytes``, 64 kB) is NOT refused at the
+envelope: refusing it would leave the node stuck forever (its chain cannot change, and every
+later event links to that one) and central's copy of the chain incomplete. Its cost is already
+bounded by the envelope caps (max_body_bytes compressed, max_decompressed_bytes expanded), so it
+is stored verbatim like any event, keeping the chain verifiable and the node's queue moving,
+and becomes an anomaly before any other work is done on it: it is never validated field by
+field, never materialised, never indexed. Hashing happens before the write lock is taken.
 """
 from __future__ import annotations
 
@@ -145,8 +153,10 @@ def ingest(conn: sqlite3.Connection, node_id: str | None, body: bytes, signature
             if event["node"] != node_id:
                 raise Refused(400, "bad_payload", f"event {event['seq']} belongs to node {event['node']!r}")
             raws.append(canonical_json(event))
+        # hashing and sizing happen before the write lock is taken: a large event never holds it long
+        digests = [hashlib.sha256(raw).hexdigest() for raw in raws]
         with write_tx(conn):
-            result = _store(conn, node_id, events, raws, body, signature, source, now, caps.max_event)
+            result = _store(conn, node_id, events, raws, body, signature, source, now, caps.max_event, digests)
             touch(conn, node_id, payload, now, accepted=0 if isinstance(result, Refused) else result["accepted"])
         if isinstance(result, Refused):
             raise result
@@ -156,14 +166,14 @@ def ingest(conn: sqlite3.Connection, node_id: str | None, body: bytes, signature
     return 200, result
 
 
-def _store(conn, node_id, events, raws, body, signature, source, now, max_event=MAX_EVENT_BYTES):
+def _store(conn, node_id, events, raws, body, signature, source, now, max_event=MAX_EVENT_BYTES, digests=None):
     """Inside the write transaction: dedupe, detect fork/gap, store, materialise.
 
     Returns the 200 reply fields or a Refused (returned, not raised, so the fork record
     and the contact time still commit).
     """
     head = stored_head(conn, node_id)
-    digests = [hashlib.sha256(raw).hexdigest() for raw in raws]
+    digests = digests or [hashlib.sha256(raw).hexdigest() for raw in raws]
     old = [i for i, e in enumerate(events) if e["seq"] <= head.seq]
     new = [i for i, e in enumerate(events) if e["seq"] > head.seq]
     if old:

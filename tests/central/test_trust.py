@@ -205,3 +205,21 @@ def test_a_twenty_megabyte_name_is_stored_verbatim_as_an_anomaly_and_never_becom
 def test_the_event_size_cap_is_a_setting(central_dir):
     from central.settings import load_settings
     assert load_settings(central_dir)["max_event_bytes"] == 64 * 1024
+
+
+# --- 5. central learns the online codes nodes hold ----------------------------------------------------
+
+def test_central_never_issues_an_online_code_a_node_already_pushed(central, conn, clock, node):
+    from central import online
+    held = format_code(AGENCY, clock.now.date(), 9004)  # e.g. handed down before central was restored
+    state = forged_state(node, held, AGENCY)
+    state.update(status=1, channel="online",
+                 received_at=None, due_at=None, original_due_at=None)
+    node.append("dossier.registered", held, {"dossier": state, "feed_seq": 3})
+    assert node.push(central).status_code == 200
+    assert row(conn, held) is not None and anomalies(conn) == []
+    procedure = row(conn, held)["procedure_code"]
+    issued, _entry = online.register(conn, node=AGENCY, procedure_code=procedure, applicant=ATTACKER_APPLICANT,
+                                     documents=[{"name": "Tờ khai", "kind": "original", "count": 1}],
+                                     return_method="desk", actor="admin", now=clock.now)
+    assert issued["code"] == format_code(AGENCY, clock.now.date(), 9005)
