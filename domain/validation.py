@@ -74,46 +74,55 @@ def _walk(value, path: str, depth: int = 0):
             yield from _walk(item, f"{path}[{i}]", depth + 1)
 
 
-def check_state(state: dict) -> list[str]:
-    """Every problem of a dossier state (empty list = valid)."""
-    problems = [f"{path} {problem}" for path, problem in _walk(state, "dossier")]
+def check_state(state: dict, fields: set[str] | None = None) -> list[str]:
+    """Every problem of a dossier state (empty list = valid); ``fields`` limits the check to the
+    fields an event changed (the rest were checked when they were set)."""
+    def checking(name: str) -> bool:
+        return fields is None or name in fields
+
+    subject = state if fields is None else {k: state[k] for k in fields if k in state}
+    problems = [f"{path} {problem}" for path, problem in _walk(subject, "dossier")]
     if problems:
         return problems  # do not look further into an oversized value
-    code = state.get("code")
-    parsed = parse_code(code) if isinstance(code, str) else None
-    if parsed is None or parsed[0] != state.get("agency"):
-        problems.append(f"code {code!r} is not a dossier code of agency {state.get('agency')!r}")
+    if checking("code") or checking("agency"):
+        code = state.get("code")
+        parsed = parse_code(code) if isinstance(code, str) else None
+        if parsed is None or parsed[0] != state.get("agency"):
+            problems.append(f"code {code!r} is not a dossier code of agency {state.get('agency')!r}")
     status = state.get("status")
-    if isinstance(status, bool) or not isinstance(status, int) or status not in {int(s) for s in Status}:
+    if checking("status") and (isinstance(status, bool) or not isinstance(status, int)
+                               or status not in {int(s) for s in Status}):
         problems.append(f"status {status!r} is not one of 1-10")
     for name in TIME_FIELDS:
-        if not _time_ok(state.get(name)):
+        if checking(name) and not _time_ok(state.get(name)):
             problems.append(f"{name} {state.get(name)!r} is not a time")
     rating = state.get("rating")
-    if rating is not None and (isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5):
+    if checking("rating") and rating is not None and (isinstance(rating, bool) or not isinstance(rating, int)
+                                                      or not 1 <= rating <= 5):
         problems.append(f"rating {rating!r} is not 1-5")
     count = state.get("supplement_count")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+    if checking("supplement_count") and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
         problems.append(f"supplement_count {count!r} is not a count")
-    if state.get("holder") not in ("node", "central"):
+    if checking("holder") and state.get("holder") not in ("node", "central"):
         problems.append(f"holder {state.get('holder')!r} is not node or central")
     for name, limit in SHORT_TEXT.items():
         value = state.get(name)
-        if value is not None and (not isinstance(value, str) or len(value) > limit):
+        if checking(name) and value is not None and (not isinstance(value, str) or len(value) > limit):
             problems.append(f"{name} is not a text of at most {limit} characters")
-    applicant = state.get("applicant")
-    if not isinstance(applicant, dict):
-        problems.append("applicant is missing")
-    else:
-        _, errors = validate_applicant(applicant)
-        problems.extend(f"applicant.{e.field} is invalid" for e in errors)  # values stay out of messages
-        for name, limit in (("name", MAX_NAME), ("address", MAX_ADDRESS)):
-            if isinstance(applicant.get(name), str) and len(applicant[name]) > limit:
-                problems.append(f"applicant.{name} is over {limit} characters")
-    if not isinstance(state.get("documents"), list):
+    if checking("applicant"):
+        applicant = state.get("applicant")
+        if not isinstance(applicant, dict):
+            problems.append("applicant is missing")
+        else:
+            _, errors = validate_applicant(applicant)
+            problems.extend(f"applicant.{e.field} is invalid" for e in errors)  # values stay out of messages
+            for name, limit in (("name", MAX_NAME), ("address", MAX_ADDRESS)):
+                if isinstance(applicant.get(name), str) and len(applicant[name]) > limit:
+                    problems.append(f"applicant.{name} is over {limit} characters")
+    if checking("documents") and not isinstance(state.get("documents"), list):
         problems.append("documents is not a list")
     for name in ("supplements", "extensions", "handoffs"):
-        if not isinstance(state.get(name), list):
+        if checking(name) and not isinstance(state.get(name), list):
             problems.append(f"{name} is not a list")
     return problems
 
@@ -141,7 +150,9 @@ def check_event(state: dict | None, event: dict, *, size: int | None = None,
         raise EventInvalid(f"{code}: {event['type']} is malformed ({type(exc).__name__})") from None
     if new.get("code") != code:
         raise EventInvalid(f"{code}: event carries the dossier {new.get('code')!r}, not its own")
-    problems = check_state(new)
+    # the reducer shares untouched values with the old state: check only what this event changed
+    changed = None if state is None else {k for k in new if k not in state or new[k] is not state[k]}
+    problems = check_state(new, changed)
     if state is not None and not problems and new["status"] != state["status"]:
         try:
             check_transition(state["status"], new["status"])

@@ -185,6 +185,20 @@ def test_a_status_set_without_a_legal_transition_changes_no_row(central, conn, n
     assert "illegal transition 2 -> 10" in messages[0] and "illegal transition 2 -> 9" in messages[1]
 
 
+def test_a_change_that_sets_a_bad_time_rating_or_handler_changes_no_row(central, conn, node):
+    code = node.receive()
+    node.push(central)
+    before = row(conn, code)
+    node.append("dossier.assigned", code, {"set": {"due_at": "soon"}, "note": ""})
+    node.append("dossier.assigned", code, {"set": {"rating": 0}, "note": ""})
+    node.append("dossier.assigned", code, {"set": {"handler": "h" * 5000}, "note": ""})
+    assert node.push(central).status_code == 200
+    assert row(conn, code) == before
+    messages = [a["message"] for a in anomalies(conn)]
+    assert len(messages) == 3 and "due_at" in messages[0] and "rating 0" in messages[1] \
+        and "handler" in messages[2]
+
+
 def test_a_twenty_megabyte_name_is_stored_verbatim_as_an_anomaly_and_never_becomes_a_row(
         central, conn, clock, node):
     big = format_code(AGENCY, clock.now.date(), 1)
