@@ -326,7 +326,8 @@ def materialise(conn, node_id: str, events: list[dict], now: datetime, *,
             continue
         size = sizes[i] if sizes else None
         try:
-            if not isinstance(code, str):
+            if not isinstance(code, str) or len(code) > 64:
+                code = str(code)[:64]
                 raise Anomaly(f"{code!r} is not a dossier code; event ignored")
             if size is not None and size > max_event:  # before any other work on an oversized event
                 raise Anomaly(f"{code}: event {event['seq']} of {size} bytes is over the {max_event}-byte cap; "

@@ -40,6 +40,12 @@ class EventInvalid(ValueError):
     """An event that must not change a dossier (English, for logs and anomalies)."""
 
 
+def _short(value) -> str:
+    """A value for a message: its repr, cut short (a message never carries a long value)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _time_ok(value) -> bool:
     if value is None:
         return True
@@ -88,23 +94,23 @@ def check_state(state: dict, fields: set[str] | None = None) -> list[str]:
         code = state.get("code")
         parsed = parse_code(code) if isinstance(code, str) else None
         if parsed is None or parsed[0] != state.get("agency"):
-            problems.append(f"code {code!r} is not a dossier code of agency {state.get('agency')!r}")
+            problems.append(f"code {_short(code)} is not a dossier code of agency {_short(state.get('agency'))}")
     status = state.get("status")
     if checking("status") and (isinstance(status, bool) or not isinstance(status, int)
                                or status not in {int(s) for s in Status}):
-        problems.append(f"status {status!r} is not one of 1-10")
+        problems.append(f"status {_short(status)} is not one of 1-10")
     for name in TIME_FIELDS:
         if checking(name) and not _time_ok(state.get(name)):
-            problems.append(f"{name} {state.get(name)!r} is not a time")
+            problems.append(f"{name} {_short(state.get(name))} is not a time")
     rating = state.get("rating")
     if checking("rating") and rating is not None and (isinstance(rating, bool) or not isinstance(rating, int)
                                                       or not 1 <= rating <= 5):
-        problems.append(f"rating {rating!r} is not 1-5")
+        problems.append(f"rating {_short(rating)} is not 1-5")
     count = state.get("supplement_count")
     if checking("supplement_count") and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
-        problems.append(f"supplement_count {count!r} is not a count")
+        problems.append(f"supplement_count {_short(count)} is not a count")
     if checking("holder") and state.get("holder") not in ("node", "central"):
-        problems.append(f"holder {state.get('holder')!r} is not node or central")
+        problems.append(f"holder {_short(state.get('holder'))} is not node or central")
     for name, limit in SHORT_TEXT.items():
         value = state.get(name)
         if checking(name) and value is not None and (not isinstance(value, str) or len(value) > limit):
@@ -137,7 +143,7 @@ def check_event(state: dict | None, event: dict, *, size: int | None = None,
     if size is not None and size > max_bytes:
         raise EventInvalid(f"{code}: event of {size} bytes is over the {max_bytes}-byte cap")
     if not _time_ok(event.get("at")) or event.get("at") is None:
-        raise EventInvalid(f"{code}: event time {event.get('at')!r} is not a time")
+        raise EventInvalid(f"{code}: event time {_short(event.get('at'))} is not a time")
     if not isinstance(event.get("data"), dict):
         raise EventInvalid(f"{code}: event data is not an object")
     if event["type"] in CREATING_TYPES and not isinstance(event["data"].get("dossier"), dict):
@@ -149,7 +155,7 @@ def check_event(state: dict | None, event: dict, *, size: int | None = None,
     except (KeyError, TypeError, AttributeError) as exc:
         raise EventInvalid(f"{code}: {event['type']} is malformed ({type(exc).__name__})") from None
     if new.get("code") != code:
-        raise EventInvalid(f"{code}: event carries the dossier {new.get('code')!r}, not its own")
+        raise EventInvalid(f"{code}: event carries the dossier {_short(new.get('code'))}, not its own")
     # the reducer shares untouched values with the old state: check only what this event changed
     changed = None if state is None else {k for k in new if k not in state or new[k] is not state[k]}
     problems = check_state(new, changed)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
 from dataclasses import dataclass, replace
@@ -19,6 +20,8 @@ from protocol.canonical import canonical_json
 from . import events, reference
 from .clock import legal_time
 from .db import write_tx
+
+log = logging.getLogger("motcua.store")
 
 
 class NotFound(LookupError):
@@ -78,6 +81,7 @@ def _write(conn, ctx: Context, state_before: dict | None, change: workflow.Chang
     try:
         check_event(state_before, probe, size=len(canonical_json(probe)))
     except EventInvalid as exc:
+        log.warning("refused to append an event central would refuse: %s", exc)  # field names only, no values
         raise workflow.WorkflowError([workflow.Invalid("dossier", "Dữ liệu hồ sơ không hợp lệ, không thể lưu.")]) \
             from exc
     event = events.append(conn, node=ctx.node, type=change.type, dossier=code, data=change.data,
