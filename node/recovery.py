@@ -187,3 +187,23 @@ def _reapply(conn, orphan: dict, renamed: dict, skipped: list, now_iso: str) -> 
     event = events.append(conn, node=orphan["node"], type=orphan["type"], dossier=code, data=data,
                           actor=orphan["actor"], at=orphan["at"])
     store.save_row(conn, apply_event(before, event), before)
+
+
+def resync_feed(conn, client: CentralClient, node_id: str) -> dict:
+    """Bring node and central together after central's feed diverged (central restored from an old backup).
+
+    1. push: central re-learns this node's events it lost (the dossiers, the online codes it had
+       handed down, so its counter moves past them and a code it reused is re-issued);
+    2. re-read central's whole feed and apply it idempotently (node/feed.reapply_all): nothing this
+       node holds is removed, every dossier central has for it arrives;
+    3. push again what applying it produced.
+    """
+    from .feed import reapply_all
+    from .sync import Outcome, fetch_feed, push
+    outcome = Outcome()
+    push(conn, client, outcome)
+    entries = fetch_feed(client)
+    counts = reapply_all(conn, entries, node=node_id, now_iso=local_now().isoformat())
+    push(conn, client, outcome)
+    sync_state.put(conn, last_error=None, last_error_kind=None, last_success_at=local_now().isoformat())
+    return dict(counts, pushed=outcome.pushed)
