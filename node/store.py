@@ -118,6 +118,26 @@ def log_access(conn, username: str, code: str, action: str, at: datetime) -> Non
                      (workflow.iso(at), username, code, action))
 
 
+def log_accesses(conn, username: str, codes: list[str], action: str, at: datetime) -> None:
+    """One access_log row per dossier shown (or one ``*search*`` row when none was)."""
+    with write_tx(conn):
+        conn.executemany("INSERT INTO access_log(at, username, dossier, action) VALUES (?, ?, ?, ?)",
+                         [(workflow.iso(at), username, code, action) for code in (codes or ["*search*"])])
+
+
+def search_kind(query: str) -> str:
+    """What a search looks for, for the access log: code, id_number, phone or name."""
+    text = (query or "").strip()
+    if looks_like_code(text) or re.search(r"\d{6}-\d{4}$", text):
+        return "code"
+    compact = re.sub(r"[\s.\-]", "", text)
+    if re.fullmatch(r"\+?\d{4,12}", compact):
+        if len(compact) in (9, 12):
+            return "id_number"
+        return "phone" if len(normalize_phone(compact)) == 10 else "digits"
+    return "name"
+
+
 # --- lists and search ------------------------------------------------------------------------
 
 LIST_COLUMNS = ("code, procedure_code, procedure_name, field, channel, status, handler, holder, received_at, "

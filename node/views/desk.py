@@ -153,6 +153,11 @@ def list_view(kind):
 @login_required
 def search():
     query = request.args.get("q", "").strip()
-    rows = store.search(get_db(), query) if query else []
+    conn = get_db()
+    rows = store.search(conn, query) if query else []
+    if query:
+        # whoever searches by ID number or phone sees personal data: log it, hits or not (issue 8.12)
+        store.log_accesses(conn, g.user.username, [r["code"] for r in rows],
+                           f"search_{store.search_kind(query)}", g.now)
     return render_template("desk/list.html", rows=rows, query=query,
                            title=f"Kết quả tìm “{query}”" if query else "Tìm kiếm hồ sơ")
