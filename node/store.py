@@ -132,9 +132,9 @@ def search_kind(query: str) -> str:
         return "code"
     compact = re.sub(r"[\s.\-]", "", text)
     if re.fullmatch(r"\+?\d{4,12}", compact):
-        if len(compact) in (9, 12):
-            return "id_number"
-        return "phone" if len(normalize_phone(compact)) == 10 else "digits"
+        if compact.startswith("+") or len(compact) == 10:
+            return "phone"
+        return "id_number" if len(compact) in (9, 12) else "digits"
     return "name"
 
 
