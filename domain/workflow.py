@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from . import calendar as cal
-from .citizen import Invalid, validate_applicant
+from .citizen import Invalid, validate_applicant, validate_person
 from .statuses import Status, TransitionError, check_transition
 from .text import normalize_spaces
 
@@ -91,15 +91,8 @@ def parse_documents(raw: list[dict]) -> list[dict]:
     return docs
 
 
-def compute_due(procedure, received: datetime, calendar: cal.WorkCalendar) -> datetime:
-    cutoff = datetime.strptime(procedure.same_day_cutoff or "15:00", "%H:%M").time()
-    return cal.due_time(received, procedure.limit_value, procedure.limit_unit, calendar, cutoff)
-
-
-def receive(*, procedure, applicant: dict, documents: list[dict], channel: str, return_method: str,
-            code: str, agency: str, now: datetime, calendar: cal.WorkCalendar,
-            catalogue_version: int, actor: str, register_no: int, online: bool = False) -> Change:
-    """Counter intake (status 2), or an online registration waiting for acceptance (status 1)."""
+def check_intake(applicant: dict, documents: list[dict], channel: str, return_method: str):
+    """Every problem of an intake's input at once: (applicant, documents, errors)."""
     applicant, errors = validate_applicant(applicant)
     if channel not in CHANNELS:
         errors.append(Invalid("channel", "Chọn hình thức nộp hồ sơ."))
@@ -109,6 +102,22 @@ def receive(*, procedure, applicant: dict, documents: list[dict], channel: str, 
         documents = parse_documents(documents)
     except WorkflowError as exc:
         errors.extend(exc.errors)
+    return applicant, documents, errors
+
+
+def compute_due(procedure, received: datetime, calendar: cal.WorkCalendar) -> datetime:
+    cutoff = datetime.strptime(procedure.same_day_cutoff or "15:00", "%H:%M").time()
+    return cal.due_time(received, procedure.limit_value, procedure.limit_unit, calendar, cutoff)
+
+
+def receive(*, procedure, applicant: dict, documents: list[dict], channel: str, return_method: str,
+            code: str, agency: str, now: datetime, calendar: cal.WorkCalendar,
+            catalogue_version: int, actor: str, register_no: int, online: bool = False,
+            representative: dict | None = None) -> Change:
+    """Counter intake (status 2), or an online registration waiting for acceptance (status 1)."""
+    applicant, documents, errors = check_intake(applicant, documents, channel, return_method)
+    person, problems = validate_person(representative or {})
+    errors.extend(Invalid("representative", p) for p in problems)
     if errors:
         raise WorkflowError(errors)
     due = None if online else iso(compute_due(procedure, now, calendar))
@@ -129,6 +138,8 @@ def receive(*, procedure, applicant: dict, documents: list[dict], channel: str, 
         "rating": None, "register_no": register_no, "received_by": actor,
         "created_at": iso(now), "updated_at": iso(now),
     }
+    if person:  # optional: only dossiers with a representative carry the key
+        state["representative"] = person
     return Change("dossier.registered" if online else "dossier.received", {"dossier": state})
 
 

@@ -67,13 +67,14 @@ def _write(conn, ctx: Context, state_before: dict | None, change: workflow.Chang
 
 
 def receive(ctx: Context, *, procedure_code: str, applicant: dict, documents: list[dict],
-            channel: str, return_method: str) -> dict:
+            channel: str, return_method: str, representative: dict | None = None) -> dict:
     """Counter intake: allocate the code and register number, compute the due time, save."""
     conn = ctx.conn
     with write_tx(conn):
         procedure = reference.procedure(conn, procedure_code)
-        if procedure is None:
-            raise workflow.WorkflowError([workflow.Invalid("procedure", "Chọn thủ tục hành chính trong danh mục.")])
+        if procedure is None:  # say everything else that is wrong too, so the clerk fixes it in one go
+            raise workflow.WorkflowError([workflow.Invalid("procedure", "Chọn thủ tục hành chính trong danh mục.")]
+                                         + workflow.check_intake(applicant, documents, channel, return_method)[2])
         calendar = ctx.calendar_cache.get(conn)
         day_seq = _next_counter(conn, f"day:{ctx.agency}:{ctx.now:%y%m%d}")
         if day_seq > DESK_MAX_PER_DAY:
@@ -84,7 +85,8 @@ def receive(ctx: Context, *, procedure_code: str, applicant: dict, documents: li
         change = workflow.receive(
             procedure=procedure, applicant=applicant, documents=documents, channel=channel,
             return_method=return_method, code=code, agency=ctx.agency, now=ctx.now, calendar=calendar,
-            catalogue_version=reference.version(conn, "catalogue"), actor=ctx.actor, register_no=register_no)
+            catalogue_version=reference.version(conn, "catalogue"), actor=ctx.actor, register_no=register_no,
+            representative=representative)
         return _write(conn, ctx, None, change, code)
 
 

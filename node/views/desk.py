@@ -1,9 +1,11 @@
 """The clerk's desk: overview, intake, a dossier's page and its actions, lists and search."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
 from domain import workflow
+from domain.card import NotACard, parse_card
+from domain.procedure_search import search_text
 from domain.catalogue import fields as catalogue_fields
 from domain.statuses import LABELS, Status, label
 
@@ -51,6 +53,9 @@ def _documents_from_form(form) -> list[dict]:
     return docs
 
 
+APPLICANT_FIELDS = ("name", "id_number", "phone", "address", "email", "birth_date", "sex")
+
+
 @bp.route("/tiep-nhan", methods=("GET", "POST"))
 @login_required(roles=("clerk", "leader"))
 def intake():
@@ -59,24 +64,49 @@ def intake():
     errors: dict[str, str] = {}
     form = request.form
     if request.method == "POST":
-        applicant = {k: form.get(k, "") for k in ("name", "id_number", "phone", "address", "email")}
+        applicant = {k: form.get(k, "") for k in APPLICANT_FIELDS}
+        representative = {k: form.get(f"rep_{k}", "") for k in ("name", "id_number", "phone", "relationship")}
         try:
             state = store.receive(store_context(), procedure_code=form.get("procedure", ""), applicant=applicant,
                                   documents=_documents_from_form(form), channel=form.get("channel", ""),
-                                  return_method=form.get("return_method", ""))
+                                  return_method=form.get("return_method", ""), representative=representative)
         except workflow.WorkflowError as exc:
             for e in exc.errors:
-                errors.setdefault(e.field.split(".")[0], e.message)
+                key = e.field.split(".")[0]
+                errors[key] = f"{errors[key]} {e.message}" if key in errors else e.message
         else:
             current_app.logger.info("received dossier %s", state["code"])
             flash(f"Đã tiếp nhận hồ sơ {state['code']}. Hạn trả kết quả: "
                   f"{workflow.parse_iso(state['due_at']):%H:%M %d/%m/%Y}.")
+            if form.get("after") == "print":  # "Lưu và in": straight to form 01 with the print dialog open
+                return redirect(url_for("forms.dossier_form", code=state["code"], form_no="01", **{"in": "1"}))
             return redirect(url_for("desk.dossier", code=state["code"], printed="01"))
     selected = reference.procedure(conn, form.get("procedure", "")) if form.get("procedure") else None
     return render_template("desk/intake.html", procedures=procedures, fields=catalogue_fields(procedures),
-                           selected=selected, errors=errors, form=form,
+                           selected=selected, errors=errors, form=form, search_text=search_text,
                            channels=workflow.CHANNELS, return_methods=workflow.RETURN_METHODS,
                            catalogue_version=reference.version(conn, "catalogue")), (400 if errors else 200)
+
+
+@bp.route("/tiep-nhan/doc-the", methods=("POST",))
+@login_required(roles=("clerk", "leader"))
+def card_read():
+    """A card QR typed by the desk's scanner: parse it here (one parser), log the read, return the fields.
+
+    The read is an access to personal data: one access_log row, and nothing of it in the app log.
+    """
+    body = request.get_json(silent=True) or {}
+    payload = body.get("payload") if isinstance(body, dict) else None
+    try:
+        card = parse_card(payload if isinstance(payload, str) else "")
+    except NotACard:
+        return jsonify({"error": {"code": "not_a_card",
+                                  "message": "Không đọc được thông tin trên thẻ. Vui lòng quét lại hoặc nhập tay."}}), 400
+    store.log_access(get_db(), g.user.username, "*card*", f"card_read:{card.kind}", g.now)
+    fields = card.applicant()
+    if fields.get("birth_date"):
+        fields["birth_date"] = f"{fields['birth_date'][8:10]}/{fields['birth_date'][5:7]}/{fields['birth_date'][:4]}"
+    return jsonify({"kind": card.kind, "fields": fields, "missing": list(card.missing)})
 
 
 def _load(code: str) -> dict:
