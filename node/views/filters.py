@@ -24,6 +24,11 @@ def vn_date(value: str | None) -> str:
     return datetime.fromisoformat(value).strftime("%d/%m/%Y")
 
 
+def form_time(value: str | None) -> str:
+    from .forms import form_time as _form_time
+    return _form_time(value)
+
+
 def money(value) -> str:
     if value in (None, ""):
         return ""
@@ -32,7 +37,7 @@ def money(value) -> str:
 
 def register(app) -> None:
     app.jinja_env.filters.update(
-        vn_datetime=vn_datetime, vn_date=vn_date, money=money, mask_id=mask_id_number,
+        vn_datetime=vn_datetime, vn_date=vn_date, money=money, form_time=form_time, mask_id=mask_id_number,
         mask_phone=mask_phone, mask_name=mask_name,
         status_label=lambda code: LABELS[Status(int(code))],
         channel_label=lambda c: workflow.CHANNELS.get(c, c),

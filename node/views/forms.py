@@ -17,7 +17,7 @@ from domain import workflow
 
 from .. import events, store
 from ..db import get_db
-from ..qr import lookup_url, qr_svg
+from ..qr import lookup_url, node_key, paper_text, qr_svg
 from .auth import login_required
 
 bp = Blueprint("forms", __name__, url_prefix="/bieu-mau")
@@ -82,15 +82,46 @@ def date_words(value) -> str:
     return f"ngày {d.day:02d} tháng {month} năm {d.year}"
 
 
+FIRST_SHEET_DOCS = 8     # form 01 keeps one A4 sheet per copy up to this many document lines
+MORE_SHEET_DOCS = 22     # each continuation sheet (code and signatures repeated)
+
+
+def form_time(value) -> str:
+    """'09 giờ 00 phút, ngày 05/01/2026': times as form 01 writes them."""
+    if not value:
+        return "….. giờ ….. phút, ngày ….. /….. /………"
+    d = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return f"{d:%H} giờ {d:%M} phút, ngày {d:%d/%m/%Y}"
+
+
+def document_sheets(documents: list, first: int = FIRST_SHEET_DOCS, more: int = MORE_SHEET_DOCS):
+    """(lines on the first sheet, [{"start", "docs"} for each continuation sheet])."""
+    head, rest = list(documents[:first]), list(documents[first:])
+    chunks = [{"start": first + i, "docs": rest[i:i + more]} for i in range(0, len(rest), more)]
+    return head, chunks
+
+
 def _names(conn) -> dict[str, str]:
-    return {r["username"]: (r["full_name"] or r["username"])
-            for r in conn.execute("SELECT username, full_name FROM users")}
+    """username -> full name; official papers never print a login, so a user without one prints blank."""
+    return {r["username"]: (r["full_name"] or "") for r in conn.execute("SELECT username, full_name FROM users")}
+
+
+def _paper_qr(document: int, state: dict | None, until=None) -> Markup:
+    """The signed QR of Circular 01/2023, top-left of the paper (protocol/paper_qr.py)."""
+    settings = current_app.config["MOTCUA"]
+    key = current_app.extensions.get("motcua.node_key")
+    if key is None:
+        key = current_app.extensions["motcua.node_key"] = node_key(current_app.config["DATA_DIR"])
+    text = paper_text(key, document=document, state=state, issuer=settings["agency_code"], issued_at=g.now,
+                      until=datetime.fromisoformat(until) if isinstance(until, str) else until)
+    return Markup(qr_svg(text, title="Mã QR xác thực văn bản"))
 
 
 def _render(template: str, status: int = 200, **context):
     settings = current_app.config["MOTCUA"]
     context.setdefault("place", place_name(settings["agency_name"]))
     html = render_template(template, date_words=date_words, limit_label=limit_label, desk_name=DESK,
+                           form_time=form_time,
                            form_titles=FORM_TITLES, **context)
     return html, status
 
@@ -108,7 +139,7 @@ def _control_rows(state: dict, dossier_events: list[dict], names: dict[str, str]
     agency_name = current_app.config["MOTCUA"]["agency_name"]
 
     def person(username):
-        return names.get(username, username or "")
+        return names.get(username, "")
 
     def unit(value):
         # a hand-off made without a "from" unit records the agency code; print the agency's name
@@ -172,8 +203,11 @@ def dossier_form(code: str, form_no: str):
             return _render("forms/not_applicable.html", 409, **context, message=(
                 "Hồ sơ đăng ký trực tuyến này chưa được tiếp nhận nên chưa có Giấy tiếp nhận và hẹn trả kết quả."))
         url = lookup_url(current_app.config["MOTCUA"]["public_url"], state["code"])
-        context.update(lookup=url, qr=Markup(qr_svg(url)), clerk=_names(conn).get(state.get("received_by"),
-                                                                                  state.get("received_by") or ""))
+        first_docs, more_docs = document_sheets(state.get("documents") or [])
+        corrections = state.get("corrections") or []
+        context.update(lookup=url, qr=Markup(qr_svg(url)), clerk=_names(conn).get(state.get("received_by"), ""),
+                       first_docs=first_docs, more_docs=more_docs, continued=bool(more_docs),
+                       reprint=len(corrections), reprint_at=corrections[-1]["at"] if corrections else None)
     elif form_no == "02":
         if not state.get("supplements"):
             return _render("forms/not_applicable.html", 409, **context, message=NOT_APPLICABLE["02"])
@@ -196,9 +230,10 @@ def dossier_form(code: str, form_no: str):
     elif form_no == "06":
         names = _names(conn)
         context["rows"] = _control_rows(state, events.for_dossier(conn, code), names)
-        context["clerk"] = names.get(state.get("received_by"), state.get("received_by") or "")
+        context["clerk"] = names.get(state.get("received_by"), "")
         context["partners"] = list(dict.fromkeys(h["to_unit"] for h in state.get("handoffs") or []))
 
+    context["paper_qr"] = _paper_qr(int(form_no), state, until=state.get("due_at") if form_no == "01" else None)
     store.log_access(conn, g.user.username, code, f"print_form_{form_no}", g.now)
     return _render(f"forms/form{form_no}.html", **context)
 
@@ -270,5 +305,5 @@ def register():
     rows = [_register_row(r, agency_name) for r in result]
     store.log_access(conn, g.user.username, "*register*", f"print_register:{start.isoformat()}..{end.isoformat()}",
                      g.now)
-    return _render("forms/form07.html", **context, rows=rows, error=None)
+    return _render("forms/form07.html", **context, rows=rows, error=None, paper_qr=_paper_qr(7, None))
 

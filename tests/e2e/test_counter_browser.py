@@ -179,3 +179,39 @@ def test_the_filter_says_nothing_found_and_finds_words_in_any_order(page):
     page.fill("#procedure-filter", "dat dai bien dong")
     assert page.locator("#procedure option:checked").inner_text().startswith("Đăng ký biến động")
     assert page.locator("#procedure-none").is_hidden()
+
+
+def pdf_pages(pdf: bytes) -> int:
+    import subprocess
+    import tempfile
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as f:
+        f.write(pdf)
+        f.flush()
+        info = subprocess.run(["pdfinfo", f.name], capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+
+
+def receive_with_documents(ctx, count: int) -> str:
+    from node import store
+    docs = [{"name": f"Giấy tờ số {i + 1}: bản sao giấy chứng nhận quyền sử dụng đất và tài sản gắn liền",
+             "kind": "copy", "count": 1} for i in range(count)]
+    applicant = {"name": "Nguyễn Văn Dũng", "id_number": "001203004567", "phone": "0912345678",
+                 "address": "Thôn Đông, xã Hòa Bình, tỉnh Quảng Ninh", "email": "dung@example.vn"}
+    return store.receive(ctx(), procedure_code="XA-DD-01", applicant=applicant, documents=docs,
+                         channel="in_person", return_method="desk",
+                         representative={"name": "Trần Văn Bình", "id_number": "001090001234",
+                                         "phone": "0987654321", "relationship": "Con trai"})["code"]
+
+
+@pytest.mark.parametrize("documents, pages", [(6, 2), (8, 2), (12, 4)])
+def test_a_receipt_prints_one_a4_sheet_per_copy_up_to_8_documents_then_continues(page, ctx, documents, pages):
+    code = receive_with_documents(ctx, documents)
+    log_in(page)
+    page.goto(f"/bieu-mau/{code}/01")
+    pdf = page.pdf(format="A4", prefer_css_page_size=True)
+    artifact(f"receipt-{documents}-documents.pdf").write_bytes(pdf)
+    assert pdf_pages(pdf) == pages
+    if documents > 8:  # the continuation sheet repeats the code and the signature lines
+        more = page.locator("section.form-01-more")
+        assert more.count() == 2 and code in more.first.inner_text()
+        assert "NGƯỜI TIẾP NHẬN HỒ SƠ" in more.first.inner_text()
