@@ -384,7 +384,71 @@ def hand_back_from_upper(state, params, now, calendar=None, procedure=None) -> C
     return Change("dossier.handed_back", data)
 
 
+# --- correcting an intake mistake (issue 12.3) -------------------------------------------------
+
+CORRECTABLE = (Status.REGISTERED_ONLINE, Status.RECEIVED, Status.PROCESSING, Status.SUPPLEMENT_REQUESTED,
+               Status.FEE_REQUESTED, Status.RESOLVED)
+CLERK_CORRECTABLE = (Status.REGISTERED_ONLINE, Status.RECEIVED)  # later stages: a leader corrects
+
+
+def correct(state, params, now, calendar, procedure=None, *, role: str = "clerk") -> Change:
+    """Correct applicant data, documents received or the procedure; the code never changes.
+
+    ``params``: ``reason`` (required), optionally ``applicant`` (dict), ``documents`` (list),
+    ``representative`` (dict) and ``procedure`` (the new catalogue entry, when it changes). A new
+    procedure recomputes the due time from the ORIGINAL receipt time. Who may: a clerk while the dossier
+    is waiting at the desk (1, 2), a leader up to the result being ready (9).
+    """
+    status = Status(state["status"])
+    if status not in CORRECTABLE:
+        _fail("status", f"Không thể đính chính hồ sơ ở trạng thái “{_label(state)}”.")
+    if status not in CLERK_CORRECTABLE and role not in ("leader", "admin"):
+        _fail("status", "Hồ sơ đã chuyển xử lý: chỉ lãnh đạo được đính chính.")
+    reason = _text(params, "reason", "lý do đính chính", limit=500)
+    changes: dict = {}
+    errors: list[Invalid] = []
+    if "applicant" in params:
+        applicant, problems = validate_applicant(params["applicant"])
+        errors.extend(problems)
+        if applicant != state["applicant"]:
+            changes["applicant"] = applicant
+    if "documents" in params:
+        try:
+            documents = parse_documents(params["documents"])
+        except WorkflowError as exc:
+            errors.extend(exc.errors)
+        else:
+            if documents != state["documents"]:
+                changes["documents"] = documents
+    if "representative" in params:
+        person, problems = validate_person(params["representative"] or {})
+        errors.extend(Invalid("representative", p) for p in problems)
+        if person != state.get("representative"):
+            changes["representative"] = person
+    new_procedure = params.get("procedure")
+    if new_procedure is not None and new_procedure.code != state["procedure_code"]:
+        if state["extensions"] or state["supplements"]:
+            errors.append(Invalid("procedure", "Hồ sơ đã gia hạn hoặc bổ sung: không đổi thủ tục được, "
+                                               "hãy từ chối và tiếp nhận lại."))
+        else:
+            changes.update(procedure_code=new_procedure.code, procedure_name=new_procedure.name,
+                           field=new_procedure.field, limit_value=new_procedure.limit_value,
+                           limit_unit=new_procedure.limit_unit, same_day_cutoff=new_procedure.same_day_cutoff,
+                           fee=new_procedure.fee)
+            if state.get("received_at"):
+                due = iso(compute_due(new_procedure, parse_iso(state["received_at"]), calendar))
+                changes.update(due_at=due, original_due_at=due, calendar_version=calendar.version)
+    if errors:
+        raise WorkflowError(errors)
+    if not changes:
+        _fail("reason", "Không có thông tin nào thay đổi so với hồ sơ hiện tại.")
+    record = {"at": iso(now), "reason": reason, "fields": sorted(changes)}
+    changes["corrections"] = list(state.get("corrections") or []) + [record]
+    return Change("dossier.corrected", {"set": changes, "note": reason})
+
+
 EVENT_LABELS = {
+    "dossier.corrected": "Đính chính thông tin hồ sơ",
     "dossier.received": "Tiếp nhận hồ sơ", "dossier.registered": "Đăng ký trực tuyến",
     "dossier.accepted": "Tiếp nhận hồ sơ trực tuyến", "dossier.refused": "Từ chối tiếp nhận",
     "dossier.processing": "Chuyển xử lý", "dossier.assigned": "Phân công người xử lý",

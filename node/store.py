@@ -114,6 +114,27 @@ def act(ctx: Context, code: str, action: str, params: dict) -> dict:
         return _write(conn, ctx, state, change, code)
 
 
+def correct(ctx: Context, code: str, params: dict, role: str) -> dict:
+    """Correct an intake mistake (``dossier.corrected``); ``params["procedure"]`` is a catalogue code."""
+    conn = ctx.conn
+    with write_tx(conn):
+        state = get(conn, code)
+        if state is None:
+            raise NotFound(code)
+        if state["holder"] != "node":
+            raise NotHolder(code)
+        params = dict(params)
+        if params.get("procedure"):
+            procedure = reference.procedure(conn, params["procedure"])
+            if procedure is None:
+                raise workflow.WorkflowError([workflow.Invalid("procedure", "Chọn thủ tục hành chính trong danh mục.")])
+            params["procedure"] = procedure
+        else:
+            params.pop("procedure", None)
+        change = workflow.correct(state, params, ctx.now, ctx.calendar_cache.get(conn), role=role)
+        return _write(conn, ctx, state, change, code)
+
+
 def log_access(conn, username: str, code: str, action: str, at: datetime) -> None:
     with write_tx(conn):
         conn.execute("INSERT INTO access_log(at, username, dossier, action) VALUES (?, ?, ?, ?)",

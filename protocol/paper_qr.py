@@ -183,3 +183,20 @@ def load_public_keys(b64_keys) -> list[Ed25519PublicKey]:
         except (ValueError, TypeError):
             continue
     return out
+
+
+# Vietnamese answers for the public /xac-thuc pages of node and central (same words on both).
+HEADLINES = {
+    GENUINE: "Văn bản hợp lệ",
+    SUPERSEDED: "Văn bản đã được thay thế",
+    FORGED: "Văn bản giả mạo hoặc đã bị sửa đổi",
+    UNKNOWN_ISSUER: "Không xác định được đơn vị cấp",
+    INVALID: "Không đọc được mã QR",
+}
+EXPLANATIONS = {
+    GENUINE: "Chữ ký số trên mã QR khớp với khóa của đơn vị cấp.",
+    SUPERSEDED: "Hồ sơ đã được đính chính sau khi in văn bản này; hãy dùng bản in lại mới nhất.",
+    FORGED: "Chữ ký số không khớp: nội dung mã QR không phải do đơn vị ghi trong mã cấp, hoặc đã bị sửa.",
+    UNKNOWN_ISSUER: "Máy này không có khóa công khai của đơn vị cấp; hãy xác thực tại trang của cấp trên.",
+    INVALID: "Nội dung không phải mã QR văn bản của hệ thống một cửa, hoặc bị quét thiếu.",
+}

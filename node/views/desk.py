@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, re
 from domain import workflow
 from domain.card import NotACard, parse_card
 from domain.procedure_search import search_text
+from domain.text import fold
 from domain.catalogue import fields as catalogue_fields
 from domain.statuses import LABELS, Status, label
 
@@ -109,6 +110,12 @@ def card_read():
     return jsonify({"kind": card.kind, "fields": fields, "missing": list(card.missing)})
 
 
+def _staff_names(conn) -> dict[str, str]:
+    """username -> full name, for histories (issue 12.7: people, not logins)."""
+    return {r["username"]: r["full_name"] for r in conn.execute("SELECT username, full_name FROM users")
+            if r["full_name"]}
+
+
 def _load(code: str) -> dict:
     state = store.get(get_db(), code)
     if state is None:
@@ -126,6 +133,10 @@ def dossier(code):
                            actions=workflow.available_actions(state) if state["holder"] == "node" else [],
                            action_labels={k: v[1] for k, v in workflow.ACTIONS.items()},
                            ratings=workflow.RATINGS, return_methods=workflow.RETURN_METHODS,
+                           staff_names=_staff_names(conn),
+                           can_correct=state["holder"] == "node" and g.user.can("clerk", "leader") and (
+                               Status(state["status"]) in workflow.CLERK_CORRECTABLE or
+                               (g.user.can("leader") and Status(state["status"]) in workflow.CORRECTABLE)),
                            overdue_now=workflow.iso(g.now) > (state["due_at"] or "9") and
                            Status(state["status"]) in (Status.RECEIVED, Status.PROCESSING, Status.FEE_REQUESTED),
                            error=None)
@@ -147,6 +158,58 @@ def act(code, action):
         return redirect(url_for("desk.dossier", code=code)), 303
     flash(f"Đã cập nhật hồ sơ {code}: {workflow.ACTIONS[action][1]} — trạng thái “{label(state['status'])}”.")
     return redirect(url_for("desk.dossier", code=code)), 303
+
+
+def _documents_text(documents) -> str:
+    kinds = {"original": "bản chính", "copy": "bản sao"}
+    return "\n".join(f"{d['name']}; {kinds.get(d['kind'], d['kind'])}; {d['count']}" for d in documents)
+
+
+def _documents_from_text(text: str) -> list[dict]:
+    kinds = {"ban chinh": "original", "ban sao": "copy", "original": "original", "copy": "copy"}
+    docs = []
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split(";")]
+        kind = kinds.get(fold(parts[1]) if len(parts) > 1 else "ban chinh", parts[1] if len(parts) > 1 else "")
+        docs.append({"name": parts[0], "kind": kind, "count": parts[2] if len(parts) > 2 else "1"})
+    return docs
+
+
+@bp.route("/ho-so/<code>/dinh-chinh", methods=("GET", "POST"))
+@login_required(roles=("clerk", "leader"))
+def correct(code):
+    """Correct an intake mistake (issue 12.3): an audited dossier.corrected event with its reason."""
+    state = _load(code)
+    conn = get_db()
+    errors: dict[str, str] = {}
+    form = request.form
+    if request.method == "POST":
+        params = {"reason": form.get("reason", ""), "procedure": form.get("procedure", ""),
+                  "applicant": {k: form.get(k, "") for k in APPLICANT_FIELDS},
+                  "documents": _documents_from_text(form.get("documents", ""))}
+        if state.get("representative"):
+            params["representative"] = state["representative"]
+        try:
+            store.correct(store_context(), code, params, role=g.user.role)
+        except workflow.WorkflowError as exc:
+            for e in exc.errors:
+                key = e.field.split(".")[0]
+                errors[key] = f"{errors[key]} {e.message}" if key in errors else e.message
+        except store.NotHolder:
+            flash("Hồ sơ đang do cấp trên xử lý; bộ phận một cửa chưa thể thay đổi.")
+            return redirect(url_for("desk.dossier", code=code)), 303
+        else:
+            flash(f"Đã đính chính hồ sơ {code}. Hãy in lại giấy tiếp nhận (bản in lại thay thế bản cũ).")
+            return redirect(url_for("desk.dossier", code=code)), 303
+    store.log_access(conn, g.user.username, code, "view_correct", g.now)
+    applicant = state["applicant"]
+    birth = applicant.get("birth_date") or ""
+    values = dict(applicant, birth_date=f"{birth[8:10]}/{birth[5:7]}/{birth[:4]}" if birth else "")
+    return render_template("desk/correct.html", d=state, errors=errors, form=form,
+                           procedures=reference.procedures(conn), applicant_values=values,
+                           documents_text=_documents_text(state["documents"])), (400 if errors else 200)
 
 
 @bp.route("/danh-sach")

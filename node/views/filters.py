@@ -37,7 +37,8 @@ def money(value) -> str:
 
 def register(app) -> None:
     app.jinja_env.filters.update(
-        vn_datetime=vn_datetime, vn_date=vn_date, money=money, form_time=form_time, mask_id=mask_id_number,
+        vn_datetime=vn_datetime, vn_date=vn_date, money=money, form_time=form_time,
+        vn_datetime_obj=lambda dt: dt.strftime("%H:%M %d/%m/%Y") if dt else "", mask_id=mask_id_number,
         mask_phone=mask_phone, mask_name=mask_name,
         status_label=lambda code: LABELS[Status(int(code))],
         channel_label=lambda c: workflow.CHANNELS.get(c, c),

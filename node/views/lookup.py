@@ -53,3 +53,25 @@ def lookup():
                     "held_above": state["holder"] != "node",
                 }
     return render_template("lookup/lookup.html", result=result, error=error, code=code), status
+
+
+@bp.route("/xac-thuc")
+def verify():
+    """Public: is a paper's QR genuine, superseded by a correction, or forged? Answered offline."""
+    from protocol import paper_qr
+
+    from ..qr import node_key, node_verifier
+    text = (request.args.get("ma") or "").strip()[:paper_qr.MAX_TEXT]
+    if not text:
+        return render_template("lookup/verify.html", text="", verdict=None)
+    settings = current_app.config["MOTCUA"]
+    key = current_app.extensions.get("motcua.node_key")
+    if key is None:
+        key = current_app.extensions["motcua.node_key"] = node_key(current_app.config["DATA_DIR"])
+    keys_for, revision_for = node_verifier(get_db(), settings["agency_code"], key)
+    verdict = paper_qr.verify(text, keys_for, revision_for)
+    issuer = settings["agency_name"] if verdict.qr and verdict.qr.issuer == settings["agency_code"] else ""
+    status = 200 if verdict.outcome in (paper_qr.GENUINE, paper_qr.SUPERSEDED) else 422
+    return render_template("lookup/verify.html", text=text, verdict=verdict, issuer_name=issuer,
+                           headline=paper_qr.HEADLINES[verdict.outcome],
+                           explanation=paper_qr.EXPLANATIONS[verdict.outcome]), status
