@@ -7,7 +7,7 @@ import importlib
 import importlib.util
 
 # Blueprints other areas add to this package (mounted when present): the II.06a report pages.
-OPTIONAL = ("reports",)
+OPTIONAL = ("reports", "verify")
 
 
 def register(app, csrf) -> None:

@@ -215,3 +215,40 @@ def test_a_receipt_prints_one_a4_sheet_per_copy_up_to_8_documents_then_continues
         more = page.locator("section.form-01-more")
         assert more.count() == 2 and code in more.first.inner_text()
         assert "NGƯỜI TIẾP NHẬN HỒ SƠ" in more.first.inner_text()
+
+
+def verify_in_browser(page, text: str) -> str:
+    """A citizen (or a scanner) types the QR's text into the public /xac-thuc page."""
+    page.goto("/xac-thuc")
+    page.fill("#qr-text", text)
+    page.click("button:has-text('Xác thực')")
+    page.wait_for_selector("#verdict")
+    return page.get_attribute("#verdict", "data-outcome")
+
+
+def test_qr_verification_of_a_genuine_a_superseded_and_a_forged_receipt(page, ctx):
+    code = receive_with_documents(ctx, 2)
+    log_in(page)
+    page.goto(f"/bieu-mau/{code}/01")
+    old = page.get_attribute(".form-01 .paper-qr", "data-qr")
+    assert page.locator(".form-01 .paper-qr svg").count() == 2
+    assert verify_in_browser(page, old) == "genuine"
+    assert code in page.locator("#verdict").inner_text()
+
+    # correct the applicant's name through the dossier page, then reprint
+    page.goto(f"/ho-so/{code}")
+    page.click("#correct-link")
+    page.fill("input[name=name]", "Nguyễn Văn Dũng Anh")
+    page.fill("textarea[name=reason]", "Ghi sai tên người nộp")
+    page.click("#save-correction")
+    page.wait_for_url(f"**/ho-so/{code}")
+    assert "Ghi sai tên người nộp" in page.locator("#corrections").inner_text()
+    page.click("#form01-link")
+    assert "IN LẠI" in page.locator(".form-01").first.inner_text()
+    new = page.get_attribute(".form-01 .paper-qr", "data-qr")
+
+    assert verify_in_browser(page, old) == "superseded"
+    assert verify_in_browser(page, new) == "genuine"
+    forged = new[:20] + ("A" if new[20] != "A" else "B") + new[21:]
+    assert verify_in_browser(page, forged) == "forged"
+    page.screenshot(path=artifact("verify-forged.png"), full_page=True)
