@@ -231,3 +231,85 @@ def search(conn, query: str, limit: int = 50) -> list[dict]:
         return []
     return _rows(conn, "id IN (SELECT rowid FROM dossiers_fts WHERE dossiers_fts MATCH ?)", (match,),
                  "received_at DESC", limit)
+
+
+# --- filtered, paged lists with true totals (issue 12.6) -------------------------------------
+
+LIST_KINDS = {
+    "hom-nay": "Hồ sơ tiếp nhận hôm nay",
+    "sap-den-han": "Hồ sơ đến hạn trong 2 ngày làm việc",
+    "qua-han": "Hồ sơ quá hạn",
+    "den-han-hom-nay": "Hồ sơ đến hạn hôm nay",
+    "cho-tiep-nhan": "Hồ sơ trực tuyến chờ tiếp nhận",
+    "co-ket-qua": "Hồ sơ đã có kết quả, chờ trả",
+}
+SORTS = {"moi-nhat": "received_at DESC, code DESC", "han-tra": "due_at IS NULL, due_at, code",
+         "cu-nhat": "received_at, code"}
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    kind: str | None = None
+    status: int | None = None
+    handler: str | None = None
+    procedure: str | None = None
+    field: str | None = None
+    channel: str | None = None
+    date_from: str | None = None  # ISO dates of receipt, inclusive
+    date_to: str | None = None
+    sort: str = "moi-nhat"
+
+
+def _list_where(q: ListQuery, now: datetime, calendar) -> tuple[str, tuple]:
+    where, args = ["1 = 1"], []
+    if q.kind == "hom-nay":
+        where.append("received_at >= ?")
+        args.append(f"{now:%Y-%m-%d}T00:00:00")
+    elif q.kind == "sap-den-han":
+        horizon = calendar.add_working_minutes(now, 2 * calendar.minutes_per_day)
+        where.append(f"status IN ({_RUNNING}) AND due_at >= ? AND due_at <= ?")
+        args += [workflow.iso(now), workflow.iso(horizon)]
+    elif q.kind == "qua-han":
+        where.append(f"status IN ({_RUNNING}) AND due_at < ?")
+        args.append(workflow.iso(now))
+    elif q.kind == "den-han-hom-nay":
+        where.append(f"status IN ({_RUNNING}) AND due_at >= ? AND due_at <= ?")
+        args += [f"{now:%Y-%m-%d}T00:00:00", f"{now:%Y-%m-%d}T23:59:59"]
+    elif q.kind == "cho-tiep-nhan":
+        where.append("status = 1")
+    elif q.kind == "co-ket-qua":
+        where.append("status = 9")
+    if q.status is not None:
+        where.append("status = ?")
+        args.append(q.status)
+    if q.handler:
+        where.append("handler = ?")
+        args.append(q.handler)
+    for column, value in (("procedure_code", q.procedure), ("field", q.field), ("channel", q.channel)):
+        if value:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if q.date_from:
+        where.append("received_at >= ?")
+        args.append(f"{q.date_from}T00:00:00")
+    if q.date_to:
+        where.append("received_at <= ?")
+        args.append(f"{q.date_to}T23:59:59")
+    return " AND ".join(where), tuple(args)
+
+
+def find(conn, q: ListQuery, now: datetime, calendar, limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
+    """One page of the list and the TRUE total of rows matching (badges and headings show it)."""
+    where, args = _list_where(q, now, calendar)
+    total = conn.execute(f"SELECT count(*) FROM dossiers WHERE {where}", args).fetchone()[0]
+    order = SORTS.get(q.sort, SORTS["moi-nhat"])
+    return _rows(conn, where, args, order, limit, offset), total
+
+
+def count(conn, q: ListQuery, now: datetime, calendar) -> int:
+    where, args = _list_where(q, now, calendar)
+    return conn.execute(f"SELECT count(*) FROM dossiers WHERE {where}", args).fetchone()[0]
+
+
+def list_fields(conn) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT DISTINCT field FROM dossiers ORDER BY field")]

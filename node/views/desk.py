@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
-from domain import workflow
+from domain import list_export, workflow
 from domain.card import NotACard, parse_card
 from domain.procedure_search import search_text
 from domain.text import fold
@@ -17,27 +17,28 @@ from .context import store_context
 
 bp = Blueprint("desk", __name__)
 
-LISTS = {
-    "hom-nay": "Hồ sơ tiếp nhận hôm nay",
-    "sap-den-han": "Hồ sơ đến hạn trong 2 ngày làm việc",
-    "qua-han": "Hồ sơ quá hạn",
-}
 
 
 def _calendar():
     return current_app.extensions["motcua.calendar"].get(get_db())
 
 
+HOME_LISTS = ("qua-han", "den-han-hom-nay", "sap-den-han", "cho-tiep-nhan", "co-ket-qua", "hom-nay")
+HOME_ROWS = 20
+
+
 @bp.route("/")
 @login_required
 def home():
+    """The desk's day: true totals on every badge, the first rows of each list, a link to the rest."""
     conn = get_db()
-    return render_template(
-        "desk/home.html",
-        today=store.list_today(conn, g.now, limit=20),
-        due_soon=store.list_due_soon(conn, g.now, _calendar(), limit=20),
-        overdue_rows=store.list_overdue(conn, g.now, limit=20),
-    )
+    calendar = _calendar()
+    sections = []
+    for kind in HOME_LISTS:
+        rows, total = store.find(conn, store.ListQuery(kind=kind, sort="han-tra" if kind not in (
+            "hom-nay", "cho-tiep-nhan") else "moi-nhat"), g.now, calendar, limit=HOME_ROWS)
+        sections.append({"kind": kind, "title": store.LIST_KINDS[kind], "rows": rows, "total": total})
+    return render_template("desk/home.html", sections=sections, days_overdue=lambda r: list_export.days_overdue(r, g.now))
 
 
 def _documents_from_form(form) -> list[dict]:
@@ -212,34 +213,87 @@ def correct(code):
                            documents_text=_documents_text(state["documents"])), (400 if errors else 200)
 
 
+PAGE_SIZE = 50
+EXPORT_MAX = 20000
+
+
+def _day_arg(name: str) -> tuple[str | None, str | None]:
+    """(ISO date, raw) from a dd/mm/yyyy (or ISO) query argument; ISO None when absent or bad."""
+    from domain.citizen import parse_birth_date
+    raw = (request.args.get(name) or "").strip()
+    return (parse_birth_date(raw) or None) if raw else None, raw
+
+
+def _list_query(kind: str | None) -> tuple[store.ListQuery, dict, list[str]]:
+    args = request.args
+    problems = []
+    date_from, raw_from = _day_arg("tu")
+    date_to, raw_to = _day_arg("den")
+    if raw_from and not date_from:
+        problems.append("Ngày “từ” không hợp lệ (nhập ngày/tháng/năm).")
+    if raw_to and not date_to:
+        problems.append("Ngày “đến” không hợp lệ (nhập ngày/tháng/năm).")
+    status = args.get("trang-thai", type=int)
+    if status is not None and status not in {int(s) for s in Status}:
+        status = None
+    q = store.ListQuery(kind=kind, status=status, handler=args.get("can-bo") or None,
+                        procedure=args.get("thu-tuc") or None, field=args.get("linh-vuc") or None,
+                        channel=args.get("kenh") or None, date_from=date_from, date_to=date_to,
+                        sort=args.get("sap-xep") if args.get("sap-xep") in store.SORTS else (
+                            "han-tra" if kind in ("sap-den-han", "qua-han", "den-han-hom-nay") else "moi-nhat"))
+    raw = {"tu": raw_from, "den": raw_to}
+    return q, raw, problems
+
+
+def _list_page(kind: str | None, title: str):
+    conn = get_db()
+    q, raw, problems = _list_query(kind)
+    calendar = _calendar()
+    export = request.args.get("xuat")
+    if export in ("csv", "xlsx") and not problems:
+        rows, total = store.find(conn, q, g.now, calendar, limit=EXPORT_MAX)
+        store.log_access(conn, g.user.username, "*list*", f"export_{export}:{len(rows)}", g.now)
+        name = f"danh-sach-ho-so-{g.now:%Y%m%d-%H%M}.{export}"
+        if export == "csv":
+            body, mime = list_export.to_csv(rows, g.now), "text/csv; charset=utf-8"
+        else:
+            body = list_export.to_xlsx(rows, g.now, title, current_app.config["MOTCUA"]["agency_name"])
+            mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        return current_app.response_class(body, mimetype=mime, headers={
+            "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+    page = max(1, request.args.get("trang", 1, type=int) or 1)
+    rows, total = store.find(conn, q, g.now, calendar, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    pages = max(1, -(-total // PAGE_SIZE))
+    args = {k: v for k, v in request.args.items() if k not in ("trang", "xuat")}
+    return render_template("desk/list.html", rows=rows, title=title, total=total, page=page, pages=pages,
+                           args=args, kind=kind, q=q, raw=raw, problems=problems, statuses=LABELS,
+                           handlers=store.handlers(conn), procedures=reference.procedures(conn),
+                           fields=store.list_fields(conn), channels=workflow.CHANNELS,
+                           days_overdue=lambda r: list_export.days_overdue(r, g.now),
+                           list_url=lambda **over: url_for(request.endpoint, **(request.view_args or {}),
+                                                           **{**args, **over})), (400 if problems else 200)
+
+
 @bp.route("/danh-sach")
 @login_required
 def lists():
-    conn = get_db()
     status = request.args.get("trang-thai", type=int)
     handler = request.args.get("can-bo")
-    rows, title = [], "Danh sách hồ sơ"
     if status in {int(s) for s in Status}:
-        rows, title = store.list_by_status(conn, status), f"Hồ sơ “{label(status)}”"
+        title = f"Hồ sơ “{label(status)}”"
     elif handler:
-        rows, title = store.list_by_handler(conn, handler), f"Hồ sơ do {handler} xử lý"
-    return render_template("desk/lists.html", rows=rows, title=title, statuses=LABELS,
-                           handlers=store.handlers(conn), current_status=status, current_handler=handler)
+        title = f"Hồ sơ do {handler} xử lý"
+    else:
+        title = "Danh sách hồ sơ"
+    return _list_page(None, title)
 
 
 @bp.route("/danh-sach/<kind>")
 @login_required
 def list_view(kind):
-    conn = get_db()
-    if kind == "hom-nay":
-        rows = store.list_today(conn, g.now)
-    elif kind == "sap-den-han":
-        rows = store.list_due_soon(conn, g.now, _calendar())
-    elif kind == "qua-han":
-        rows = store.list_overdue(conn, g.now)
-    else:
+    if kind not in store.LIST_KINDS:
         abort(404)
-    return render_template("desk/list.html", rows=rows, title=LISTS[kind])
+    return _list_page(kind, store.LIST_KINDS[kind])
 
 
 @bp.route("/tim-kiem")
