@@ -163,6 +163,25 @@ def refuse(state, params, now, calendar, procedure=None) -> Change:
     return Change("dossier.refused", data)
 
 
+def refuse_in_processing(state, params, now, calendar, procedure=None) -> Change:
+    """A counter dossier found ineligible during processing (issue 12.8): refused with form 03.
+
+    The national status codes have no 4 -> 3, so the dossier is resolved (9) with a refusal as its result
+    and returned (10) like any result; form 03 prints the reasons and the signer.
+    """
+    _require_status(state, {Status.PROCESSING}, "từ chối giải quyết")
+    if open_handoff(state):
+        _fail("status", "Hồ sơ đang chuyển liên thông, chưa nhận lại kết quả từ cơ quan phối hợp.")
+    data = _transition(state, Status.RESOLVED)
+    reasons = _text(params, "reasons", "lý do từ chối giải quyết")
+    data["set"] = {"refusal": {"at": iso(now), "reasons": reasons, "stage": "processing",
+                               "signer": _text(params, "signer", "người ký", required=False, limit=100)},
+                   "resolved_at": iso(now), "result_class": cal.classify_resolution(now, parse_iso(state["due_at"])),
+                   "result_note": "Từ chối giải quyết (Mẫu 03): " + reasons}
+    data["note"] = ""
+    return Change("dossier.resolved", data)
+
+
 def start_processing(state, params, now, calendar, procedure=None) -> Change:
     _require_status(state, {Status.RECEIVED}, "chuyển xử lý")
     data = _transition(state, Status.PROCESSING)
@@ -264,6 +283,13 @@ def return_result(state, params, now, calendar, procedure=None) -> Change:
     if method not in RETURN_METHODS:
         _fail("return_method", "Chọn hình thức trả kết quả.")
     data["set"] = {"returned_at": iso(now), "rating": rating, "return_method": method}
+    # who collected the result (issue 12.7): the applicant unless someone else's name is given
+    collector, problems = validate_person({k: params.get(f"collected_{k}") for k in
+                                           ("name", "id_number", "phone", "relationship")}, "người nhận kết quả")
+    if problems:
+        raise WorkflowError([Invalid("collected", p) for p in problems])
+    if collector:
+        data["set"]["collected_by"] = collector
     data["note"] = _text(params, "note", "ghi chú", required=False)
     return Change("dossier.returned", data)
 
@@ -477,13 +503,14 @@ ACTIONS = {
     "withdraw": (request_withdrawal, "Công dân xin rút hồ sơ", Status.WITHDRAWAL_REQUESTED),
     "stop": (stop, "Dừng xử lý", Status.STOPPED),
     "resolve": (resolve, "Đã xử lý xong", Status.RESOLVED),
+    "refuse_processing": (refuse_in_processing, "Từ chối giải quyết (Mẫu 03)", Status.RESOLVED),
     "return": (return_result, "Trả kết quả", Status.RETURNED),
 }
 
 
 # Actions whose target status is reachable from several statuses, pinned to their one source.
 SOURCE_STATUS = {"start": Status.RECEIVED, "supplement_received": Status.SUPPLEMENT_REQUESTED,
-                 "fee_paid": Status.FEE_REQUESTED}
+                 "fee_paid": Status.FEE_REQUESTED, "refuse_processing": Status.PROCESSING}
 
 
 def available_actions(state: dict) -> list[str]:
@@ -497,7 +524,7 @@ def available_actions(state: dict) -> list[str]:
                 continue
             if name in SOURCE_STATUS and status != SOURCE_STATUS[name]:
                 continue
-            if name == "resolve" and open_handoff(state):
+            if name in ("resolve", "refuse_processing") and open_handoff(state):
                 continue
             names.append(name)
         elif name == "assign" and status in (Status.RECEIVED, Status.PROCESSING,

@@ -217,6 +217,7 @@
 
   // Ask before irreversible steps.
   var forms = document.querySelectorAll("form[data-action='refuse'], form[data-action='stop'], form[data-confirm]");
+  // (hand-up and refusal during processing carry their own data-confirm question)
   for (var f = 0; f < forms.length; f++) {
     forms[f].addEventListener("submit", function (event) {
       var text = this.getAttribute("data-confirm") || "Thao tác này không thể hoàn tác. Tiếp tục?";

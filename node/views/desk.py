@@ -149,8 +149,11 @@ def act(code, action):
     if action not in workflow.ACTIONS:
         abort(404)
     _load(code)
+    params = request.form.to_dict()
+    if action == "hand_up" and not (params.get("to_unit") or "").strip():
+        params["to_unit"] = current_app.config["MOTCUA"]["parent_name"]  # the real agency, never "Cấp trên"
     try:
-        state = store.act(store_context(), code, action, request.form.to_dict())
+        state = store.act(store_context(), code, action, params)
     except workflow.WorkflowError as exc:
         flash("Không thực hiện được: " + exc.message)
         return redirect(url_for("desk.dossier", code=code)), 303

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from flask import Blueprint, abort, current_app, g, render_template, request
 from markupsafe import Markup
 
-from domain import workflow
+from domain.control_sheet import Names, control_rows
 
 from .. import events, store
 from ..db import get_db
@@ -132,61 +132,11 @@ def _render(template: str, status: int = 200, **context):
 # --- forms 01–06: one dossier ------------------------------------------------------------------
 
 def _control_rows(state: dict, dossier_events: list[dict], names: dict[str, str]) -> list[dict]:
-    """Form 06 rows: desk -> handler, each hand-off out and back, resolution, return."""
-    rows: list[dict] = []
-    handler = None
-    started = False
-    handoff_index = 0
-    handoffs = state.get("handoffs") or []
-
-    agency_name = current_app.config["MOTCUA"]["agency_name"]
-
-    def person(username):
-        return names.get(username, "")
-
-    def unit(value):
-        # a hand-off made without a "from" unit records the agency code; print the agency's name
-        return agency_name if not value or value == state.get("agency") else value
-
-    for event in dossier_events:
-        etype, data, at = event["type"], event.get("data") or {}, event["at"]
-        changes = data.get("set") or {}
-        if etype == "dossier.processing":
-            handler = changes.get("handler") or handler or state.get("handler") or ""
-            started = True
-            rows.append({"from": DESK, "to": handler or "Cán bộ xử lý", "at": at,
-                         "giver": person(event["actor"]), "receiver": handler, "result": None,
-                         "note": data.get("note") or "Chuyển hồ sơ để giải quyết"})
-        elif etype == "dossier.assigned":
-            new = changes.get("handler")
-            if started and new and new != handler:
-                rows.append({"from": handler or DESK, "to": new, "at": at, "giver": handler or person(event["actor"]),
-                             "receiver": new, "result": None, "note": data.get("note") or "Phân công lại người xử lý"})
-            handler = new or handler
-        elif etype == "dossier.handed_off":
-            row = handoffs[handoff_index] if handoff_index < len(handoffs) else (changes.get("handoffs") or [{}])[-1]
-            rows.append({"from": unit(row.get("from_unit")), "to": row.get("to_unit", ""),
-                         "at": row.get("sent_at") or at, "giver": row.get("giver") or person(event["actor"]),
-                         "receiver": row.get("receiver") or "", "result": None,
-                         "note": row.get("note") or "Chuyển liên thông"})
-        elif etype == "dossier.handed_back":
-            row = handoffs[handoff_index] if handoff_index < len(handoffs) else {}
-            handoff_index += 1
-            rows.append({"from": row.get("to_unit", ""), "to": unit(row.get("from_unit")),
-                         "at": row.get("returned_at") or at, "giver": row.get("receiver") or "",
-                         "receiver": person(event["actor"]), "result": row.get("result_class"),
-                         "note": row.get("return_note") or "Nhận lại kết quả liên thông"})
-        elif etype == "dossier.resolved":
-            rows.append({"from": handler or "Cán bộ xử lý", "to": DESK, "at": at, "giver": handler or "",
-                         "receiver": person(event["actor"]), "result": changes.get("result_class"),
-                         "note": changes.get("result_note") or "Đã giải quyết xong"})
-        elif etype == "dossier.returned":
-            method = changes.get("return_method") or state.get("return_method")
-            rows.append({"from": DESK, "to": state["applicant"]["name"], "at": at,
-                         "giver": person(event["actor"]), "receiver": state["applicant"]["name"],
-                         "result": None,
-                         "note": "Trả kết quả " + workflow.RETURN_METHODS.get(method, "").lower()})
-    return rows
+    """Form 06 rows, built by the pure domain.control_sheet.control_rows."""
+    settings = current_app.config["MOTCUA"]
+    return control_rows(state, dossier_events, Names(agency_code=state.get("agency") or settings["agency_code"],
+                                                     agency_name=settings["agency_name"],
+                                                     parent_name=settings["parent_name"], staff=names))
 
 
 @bp.route("/<code>/<form_no>")
@@ -250,6 +200,12 @@ def _parse_day(text: str | None) -> date | None:
         return None
 
 
+def _unit_name(unit: str) -> str:
+    """The real agency's name on form 07: an old hand-up recorded "Cấp trên"; print the parent's name."""
+    settings = current_app.config["MOTCUA"]
+    return Names(settings["agency_code"], settings["agency_name"], settings["parent_name"], {}).unit(unit)
+
+
 def _register_row(row, agency_name: str) -> dict:
     state = json.loads(row["doc"])
     handoffs = state.get("handoffs") or []
@@ -265,7 +221,9 @@ def _register_row(row, agency_name: str) -> dict:
         "applicant_name": row["applicant_name"],
         "address": applicant.get("address", ""),
         "phone": row["phone"],
-        "lead": handoffs[-1]["to_unit"] if handoffs else agency_name,
+        "lead": _unit_name(handoffs[-1]["to_unit"]) if handoffs else agency_name,
+        "representative": state.get("representative"),
+        "collected_by": state.get("collected_by"),
         "received_at": row["received_at"],
         "due_at": row["due_at"],
         "sent": [h["sent_at"] for h in handoffs],
