@@ -205,6 +205,25 @@
     }, true);
   }
 
+  // The status bar (sync state, clock warning) refreshes itself every 30 seconds.
+  var statusUrl = document.body.getAttribute("data-status-url");
+  if (statusUrl && document.getElementById("sync-bar")) {
+    window.setInterval(function () {
+      var bar = document.getElementById("sync-bar");
+      if (!bar || bar.contains(document.activeElement)) { return; }
+      var req = new XMLHttpRequest();
+      req.open("GET", statusUrl);
+      req.onload = function () {
+        if (req.status !== 200) { return; }
+        var holder = document.createElement("div");
+        holder.innerHTML = req.responseText;
+        var fresh = holder.querySelector("#sync-bar");
+        if (fresh && bar.parentNode) { bar.parentNode.replaceChild(fresh, bar); }
+      };
+      req.send();
+    }, 30000);
+  }
+
   // Print buttons (inline scripts are forbidden by the Content-Security-Policy).
   var printers = document.querySelectorAll("[data-print]");
   for (var p = 0; p < printers.length; p++) {

@@ -135,6 +135,9 @@ def dossier(code):
                            action_labels={k: v[1] for k, v in workflow.ACTIONS.items()},
                            ratings=workflow.RATINGS, return_methods=workflow.RETURN_METHODS,
                            staff_names=_staff_names(conn),
+                           time_left=(workflow.parse_iso(state["due_at"]) - g.now).total_seconds()
+                           if state["due_at"] and Status(state["status"]) in (Status.RECEIVED, Status.PROCESSING,
+                                                                              Status.FEE_REQUESTED) else None,
                            can_correct=state["holder"] == "node" and g.user.can("clerk", "leader") and (
                                Status(state["status"]) in workflow.CLERK_CORRECTABLE or
                                (g.user.can("leader") and Status(state["status"]) in workflow.CORRECTABLE)),
@@ -297,6 +300,13 @@ def list_view(kind):
     if kind not in store.LIST_KINDS:
         abort(404)
     return _list_page(kind, store.LIST_KINDS[kind])
+
+
+@bp.route("/trang-thai")
+@login_required
+def status_bar():
+    """The status bar alone: app.js fetches it every 30 s so the bar refreshes itself."""
+    return render_template("_status_bar.html"), 200, {"Cache-Control": "no-store"}
 
 
 @bp.route("/tim-kiem")

@@ -194,10 +194,10 @@ def dossier_form(code: str, form_no: str):
 # --- form 07: the register ---------------------------------------------------------------------
 
 def _parse_day(text: str | None) -> date | None:
-    try:
-        return date.fromisoformat((text or "").strip())
-    except ValueError:
-        return None
+    """dd/mm/yyyy as typed (whatever the browser's locale), or ISO yyyy-mm-dd from a link."""
+    from domain.citizen import parse_birth_date
+    value = parse_birth_date(text)
+    return date.fromisoformat(value) if value else None
 
 
 def _unit_name(unit: str) -> str:
@@ -244,17 +244,17 @@ def register():
     raw_from, raw_to = request.args.get("tu"), request.args.get("den")
     start = _parse_day(raw_from) if raw_from else first
     end = _parse_day(raw_to) if raw_to else last
-    context = {"title": FORM_TITLES["07"], "form_no": "07", "tu": raw_from or first.isoformat(),
-               "den": raw_to or last.isoformat()}
+    context = {"title": FORM_TITLES["07"], "form_no": "07", "tu": raw_from or f"{first:%d/%m/%Y}",
+               "den": raw_to or f"{last:%d/%m/%Y}"}
     if start is None or end is None:
         return _render("forms/form07.html", 400, **context, rows=[], error=(
-            "Ngày không hợp lệ. Nhập ngày theo dạng năm-tháng-ngày, ví dụ 2026-01-05."))
+            "Ngày không hợp lệ. Nhập ngày theo dạng ngày/tháng/năm, ví dụ 05/01/2026."))
     if end < start:
         start, end = end, start
     if (end - start).days >= MAX_REGISTER_DAYS:
         return _render("forms/form07.html", 400, **context, rows=[], error=(
             f"Khoảng thời gian quá dài: mỗi lần in sổ tối đa {MAX_REGISTER_DAYS} ngày."))
-    context.update(tu=start.isoformat(), den=end.isoformat(), start=start, end=end)
+    context.update(tu=f"{start:%d/%m/%Y}", den=f"{end:%d/%m/%Y}", start=start, end=end)
 
     conn = get_db()
     agency_name = current_app.config["MOTCUA"]["agency_name"]

@@ -292,11 +292,11 @@ def test_register_defaults_to_the_current_month(clerk, ctx, clock):
     february = receive(ctx, procedure_code=FIVE_DAYS)
     page = register_page(clerk.get("/bieu-mau/so-theo-doi"))
     assert february["code"] in page and january["code"] not in page
-    assert 'value="2026-02-01"' in page and 'value="2026-02-28"' in page
+    assert 'value="01/02/2026"' in page and 'value="28/02/2026"' in page  # dd/mm/yyyy (issue 12.10)
 
 
 def test_register_with_a_bad_date_answers_400_with_a_message(clerk):
-    r = clerk.get("/bieu-mau/so-theo-doi?tu=05/01/2026&den=2026-01-31")
+    r = clerk.get("/bieu-mau/so-theo-doi?tu=31/02/2026&den=2026-01-31")
     assert r.status_code == 400 and "Ngày không hợp lệ" in html(r)
 
 
