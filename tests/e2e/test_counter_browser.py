@@ -252,3 +252,37 @@ def test_qr_verification_of_a_genuine_a_superseded_and_a_forged_receipt(page, ct
     forged = new[:20] + ("A" if new[20] != "A" else "B") + new[21:]
     assert verify_in_browser(page, forged) == "forged"
     page.screenshot(path=artifact("verify-forged.png"), full_page=True)
+
+
+def test_save_and_print_is_one_click_and_opens_the_print_dialog_of_form_01(page, app):
+    log_in(page)
+    page.keyboard.type("khai sinh")
+    page.keyboard.press("Enter")
+    page.fill("input[name=name]", "Nguyễn Văn Dũng")
+    page.fill("input[name=id_number]", "001 203 004 567")
+    page.fill("input[name=phone]", "0912345678")
+    page.fill("input[name=address]", "Thôn Đông")
+    page.click("#save-print")
+    page.wait_for_url(re.compile(r"/bieu-mau/.+/01\?in=1$"))
+    wait_until(page, "window.__printed === 1")
+    assert page.locator("section.form-01").count() == 2
+    assert rows(app, "SELECT id_number FROM dossiers") == [("001203004567",)]
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1920, "height": 1080}, {"width": 390, "height": 844}])
+def test_the_kiosk_catalogue_has_large_touch_targets_on_a_1080p_kiosk_and_a_phone(browser, live_node, viewport):
+    context = browser.new_context(base_url=live_node.url, locale="vi-VN", viewport=viewport, has_touch=True)
+    try:
+        page = context.new_page()
+        page.goto("/thu-tuc")
+        page.fill("#kiosk-q", "khai sinh")
+        page.press("#kiosk-q", "Enter")
+        page.wait_for_url(re.compile(r"/thu-tuc\?q="))
+        targets = page.locator(".kiosk button, .kiosk .button, .kiosk-item summary").all()
+        assert targets and all(t.bounding_box()["height"] >= 44 for t in targets if t.is_visible())
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        page.locator(".kiosk-item summary").first.tap()
+        assert "Giấy tờ cần nộp" in page.locator(".kiosk-item").first.inner_text()
+        page.screenshot(path=artifact(f"kiosk-{viewport['width']}.png"), full_page=False)
+    finally:
+        context.close()
