@@ -66,7 +66,8 @@ def _handoff_row(ctx, changes):
 def _handed_off(rows, ctx, event, data, changes, default_note="Chuyển liên thông"):
     row = _handoff_row(ctx, changes)
     names = ctx["names"]
-    rows.append(_row(names.unit(row.get("from_unit")), names.unit(row.get("to_unit")), row.get("sent_at") or event["at"],
+    rows.append(_row(names.unit(row.get("from_unit")), names.unit(row.get("to_unit")),
+                     row.get("sent_at") or event["at"],
                      names.person(row.get("giver")) or names.person(event["actor"]), row.get("receiver") or "", None,
                      row.get("note") or default_note))
 
@@ -81,8 +82,9 @@ def _handed_back(rows, ctx, event, data, changes):
     row = handoffs[i] if i < len(handoffs) else {}
     ctx["handoff"] += 1
     names = ctx["names"]
-    rows.append(_row(names.unit(row.get("to_unit")), names.unit(row.get("from_unit")), row.get("returned_at") or event["at"],
-                     row.get("receiver") or "" if not row.get("upper") else names.unit(row.get("to_unit")),
+    giver = names.unit(row.get("to_unit")) if row.get("upper") else (row.get("receiver") or "")
+    rows.append(_row(names.unit(row.get("to_unit")), names.unit(row.get("from_unit")),
+                     row.get("returned_at") or event["at"], giver,
                      names.person(event["actor"]), row.get("result_class"),
                      row.get("return_note") or "Nhận lại kết quả liên thông"))
 

@@ -38,7 +38,8 @@ def home():
         rows, total = store.find(conn, store.ListQuery(kind=kind, sort="han-tra" if kind not in (
             "hom-nay", "cho-tiep-nhan") else "moi-nhat"), g.now, calendar, limit=HOME_ROWS)
         sections.append({"kind": kind, "title": store.LIST_KINDS[kind], "rows": rows, "total": total})
-    return render_template("desk/home.html", sections=sections, days_overdue=lambda r: list_export.days_overdue(r, g.now))
+    return render_template("desk/home.html", sections=sections,
+                           days_overdue=lambda r: list_export.days_overdue(r, g.now))
 
 
 def _documents_from_form(form) -> list[dict]:
@@ -102,8 +103,8 @@ def card_read():
     try:
         card = parse_card(payload if isinstance(payload, str) else "")
     except NotACard:
-        return jsonify({"error": {"code": "not_a_card",
-                                  "message": "Không đọc được thông tin trên thẻ. Vui lòng quét lại hoặc nhập tay."}}), 400
+        message = "Không đọc được thông tin trên thẻ. Vui lòng quét lại hoặc nhập tay."
+        return jsonify({"error": {"code": "not_a_card", "message": message}}), 400
     store.log_access(get_db(), g.user.username, "*card*", f"card_read:{card.kind}", g.now)
     fields = card.applicant()
     if fields.get("birth_date"):

@@ -116,8 +116,8 @@ def _paper_qr(document: int, state: dict | None, until=None) -> Markup:
                       until=datetime.fromisoformat(until) if isinstance(until, str) else until)
     svg = qr_svg(text, title="Mã QR xác thực văn bản")
     # the text rides along as data-qr: a scanner at the desk or a test reads it without decoding the image
-    return Markup('<div class="paper-qr" data-qr="{}" title="Mã QR xác thực văn bản (Thông tư 01/2023/TT-VPCP)">{}</div>'
-                  ).format(text, Markup(svg))
+    frame = '<div class="paper-qr" data-qr="{}" title="Mã QR xác thực văn bản (Thông tư 01/2023/TT-VPCP)">{}</div>'
+    return Markup(frame).format(text, Markup(svg))
 
 
 def _render(template: str, status: int = 200, **context):

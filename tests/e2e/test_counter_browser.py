@@ -5,7 +5,6 @@ save-and-print opening the print dialog, and the 6-document receipt printed to P
 """
 from __future__ import annotations
 
-import io
 import logging
 import re
 
