@@ -50,3 +50,12 @@ def test_pages_carry_a_favicon_and_the_status_bar_can_be_fetched_alone(clerk):
     assert clerk.get("/static/favicon.svg").status_code == 200
     bar = clerk.get("/trang-thai")
     assert bar.status_code == 200 and 'id="sync-bar"' in bar.get_data(as_text=True)
+
+
+def test_date_boxes_are_text_in_dd_mm_yyyy_whatever_the_browsers_locale(clerk):
+    for url in ("/bao-cao", "/bieu-mau/so-theo-doi", "/danh-sach", "/tiep-nhan"):
+        page = clerk.get(url).get_data(as_text=True)
+        assert 'type="date"' not in page, url
+    assert 'name="from" value="01/01/2026"' in clerk.get("/bao-cao").get_data(as_text=True)
+    jan = clerk.get("/bao-cao", query_string={"from": "01/01/2026", "to": "31/01/2026"})
+    assert jan.status_code == 200 and 'name="to" value="31/01/2026"' in jan.get_data(as_text=True)
