@@ -34,11 +34,34 @@ def central_verifier(conn):
     return keys_for, revision_for
 
 
-@bp.route("/xac-thuc")
+MAX_PHOTO = 4 * 1024 * 1024
+PHOTO_UNREADABLE = "Không đọc được mã QR trong ảnh. Hãy chụp lại rõ, thẳng và đủ sáng, hoặc dán nội dung mã."
+
+
+def _text_from_request() -> tuple[str, str | None]:
+    from protocol import qr_photo
+    text = (request.values.get("ma") or "").strip() if request.method == "GET" else ""
+    if request.method == "POST":
+        if (request.content_length or 0) > MAX_PHOTO + 64 * 1024:  # refused before the body is parsed
+            return "", "Ảnh quá lớn; hãy chụp ảnh nhỏ hơn."
+        photo = request.files.get("anh")
+        if not photo or not photo.filename:
+            return "", PHOTO_UNREADABLE
+        try:
+            found = qr_photo.qr_texts(photo.stream.read(MAX_PHOTO + 1))
+        except qr_photo.PhotoError:
+            found = []
+        if not found:
+            return "", PHOTO_UNREADABLE
+        text = found[0]
+    return text[:paper_qr.MAX_TEXT], None
+
+
+@bp.route("/xac-thuc", methods=("GET", "POST"))
 def index():
-    text = (request.args.get("ma") or "").strip()[:paper_qr.MAX_TEXT]
-    if not text:
-        return render_template("verify/index.html", text="", verdict=None)
+    text, problem = _text_from_request()
+    if problem or not text:
+        return render_template("verify/index.html", text=text, verdict=None, problem=problem), (400 if problem else 200)
     conn = get_db()
     verdict = paper_qr.verify(text, *central_verifier(conn))
     issuer_name = ""
@@ -46,6 +69,6 @@ def index():
         row = conn.execute("SELECT name FROM nodes WHERE id = ?", (verdict.qr.issuer,)).fetchone()
         issuer_name = row["name"] if row else ""
     status = 200 if verdict.outcome in (paper_qr.GENUINE, paper_qr.SUPERSEDED) else 422
-    return render_template("verify/index.html", text=text, verdict=verdict, issuer_name=issuer_name,
+    return render_template("verify/index.html", text=text, verdict=verdict, issuer_name=issuer_name, problem=None,
                            headline=paper_qr.HEADLINES[verdict.outcome],
                            explanation=paper_qr.EXPLANATIONS[verdict.outcome]), status

@@ -90,15 +90,39 @@ def lookup():
     return render_template("lookup/lookup.html", result=result, error=error, code=code), status
 
 
-@bp.route("/xac-thuc")
+PHOTO_UNREADABLE = "Không đọc được mã QR trong ảnh. Hãy chụp lại rõ, thẳng và đủ sáng, hoặc dán nội dung mã."
+
+
+def qr_text_from_request(max_bytes: int) -> tuple[str, str | None]:
+    """(QR text, Vietnamese problem) from ?ma= / a form field, or from an uploaded photo ("anh")."""
+    from protocol import qr_photo
+    text = (request.values.get("ma") or "").strip()
+    photo = request.files.get("anh") if request.method == "POST" else None
+    if photo and photo.filename:
+        data = photo.stream.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            return "", "Ảnh quá lớn; hãy chụp ảnh nhỏ hơn."
+        try:
+            found = qr_photo.qr_texts(data)
+        except qr_photo.PhotoError:
+            return "", PHOTO_UNREADABLE
+        if not found:
+            return "", PHOTO_UNREADABLE
+        text = found[0]
+    return text, None
+
+
+@bp.route("/xac-thuc", methods=("GET", "POST"))
 def verify():
-    """Public: is a paper's QR genuine, superseded by a correction, or forged? Answered offline."""
+    """Public: is a paper's QR genuine, superseded by a correction, or forged? Answered offline,
+    from the QR's text (typed by a scanner or pasted) or a photo of it."""
     from protocol import paper_qr
 
     from ..qr import node_key, node_verifier
-    text = (request.args.get("ma") or "").strip()[:paper_qr.MAX_TEXT]
-    if not text:
-        return render_template("lookup/verify.html", text="", verdict=None)
+    text, problem = qr_text_from_request(current_app.config["MAX_CONTENT_LENGTH"])
+    text = text[:paper_qr.MAX_TEXT]
+    if problem or not text:
+        return render_template("lookup/verify.html", text=text, verdict=None, problem=problem), (400 if problem else 200)
     settings = current_app.config["MOTCUA"]
     key = current_app.extensions.get("motcua.node_key")
     if key is None:
@@ -107,7 +131,7 @@ def verify():
     verdict = paper_qr.verify(text, keys_for, revision_for)
     issuer = settings["agency_name"] if verdict.qr and verdict.qr.issuer == settings["agency_code"] else ""
     status = 200 if verdict.outcome in (paper_qr.GENUINE, paper_qr.SUPERSEDED) else 422
-    return render_template("lookup/verify.html", text=text, verdict=verdict, issuer_name=issuer,
+    return render_template("lookup/verify.html", text=text, verdict=verdict, issuer_name=issuer, problem=None,
                            headline=paper_qr.HEADLINES[verdict.outcome],
                            explanation=paper_qr.EXPLANATIONS[verdict.outcome]), status
 

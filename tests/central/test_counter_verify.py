@@ -44,3 +44,17 @@ def test_central_says_forged_for_another_key_and_unknown_for_an_unenrolled_issue
     assert outcome(central, other)[:2] == (422, "unknown_issuer")
     assert outcome(central, "not a qr")[:2] == (422, "invalid")
     assert central.get("/xac-thuc").status_code == 200  # the empty form, no login needed
+
+
+def test_central_verifies_a_photo_of_a_paper_qr(central_app, central, node):
+    import io
+
+    from tests.node.test_counter_correct import photo_of
+    code = node.receive()
+    central_app.config["WTF_CSRF_ENABLED"] = False
+    r = central.post("/xac-thuc", data={"anh": (io.BytesIO(photo_of(paper(node, code), angle=-5)), "p.jpg")},
+                     content_type="multipart/form-data")
+    assert r.status_code == 200 and 'data-outcome="genuine"' in r.get_data(as_text=True)
+    r = central.post("/xac-thuc", data={"anh": (io.BytesIO(b"GIF89a-broken"), "p.gif")},
+                     content_type="multipart/form-data")
+    assert r.status_code == 400 and "Không đọc được mã QR trong ảnh" in r.get_data(as_text=True)

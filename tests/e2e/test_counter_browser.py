@@ -220,7 +220,7 @@ def verify_in_browser(page, text: str) -> str:
     """A citizen (or a scanner) types the QR's text into the public /xac-thuc page."""
     page.goto("/xac-thuc")
     page.fill("#qr-text", text)
-    page.click("button:has-text('Xác thực')")
+    page.click("button:text-is('Xác thực')")
     page.wait_for_selector("#verdict")
     return page.get_attribute("#verdict", "data-outcome")
 
@@ -251,6 +251,14 @@ def test_qr_verification_of_a_genuine_a_superseded_and_a_forged_receipt(page, ct
     forged = new[:20] + ("A" if new[20] != "A" else "B") + new[21:]
     assert verify_in_browser(page, forged) == "forged"
     page.screenshot(path=artifact("verify-forged.png"), full_page=True)
+
+    # a photo of the old receipt's QR, uploaded as a phone would
+    from tests.node.test_counter_correct import photo_of
+    page.goto("/xac-thuc")
+    page.set_input_files("#qr-photo", files=[{"name": "qr.jpg", "mimeType": "image/jpeg", "buffer": photo_of(old)}])
+    page.click("button:text-is('Xác thực từ ảnh')")
+    page.wait_for_selector("#verdict")
+    assert page.get_attribute("#verdict", "data-outcome") == "superseded"
 
 
 def test_save_and_print_is_one_click_and_opens_the_print_dialog_of_form_01(page, app):

@@ -121,3 +121,32 @@ def test_every_form_and_the_register_carry_the_signed_qr(app, ctx, clerk):
     assert len(qr_texts(register)) == 1
     from protocol.paper_qr import decode
     assert decode(qr_texts(register)[0])[0].document == 7
+
+
+def photo_of(text: str, angle: float = 7) -> bytes:
+    """A phone-like picture of a printed QR: rendered, rotated a little, on a grey background, as JPEG."""
+    import io
+
+    import segno
+    from PIL import Image
+    png = io.BytesIO()
+    segno.make(text, error="m", micro=False).save(png, kind="png", scale=8, border=4)
+    qr = Image.open(io.BytesIO(png.getvalue())).convert("L").rotate(angle, expand=True, fillcolor=255)
+    canvas = Image.new("L", (qr.width + 300, qr.height + 200), 170)
+    canvas.paste(qr, (150, 100))
+    out = io.BytesIO()
+    canvas.save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
+def test_a_photo_of_the_receipts_qr_is_verified_and_a_non_image_is_refused_with_a_message(app, ctx, clerk, client):
+    import io
+    d = receive(ctx)
+    text = qr_texts(clerk.get(f"/bieu-mau/{d['code']}/01").get_data(as_text=True))[0]
+    app.config["WTF_CSRF_ENABLED"] = False
+    r = client.post("/xac-thuc", data={"anh": (io.BytesIO(photo_of(text)), "qr.jpg")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 200 and 'data-outcome="genuine"' in r.get_data(as_text=True)
+    r = client.post("/xac-thuc", data={"anh": (io.BytesIO(b"not an image at all"), "qr.jpg")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 400 and "Không đọc được mã QR trong ảnh" in r.get_data(as_text=True)
