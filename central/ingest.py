@@ -15,6 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.digitisation import ATTACHMENT_TYPES
 from domain.dossier import apply_event, project
 from protocol import sync as wire
 from protocol.canonical import canonical_json
@@ -233,9 +234,14 @@ UPSERT = (f"INSERT INTO dossiers({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 
           + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "code"))
 
 
+def _folds(etype: str) -> bool:
+    """Events the dossier reducer folds: dossier.* and the document metadata events (issue 10)."""
+    return etype.startswith("dossier.") or etype in ATTACHMENT_TYPES
+
+
 def materialise(conn, node_id: str, events: list[dict], now: datetime) -> int:
     """Fold new events into dossier rows; problems become anomalies. Returns the anomaly count."""
-    codes = sorted({e["dossier"] for e in events if e["dossier"] and e["type"].startswith("dossier.")})
+    codes = sorted({e["dossier"] for e in events if e["dossier"] and _folds(e["type"])})
     states: dict[str, dict | None] = {}
     owners: dict[str, str] = {}
     for part in _chunks(codes):
@@ -247,7 +253,7 @@ def materialise(conn, node_id: str, events: list[dict], now: datetime) -> int:
     anomalies = []
     for event in events:
         code = event["dossier"]
-        if not code or not event["type"].startswith("dossier."):
+        if not code or not _folds(event["type"]):
             continue
         if owners.get(code, node_id) != node_id:
             anomalies.append((node_id, event["seq"], code,
