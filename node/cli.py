@@ -308,8 +308,10 @@ def backup(data_dir, folder):
 @main.command()
 @data_option
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--blob-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The blob key saved with `motcua-node blobs export-key` (needed in a fresh folder).")
 @config_errors
-def restore(data_dir, file):
+def restore(data_dir, file, blob_key):
     """Put a backup FILE in place of the database of a stopped node.
 
     Refuses while the node is running, and refuses a damaged, truncated or foreign file
@@ -326,11 +328,12 @@ def restore(data_dir, file):
     from .settings import load_settings
     settings = load_settings(data_dir)
     try:
-        result = restore_file(data_dir, settings, file)
+        result = restore_file(data_dir, settings, file, blob_key=blob_key)
     except BackupError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"restored {file}: {result.dossiers} dossiers, {result.events} events")
+    click.echo(f"restored {file}: {result.dossiers} dossiers, {result.events} events, "
+               f"{result.blobs} document blobs verified")
     if result.kept_copy:
         click.echo(f"  the previous database was kept as {result.kept_copy}")
     if result.migrated:
@@ -401,6 +404,9 @@ def recover(data_dir):
     for problem in result["skipped"]:
         click.echo(f"  set aside (see recovery_log): {problem}")
 
+
+from .blobs_cli import blobs_group  # noqa: E402 - document store commands (issue 10)
+main.add_command(blobs_group)
 
 if __name__ == "__main__":
     main()
