@@ -106,8 +106,10 @@ def overview(conn, period: reports.Period, now: datetime, *, field: str = "", no
                      "forks": item["forks"], "anomalies": item["anomalies"], "head_seq": item["head_seq"]},
             "reference": versions,
         })
+    digitisation = reports.digitisation_rates_sql(conn, period.start, period.end,
+                                                  filters={"field": field or None, "agency": node or None})
     return {"period": period, "as_of": period.as_of(now), "table": table, "rows": rows, "published": published,
-            "total": table.total, "field": field, "node": node, "now": now}
+            "total": table.total, "field": field, "node": node, "now": now, "digitisation": digitisation}
 
 
 def overview_json(data: dict) -> dict:
@@ -118,6 +120,8 @@ def overview_json(data: dict) -> dict:
         "nodes": [{"id": r["id"], "name": r["name"], "status": r["status"], "figures": r["figures"].as_dict(),
                    "sync": r["sync"], "reference": r["reference"]} for r in data["rows"]],
         "total": data["total"].as_dict(),
+        "digitisation": [{"node": k[0] or None, "field": k[1] or None, **v.to_dict()}
+                         for k, v in sorted(data["digitisation"].items())],
     }
 
 

@@ -126,6 +126,18 @@ def document_result_files(d: dict) -> list[dict]:
     return digitisation.result_files(d)
 
 
+@bp.app_template_global()
+def digitisation_rates(period, field: str | None = None) -> dict:
+    from domain import reports
+    return reports.digitisation_rates_sql(get_db(), period.start, period.end,
+                                          filters={"field": field} if field else None)
+
+
+@bp.app_template_filter("percent")
+def percent(value) -> str:
+    return "—" if value is None else ("%.1f" % (value * 100)).replace(".", ",") + "%"
+
+
 @bp.app_context_processor
 def document_labels():
     return {"exemption_labels": digitisation.EXEMPTIONS, "digitisation_states": digitisation.STATES,

@@ -221,3 +221,21 @@ def test_uploads_above_the_old_two_megabyte_body_cap_are_accepted_up_to_the_per_
     r = client.post(f"/api/v1/dossiers/{code}/attachments", headers={"Authorization": f"Bearer {token}"},
                     content_type="multipart/form-data", data={"component": "0", "file": (io.BytesIO(photo), "a.jpg")})
     assert r.status_code == 201
+
+
+def test_the_report_page_shows_the_digitisation_rates_per_field_and_in_total(app, clerk, ctx):
+    from domain import reports
+    from tests.conftest import receive
+    _intake_with_two_scans(clerk)  # both components digitised
+    plain = receive(ctx)  # nothing scanned
+    exempted = receive(ctx)
+    from node import documents
+    documents.mark(ctx(), exempted["code"], "0", "confidential")  # exempt counts as digitised
+    page = clerk.get("/bao-cao").get_data(as_text=True)
+    total = page[page.index('id="digitisation-total"'):]
+    assert "2/3" in total and "66,7%" in total
+    assert plain["code"] != exempted["code"]
+    rates = reports.digitisation_rates_sql(_db(app), app.config["CLOCK"]().date(),
+                                           app.config["CLOCK"]().date())
+    assert rates[("", "")].received == 3 and rates[("", "")].received_digitised == 2
+    assert rates[("", "")].resolved == 0 and rates[("", "")].result_rate is None
