@@ -239,3 +239,14 @@ def test_the_report_page_shows_the_digitisation_rates_per_field_and_in_total(app
                                            app.config["CLOCK"]().date())
     assert rates[("", "")].received == 3 and rates[("", "")].received_digitised == 2
     assert rates[("", "")].resolved == 0 and rates[("", "")].result_rate is None
+
+
+def test_form_01_says_which_components_were_digitised(app, clerk):
+    form = intake_form(doc=["1", "2"], doc_name_2="Giấy chứng nhận kết hôn", doc_kind_2="copy", doc_count_2="1")
+    form["scan_2"] = (io.BytesIO(samples.small_jpeg(2)), "p1.jpg")
+    assert clerk.post("/tiep-nhan", data=form, content_type="multipart/form-data").status_code == 302
+    page = clerk.get("/bieu-mau/000.00.06.H56-260105-0001/01").get_data(as_text=True)
+    note = page[page.index('id="form01-digitisation"'):]
+    note = note[:note.index("</p>")]
+    assert "1. Tờ khai đăng ký kết hôn: chưa số hóa;" in note
+    assert "2. Giấy chứng nhận kết hôn: đã số hóa." in note
