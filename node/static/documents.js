@@ -83,6 +83,7 @@
   box.parentNode.appendChild(reuseBox);
 
   function renderReuseTargets() {
+    if (!reuseBox) { return; }  // called by the first renderScans, before the box exists
     var docs = checkedDocs();
     each(reuseBox.querySelectorAll("select[data-reuse-target]"), function (sel) {
       var current = sel.value;
