@@ -16,7 +16,10 @@
 """
 from __future__ import annotations
 
+import ctypes
 import io
+import sys
+import threading
 from dataclasses import dataclass
 
 import img2pdf
@@ -29,6 +32,26 @@ QUALITY_COLOUR = 60
 MAX_PIXELS = 60_000_000  # refuse decompression bombs (a 12-MP photo is 12 M)
 COLOUR_THRESHOLD = 24  # a pixel whose Cb+Cr strays this far from the page mean is coloured
 COLOUR_FRACTION = 0.004  # a page with fewer coloured pixels than this is monochrome
+
+# One normalisation at a time per process: a desk PC has one or two cores, and the peak memory of the node
+# stays that of one photo however many phones upload at once.
+_ONE_AT_A_TIME = threading.Lock()
+
+
+def _return_big_buffers_to_the_os() -> None:
+    """glibc raises its mmap threshold after the first big free, so later 10-50 MB image buffers come from
+    the heap and stay resident after use (per thread arena). A fixed 1 MB threshold makes every big buffer
+    an mmap that goes back to the system when freed, so the node's RSS falls back after each photo."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+_return_big_buffers_to_the_os()
 
 TYPES = {"jpeg": "image/jpeg", "png": "image/png", "tiff": "image/tiff", "pdf": "application/pdf"}
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -78,17 +101,17 @@ def _refuse_type():
                                           "không dựa vào tên tệp). Vui lòng quét lại.")
 
 
-def _open_image(data: bytes, kind: str) -> Image.Image:
+def _open_image(data: bytes, kind: str, mode: str | None = None, scale: int = 1) -> Image.Image:
+    """Decode an image; a JPEG is decoded straight into ``mode`` (e.g. "L": only the luma plane) and at
+    1/``scale`` by the DCT decoder itself (``draft``), so a 12-MP photo never exists in memory in full colour."""
     try:
         img = Image.open(io.BytesIO(data))
         if img.format is None or img.format.lower() not in {"jpeg": ("jpeg", "mpo"), "png": ("png",),
                                                              "tiff": ("tiff",)}[kind]:
             _refuse_type()
         width, height = img.size
-        if kind == "jpeg":
-            scale = max(width, height) / MAX_SIDE
-            if scale >= 2:  # decode at 1/2..1/8 straight from the DCT data (peak memory a fraction)
-                img.draft("L" if img.mode == "L" else "RGB", (width // int(scale), height // int(scale)))
+        if kind == "jpeg" and (mode or scale > 1) and img.mode in ("RGB", "YCbCr", "L"):
+            img.draft(mode or img.mode, (max(1, width // scale), max(1, height // scale)))
         img.load()
         return img
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -116,27 +139,75 @@ def _monochrome(img: Image.Image) -> bool:
     return stray < COLOUR_FRACTION * small.size[0] * small.size[1]
 
 
-def _page_jpeg(data: bytes, kind: str) -> tuple[bytes, bytes]:
-    """One image -> (page JPEG, thumbnail JPEG), metadata stripped."""
-    img = _open_image(data, kind)
-    try:
-        img = ImageOps.exif_transpose(img)
-    except Exception:  # a broken EXIF block is simply dropped
-        pass
-    if getattr(img, "n_frames", 1) > 1:
-        img.seek(0)
-    if img.mode in ("RGBA", "LA", "P", "PA"):
-        img = img.convert("RGBA")
-        background = Image.new("RGB", img.size, (255, 255, 255))
-        background.paste(img, mask=img.getchannel("A"))
-        img = background
-    gray = _monochrome(img)
-    img = img.convert("L" if gray else "RGB")
+_ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
+                7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def _fit(img: Image.Image) -> Image.Image:
+    """Long side at most MAX_SIDE: a cheap integer box reduction first, then Lanczos."""
     if max(img.size) > MAX_SIDE:
         factor = max(img.size) / MAX_SIDE
         if factor >= 2:
-            img = img.reduce(int(factor))  # cheap box reduction first, then a proper resample
+            img = img.reduce(int(factor))
         img.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS)
+    return img
+
+
+def _jpeg_page(data: bytes) -> tuple[Image.Image, bool]:
+    """A JPEG photo or scan, decoded plane by plane so a 12-MP colour photo never sits in memory whole.
+
+    Luma is decoded (at full or half scale) straight into an "L" image and fitted to MAX_SIDE; for a
+    colour page the chroma comes from a second decode at a smaller scale (the DCT decoder scales for
+    free), as JPEG itself stores chroma at half resolution. Peak: about one full-size luma plane.
+    """
+    probe = Image.open(io.BytesIO(data))
+    orientation = probe.getexif().get(0x0112, 1)
+    long_side = max(probe.size)
+    gray = _monochrome(_open_image(data, "jpeg", "RGB", 8))
+    scale = 2 if long_side >= 2 * MAX_SIDE else 1
+    luma = _open_image(data, "jpeg", "L", scale)
+    if luma.mode != "L":
+        luma = luma.convert("L")
+    img = _fit(luma)
+    if not gray:
+        chroma_scale = 1
+        while chroma_scale < 8 and long_side / (chroma_scale * 2) >= max(img.size) / 2:
+            chroma_scale *= 2
+        colour = _open_image(data, "jpeg", "YCbCr", chroma_scale)
+        if colour.mode != "YCbCr":
+            colour = colour.convert("RGB").convert("YCbCr")
+        _y, cb, cr = colour.resize(img.size, Image.BICUBIC).split()
+        del colour, _y
+        img = Image.merge("YCbCr", (img, cb, cr)).convert("RGB")
+    if orientation in _ORIENTATION:
+        img = img.transpose(_ORIENTATION[orientation])
+    return img, gray
+
+
+def _page_jpeg(data: bytes, kind: str) -> tuple[bytes, bytes]:
+    """One image -> (page JPEG, thumbnail JPEG), metadata stripped."""
+    if kind == "jpeg":
+        img, gray = _jpeg_page(data)
+    else:
+        img = _open_image(data, kind)
+        try:
+            ImageOps.exif_transpose(img, in_place=True)
+        except Exception:  # a broken EXIF block is simply dropped
+            pass
+        if getattr(img, "n_frames", 1) > 1:
+            img.seek(0)
+        if img.mode in ("RGBA", "LA", "P", "PA"):
+            img = img.convert("RGBA")
+            background = Image.new("RGB", img.size, (255, 255, 255))
+            background.paste(img, mask=img.getchannel("A"))
+            img = background
+        gray = _monochrome(img)
+        target = "L" if gray else "RGB"
+        if img.mode != target:
+            img = img.convert(target)
+        img = _fit(img)
+    img.info.clear()
     out = io.BytesIO()
     img.save(out, "JPEG", quality=QUALITY_GRAY if gray else QUALITY_COLOUR, optimize=True, progressive=True,
              dpi=(200, 200))  # no exif=, no icc_profile=: nothing of the original's metadata is written
@@ -189,6 +260,11 @@ def _refuse_js():
 
 def normalise(files: list[bytes], max_file_bytes: int) -> Normalised:
     """One component's upload (one PDF, or one or more images) -> what is stored. Raises ScanRefused."""
+    with _ONE_AT_A_TIME:
+        return _normalise(files, max_file_bytes)
+
+
+def _normalise(files: list[bytes], max_file_bytes: int) -> Normalised:
     if not files:
         raise ScanRefused("no_file", "Chọn tệp cần đính kèm.")
     for data in files:

@@ -196,3 +196,13 @@ def test_a_dossier_over_its_document_cap_is_refused_and_nothing_is_recorded(app,
     after = (len(events.for_dossier(conn, state["code"])), conn.execute("SELECT count(*) FROM blobs").fetchone()[0])
     assert after == before
     assert len(digitisation.active(store.get(conn, state["code"]))) == 1
+
+
+def test_a_photo_taken_sideways_is_stored_upright_from_its_exif_orientation():
+    img = Image.open(io.BytesIO(samples.phone_photo(width=3000, height=2250)))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=90, exif=exif)
+    stored = Image.open(io.BytesIO(scans.normalise([out.getvalue()], 25 * MB).data))
+    assert stored.size[1] > stored.size[0] and max(stored.size) == scans.MAX_SIDE
