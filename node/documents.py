@@ -68,15 +68,24 @@ class Prepared:
     thumb: str | None
 
 
-def prepare(blobs: BlobStore, settings: dict, files: list[bytes]) -> Prepared:
-    """Normalise one component's files and store the result durably. Raises DocumentRefused."""
+def normalise(settings: dict, files: list[bytes]) -> scans.Normalised:
+    """Normalise one component's files (nothing written). Raises DocumentRefused."""
     try:
-        normalised = scans.normalise(files, caps(settings)[0])
+        return scans.normalise(files, caps(settings)[0])
     except scans.ScanRefused as exc:
         raise DocumentRefused(exc.code, exc.message, 413 if exc.code == "too_large" else 422) from None
+
+
+def store_normalised(blobs: BlobStore, normalised: scans.Normalised) -> Prepared:
+    """Make a normalised upload durable in the blob store (before any event names it)."""
     digest = blobs.put(normalised.data)
     thumb = blobs.put(normalised.thumbnail) if normalised.thumbnail else None
     return Prepared(digest, normalised.size, normalised.mime, normalised.pages, normalised.original_size, thumb)
+
+
+def prepare(blobs: BlobStore, settings: dict, files: list[bytes]) -> Prepared:
+    """Normalise one component's files and store the result durably. Raises DocumentRefused."""
+    return store_normalised(blobs, normalise(settings, files))
 
 
 def record(ctx: store.Context, settings: dict, code: str, component, prepared: Prepared,

@@ -372,10 +372,10 @@ def today() -> date:
 # --- intake (called from desk.intake) ------------------------------------------------------------
 
 def prepare_intake(errors: dict) -> dict:
-    """Before the dossier is saved: normalise and store each ticked paper's scans (``scan_<doc value>``).
+    """Before the dossier is saved: normalise each ticked paper's scans (``scan_<doc value>``), writing nothing.
 
-    Returns {doc form value: Prepared}; a refused file sets ``errors["scans"]`` (then nothing is saved,
-    and the blobs already stored are orphans the clean-up removes).
+    Returns {doc form value: Normalised}; a refused file sets ``errors["scans"]`` and then nothing at all
+    is saved (no dossier, no blob).
     """
     prepared = {}
     max_file = documents.caps(_settings())[0]
@@ -386,7 +386,7 @@ def prepare_intake(errors: dict) -> dict:
         if not files:
             continue
         try:
-            prepared[key[5:]] = documents.prepare(blob_store(), _settings(), files)
+            prepared[key[5:]] = documents.normalise(_settings(), files)
         except documents.DocumentRefused as exc:
             errors["scans"] = exc.message
             return {}
@@ -394,14 +394,18 @@ def prepare_intake(errors: dict) -> dict:
 
 
 def finish_intake(state: dict, prepared: dict) -> None:
-    """After the dossier is saved: record its scans and the reused papers the clerk ticked."""
+    """After the dossier is saved: store its scans (file first, then the event) and the ticked reused papers.
+
+    A crash between the dossier and its scans leaves a dossier without them, never an event without its file.
+    """
     ticked = [v for v in request.form.getlist("doc") if v.isdigit()]
     position = {value: i for i, value in enumerate(ticked)}  # the dossier lists ticked papers in form order
     ctx = store_context()
     problems = []
-    for value, item in prepared.items():
+    for value, normalised in prepared.items():
         if value in position:
             try:
+                item = documents.store_normalised(blob_store(), normalised)
                 documents.record(ctx, _settings(), state["code"], position[value], item, source="file")
             except documents.DocumentRefused as exc:
                 problems.append(exc.message)

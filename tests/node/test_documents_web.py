@@ -49,14 +49,17 @@ def test_intake_with_scans_saves_the_dossier_with_both_components_digitised(app,
     assert page.count('class="thumb"') == 1 and "PDF · 2 trang" in page
 
 
-def test_a_bad_scan_at_intake_saves_no_dossier_and_says_why(app, clerk):
-    form = intake_form()
-    form["scan_1"] = (io.BytesIO(b"MZ\x90\x00not a scan"), "scan.jpg")
+def test_a_bad_scan_at_intake_saves_no_dossier_no_blob_and_says_why(app, clerk):
+    form = intake_form(doc=["1", "2"], doc_name_2="Giấy chứng nhận kết hôn", doc_kind_2="copy", doc_count_2="1")
+    form["scan_1"] = (io.BytesIO(samples.small_jpeg(1)), "good.jpg")
+    form["scan_2"] = (io.BytesIO(b"MZ\x90\x00not a scan"), "scan.jpg")
     r = clerk.post("/tiep-nhan", data=form, content_type="multipart/form-data")
     assert r.status_code == 400
     assert "không dựa vào tên tệp" in r.get_data(as_text=True)
     assert _db(app).execute("SELECT count(*) FROM dossiers").fetchone()[0] == 0
     assert _db(app).execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    blobs = app.config["DATA_DIR"] / "blobs"
+    assert not blobs.exists() or not [p for p in blobs.rglob("*") if p.is_file()]  # not even the good scan
 
 
 def test_opening_a_document_is_no_store_and_access_logged_and_thumbnails_too(app, clerk):
