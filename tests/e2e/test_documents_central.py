@@ -32,7 +32,11 @@ def test_central_materialises_each_dossiers_document_list_from_metadata_events_o
         assert conn.execute("SELECT count(*) FROM anomalies").fetchone()[0] == 0
         bodies = " ".join(r[0] for r in conn.execute("SELECT body FROM events"))
         assert "JFIF" not in bodies  # metadata only: no bytes crossed in the log
-        page = login(central.url, "admin", "Admin-pass-2026").get(central.url + "/").text
+        session = login(central.url, "admin", "Admin-pass-2026")
+        listed = session.get(f"{central.url}/ho-so/{first}").text
+        table = listed[listed.index('id="central-documents"'):]
+        assert "Tờ khai" in table and attachment["hash"][:16] in table and "Chưa nhận tệp" in table
+        page = session.get(central.url + "/").text
         rates = page[page.index('id="digitisation-rates"'):]
         total = rates[rates.index('class="total"'):]
         assert "1/2" in total and "50,0%" in total  # one of the two dossiers received is fully digitised
