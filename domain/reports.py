@@ -643,3 +643,24 @@ def digitisation_rates_sql(conn, period_start: date, period_end: date, *, filter
            "(resolved_at >= :s AND resolved_at < :e))" + where)
     rows = (json.loads(r[0]) for r in conn.execute(sql, {"s": period.start_iso, "e": period.end_iso, **args}))
     return digitisation_rates(rows, period_start, period_end)
+
+
+def digitisation_csv(rates: dict, names: Mapping[str, str] | None = None) -> bytes:
+    """The digitisation rates as CSV (UTF-8 with BOM so Excel opens Vietnamese text intact)."""
+    import csv
+    import io
+    names = names or {}
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Mã đơn vị", "Đơn vị", "Lĩnh vực", "Hồ sơ tiếp nhận", "Hồ sơ số hóa đủ", "Tỷ lệ hồ sơ số hóa (%)",
+                     "Kết quả đã giải quyết", "Kết quả đã số hóa", "Tỷ lệ kết quả số hóa (%)"])
+
+    def pct(value):
+        return "" if value is None else f"{value * 100:.1f}"
+    for (agency, field), r in sorted(rates.items(), key=lambda kv: (kv[0] == ("", ""), kv[0])):
+        if agency and not field:
+            continue
+        label = "Tổng cộng" if not agency else names.get(agency, agency)
+        writer.writerow([agency, label, field, r.received, r.received_digitised, pct(r.dossier_rate), r.resolved,
+                         r.results_digitised, pct(r.result_rate)])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")

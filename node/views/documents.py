@@ -320,6 +320,23 @@ def register_page():
     return render_template("documents/register.html", rows=rows, year=year, id_number=id_number)
 
 
+@bp.get("/bao-cao/so-hoa.csv")
+@login_required
+def rates_csv():
+    from domain import reports
+    try:
+        period = reports.parse_period(request.args.get("from"), request.args.get("to"), g.now.date())
+    except ValueError as exc:
+        return render_template("error.html", title="Kỳ báo cáo không hợp lệ", message=str(exc)), 400
+    field = request.args.get("linh-vuc") or None
+    rates = reports.digitisation_rates_sql(get_db(), period.start, period.end, filters={"field": field})
+    settings = _settings()
+    body = reports.digitisation_csv(rates, {settings["agency_code"]: settings["agency_name"]})
+    name = f"so-hoa-{settings['agency_code']}-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"
+    return Response(body, mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
 # --- JSON API ---------------------------------------------------------------------------------
 
 def _api_refused(exc: documents.DocumentRefused):

@@ -253,3 +253,16 @@ def test_form_01_says_which_components_were_digitised(app, clerk):
     note = note[:note.index("</p>")]
     assert "1. Tờ khai đăng ký kết hôn: chưa số hóa;" in note
     assert "2. Giấy chứng nhận kết hôn: đã số hóa." in note
+
+
+def test_the_digitisation_rates_export_as_csv_with_the_same_figures(app, clerk, ctx):
+    import csv
+    from tests.conftest import receive
+    _intake_with_two_scans(clerk)
+    receive(ctx)
+    r = clerk.get("/bao-cao/so-hoa.csv?from=2026-01-01&to=2026-01-31")
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    rows = list(csv.reader(io.StringIO(r.data.decode("utf-8-sig"))))
+    total = next(row for row in rows if row[1] == "Tổng cộng")
+    assert total[3:6] == ["2", "1", "50.0"]
+    assert any(row[0] == "000.00.06.H56" and row[2] == "Hộ tịch" for row in rows)
