@@ -29,6 +29,7 @@ from PIL import Image, ImageOps, ImageStat
 MAX_SIDE = 2339
 QUALITY_GRAY = 55
 QUALITY_COLOUR = 60
+MAX_PAGES = 60  # pages of one component in one upload
 MAX_PIXELS = 60_000_000  # refuse decompression bombs (a 12-MP photo is 12 M)
 COLOUR_THRESHOLD = 24  # a pixel whose Cb+Cr strays this far from the page mean is coloured
 COLOUR_FRACTION = 0.004  # a page with fewer coloured pixels than this is monochrome
@@ -185,18 +186,19 @@ def _jpeg_page(data: bytes) -> tuple[Image.Image, bool]:
     return img, gray
 
 
-def _page_jpeg(data: bytes, kind: str) -> tuple[bytes, bytes]:
-    """One image -> (page JPEG, thumbnail JPEG), metadata stripped."""
+def _page_jpeg(data: bytes, kind: str, frame: int = 0) -> tuple[bytes, bytes]:
+    """One image (or one frame of a multi-page TIFF) -> (page JPEG, thumbnail JPEG), metadata stripped."""
     if kind == "jpeg":
         img, gray = _jpeg_page(data)
     else:
         img = _open_image(data, kind)
+        if frame:
+            img.seek(frame)
+            img.load()
         try:
             ImageOps.exif_transpose(img, in_place=True)
         except Exception:  # a broken EXIF block is simply dropped
             pass
-        if getattr(img, "n_frames", 1) > 1:
-            img.seek(0)
         if img.mode in ("RGBA", "LA", "P", "PA"):
             img = img.convert("RGBA")
             background = Image.new("RGB", img.size, (255, 255, 255))
@@ -258,6 +260,13 @@ def _refuse_js():
                                         "Vui lòng quét lại giấy tờ thành tệp PDF thông thường.")
 
 
+def _frames(data: bytes) -> int:
+    try:
+        return max(1, getattr(Image.open(io.BytesIO(data)), "n_frames", 1))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ScanRefused("damaged", "Không đọc được ảnh (tệp bị hỏng hoặc không đầy đủ).") from exc
+
+
 def normalise(files: list[bytes], max_file_bytes: int) -> Normalised:
     """One component's upload (one PDF, or one or more images) -> what is stored. Raises ScanRefused."""
     with _ONE_AT_A_TIME:
@@ -283,9 +292,13 @@ def _normalise(files: list[bytes], max_file_bytes: int) -> Normalised:
         return Normalised(files[0], "application/pdf", pages, original, "pdf", None)
     pages_jpeg, thumb = [], None
     for data, kind in zip(files, kinds):
-        page, small = _page_jpeg(data, kind)
-        pages_jpeg.append(page)
-        thumb = thumb or small
+        frames = _frames(data) if kind == "tiff" else 1  # a scanner's multi-page TIFF: one page a frame
+        for frame in range(frames):
+            page, small = _page_jpeg(data, kind, frame)
+            pages_jpeg.append(page)
+            thumb = thumb or small
+        if len(pages_jpeg) > MAX_PAGES:
+            raise ScanRefused("too_large", f"Mỗi lần gửi tối đa {MAX_PAGES} trang.")
     if len(pages_jpeg) == 1:
         return Normalised(pages_jpeg[0], "image/jpeg", 1, original, kinds[0], thumb)
     pdf = img2pdf.convert(pages_jpeg, layout_fun=img2pdf.get_fixed_dpi_layout_fun((200, 200)))

@@ -206,3 +206,11 @@ def test_a_photo_taken_sideways_is_stored_upright_from_its_exif_orientation():
     img.save(out, "JPEG", quality=90, exif=exif)
     stored = Image.open(io.BytesIO(scans.normalise([out.getvalue()], 25 * MB).data))
     assert stored.size[1] > stored.size[0] and max(stored.size) == scans.MAX_SIDE
+
+
+def test_a_multi_page_tiff_from_a_scanner_becomes_a_pdf_with_every_page():
+    pages = [Image.open(io.BytesIO(samples.small_jpeg(seed))) for seed in (1, 2, 3)]
+    out = io.BytesIO()
+    pages[0].save(out, "TIFF", save_all=True, append_images=pages[1:], compression="tiff_lzw")
+    stored = scans.normalise([out.getvalue()], 25 * MB)
+    assert stored.mime == "application/pdf" and stored.pages == 3 and stored.original_type == "tiff"

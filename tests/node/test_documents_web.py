@@ -166,6 +166,10 @@ def test_the_results_register_records_the_result_and_its_scan_and_searches_by_ci
     table = page[page.index("<tbody>"):]
     assert "125/QĐ-UBND" in table and code in table and APPLICANT["id_number"] not in table  # masked
     assert "125/QĐ-UBND" not in clerk.get("/so-ket-qua?nam=2026&cccd=001203009999").get_data(as_text=True)
+    from domain import reports
+    today = app.config["CLOCK"]().date()
+    rates = reports.digitisation_rates_sql(_db(app), today, today)[("", "")]
+    assert (rates.resolved, rates.results_digitised, rates.result_rate) == (1, 1, 1.0)
     bad = clerk.post(f"/ho-so/{code}/so-ket-qua", data={"number": "", "date": "x", "signer": ""})
     assert bad.status_code == 303 and store.get(_db(app), code)["result_record"]["number"] == "125"
 
