@@ -104,13 +104,24 @@ def record(ctx: store.Context, settings: dict, code: str, component, prepared: P
 
 def attach(ctx: store.Context, blobs: BlobStore, settings: dict, code: str, component, files: list[bytes],
            source: str = "file") -> dict:
-    """Normalise one component's upload, store it and record ``attachment.added``. Returns the attachment."""
-    state = _load_held(ctx.conn, code)  # fail early, before any work, on a wrong code, holder or component
+    """Normalise one component's upload, store it and record ``attachment.added``. Returns the attachment.
+
+    Every check that can refuse (dossier, holder, component, type, caps) runs before the blob is written,
+    so a refusal leaves no file behind; the same checks run again inside the write transaction.
+    """
+    state = _load_held(ctx.conn, code)
     try:
         digitisation.component_index(state, component)
     except digitisation.DigitisationError as exc:
         raise DocumentRefused("component", exc.message) from None
-    return record(ctx, settings, code, component, prepare(blobs, settings, files), source)
+    normalised = normalise(settings, files)
+    meta = {"hash": "0" * 64, "size": normalised.size, "mime": normalised.mime, "pages": normalised.pages}
+    try:
+        digitisation.add(state, meta, component=component, source=source, at="", by=ctx.actor, attachment_id="-",
+                         dossier_cap_bytes=caps(settings)[1])
+    except digitisation.DigitisationError as exc:
+        raise DocumentRefused(exc.errors[0].field, exc.message) from None
+    return record(ctx, settings, code, component, store_normalised(blobs, normalised), source)
 
 
 def remove(ctx: store.Context, code: str, attachment_id: str, reason: str) -> dict:

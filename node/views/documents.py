@@ -245,8 +245,12 @@ def result(code):
     _load_or_404(code)
     ctx = store_context()
     try:
+        try:  # the register's fields first, so a bad field leaves no scan attached either
+            digitisation.register_result(request.form.to_dict(), "", ctx.actor)
+        except digitisation.DigitisationError as exc:
+            raise documents.DocumentRefused(exc.errors[0].field, exc.message) from None
         files = _files()
-        if files:  # the scan first: a bad file must leave the register untouched
+        if files:  # then the scan: a bad file must leave the register untouched
             documents.attach(ctx, blob_store(), _settings(), code, digitisation.RESULT, files)
         documents.register_result(ctx, code, request.form.to_dict())
     except documents.DocumentRefused as exc:

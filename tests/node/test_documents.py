@@ -196,6 +196,7 @@ def test_a_dossier_over_its_document_cap_is_refused_and_nothing_is_recorded(app,
     after = (len(events.for_dossier(conn, state["code"])), conn.execute("SELECT count(*) FROM blobs").fetchone()[0])
     assert after == before
     assert len(digitisation.active(store.get(conn, state["code"]))) == 1
+    assert set(blobs.hashes_on_disk()) == known_hashes(conn)  # the refused file was never written
 
 
 def test_a_photo_taken_sideways_is_stored_upright_from_its_exif_orientation():

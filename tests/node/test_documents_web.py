@@ -170,8 +170,12 @@ def test_the_results_register_records_the_result_and_its_scan_and_searches_by_ci
     today = app.config["CLOCK"]().date()
     rates = reports.digitisation_rates_sql(_db(app), today, today)[("", "")]
     assert (rates.resolved, rates.results_digitised, rates.result_rate) == (1, 1, 1.0)
-    bad = clerk.post(f"/ho-so/{code}/so-ket-qua", data={"number": "", "date": "x", "signer": ""})
-    assert bad.status_code == 303 and store.get(_db(app), code)["result_record"]["number"] == "125"
+    bad = clerk.post(f"/ho-so/{code}/so-ket-qua", data={"number": "", "date": "x", "signer": "",
+                                                       "file": (io.BytesIO(samples.small_jpeg(8)), "b.jpg")},
+                     content_type="multipart/form-data")
+    after = store.get(_db(app), code)
+    assert bad.status_code == 303 and after["result_record"]["number"] == "125"
+    assert len(digitisation.result_files(after)) == 1  # the refused register entry attached no scan
 
 
 # --- API ----------------------------------------------------------------------------------------------
