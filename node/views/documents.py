@@ -22,14 +22,12 @@ Upload bodies: each file may be up to ``document_max_file_mb``; one request carr
 """
 from __future__ import annotations
 
-from datetime import date
-
-from flask import (Blueprint, Response, current_app, flash, g, jsonify, make_response, redirect, render_template,
-                   request, url_for)
+from flask import (Blueprint, Response, abort, current_app, flash, g, jsonify, make_response, redirect,
+                   render_template, request, url_for)
 
 from domain import digitisation
 
-from .. import documents, store
+from .. import documents, store, users
 from ..blobs import BlobError, BlobStore
 from ..db import get_db
 from ..qr import qr_svg
@@ -151,7 +149,6 @@ def _back(code: str):
 def _load_or_404(code: str) -> dict:
     state = store.get(get_db(), code)
     if state is None:
-        from flask import abort
         abort(404)
     return state
 
@@ -192,7 +189,6 @@ def view(code, attachment_id):
     state = _load_or_404(code)
     attachment = documents.find_attachment(state, attachment_id)
     if attachment is None:
-        from flask import abort
         abort(404)
     return _send(state, attachment)
 
@@ -203,7 +199,6 @@ def thumbnail(code, attachment_id):
     state = _load_or_404(code)
     attachment = documents.find_attachment(state, attachment_id)
     if attachment is None:
-        from flask import abort
         abort(404)
     return _send(state, attachment, thumb=True)
 
@@ -291,6 +286,10 @@ def capture(token):
             link = documents.capture_link(conn, token, device, g.now)
     except documents.DocumentRefused as exc:
         return render_template("error.html", title="Liên kết không còn hiệu lực", message=exc.message), exc.status
+    clerk = users.by_name(conn, link["username"])
+    if clerk is None or not clerk.active:  # the link is bound to a clerk who must still be allowed in
+        return render_template("error.html", title="Liên kết không còn hiệu lực",
+                               message="Tài khoản đã tạo mã QR không còn hoạt động."), 410
     state = store.get(conn, link["dossier"])
     message, error, status = None, None, 200
     if request.method == "POST":
@@ -384,10 +383,6 @@ def api_get(code, attachment_id):
     if response.status_code != 200:
         return api.error("blob_missing", "The file is not readable on this node.", 409)
     return response
-
-
-def today() -> date:
-    return g.now.date()
 
 
 # --- intake (called from desk.intake) ------------------------------------------------------------

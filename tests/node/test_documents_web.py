@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import timedelta
 
 import pytest
 
 from domain import digitisation
 from node import store, users
 from node.db import connect
-from tests.conftest import APPLICANT, login
+from tests.conftest import APPLICANT
 from tests.node import document_samples as samples
 from tests.node.test_web import intake_form
 
