@@ -448,3 +448,79 @@ def reuse_candidates():
         store.log_access(conn, g.user.username, code, "reuse_lookup", g.now)
     return jsonify({"papers": [{k: p[k] for k in ("dossier", "attachment", "name", "mime", "pages", "valid",
                                                   "valid_until", "is_result")} for p in papers]})
+
+
+def _api_body() -> dict | None:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else None
+
+
+def _api_state(code: str, state: dict):
+    return jsonify({"attachments": [_public(a) for a in state.get("attachments") or []],
+                    "components": [{k: c[k] for k in ("index", "name", "status", "exemption")}
+                                   for c in digitisation.components(state)],
+                    "result_record": state.get("result_record")})
+
+
+@api_bp.post("/dossiers/<code>/attachments/<attachment_id>/remove")
+def api_remove(code, attachment_id):
+    body = _api_body()
+    if body is None:
+        return api.error("bad_request", "Body must be a JSON object with a 'reason'.", 400)
+    try:
+        state = documents.remove(store_context(), code, attachment_id, str(body.get("reason") or ""))
+    except documents.DocumentRefused as exc:
+        return _api_refused(exc)
+    return _api_state(code, state)
+
+
+@api_bp.post("/dossiers/<code>/components/<component>/exemption")
+def api_exempt(code, component):
+    body = _api_body()
+    if body is None:
+        return api.error("bad_request", "Body must be a JSON object with 'exemption' "
+                                        f"({', '.join(digitisation.EXEMPTIONS)} or null).", 400)
+    try:
+        state = documents.mark(store_context(), code, component, body.get("exemption") or None)
+    except documents.DocumentRefused as exc:
+        return _api_refused(exc)
+    return _api_state(code, state)
+
+
+@api_bp.post("/dossiers/<code>/result")
+def api_result(code):
+    body = _api_body()
+    if body is None:
+        return api.error("bad_request", "Body must be a JSON object (number, symbol, date, signer, valid_until, "
+                                        "scope); attach the scan with component=result.", 400)
+    try:
+        state = documents.register_result(store_context(), code, {k: str(v) for k, v in body.items()
+                                                                   if v is not None})
+    except documents.DocumentRefused as exc:
+        return _api_refused(exc)
+    return _api_state(code, state)
+
+
+@api_bp.post("/dossiers/<code>/attachments/reuse")
+def api_reuse(code):
+    body = _api_body()
+    if body is None or not all(isinstance(body.get(k), (str, int)) for k in ("dossier", "attachment", "component")):
+        return api.error("bad_request", "Body must be a JSON object with 'dossier', 'attachment' and 'component'.", 400)
+    try:
+        attachment = documents.reuse(store_context(), code, str(body["component"]), str(body["dossier"]),
+                                     str(body["attachment"]))
+    except documents.DocumentRefused as exc:
+        return _api_refused(exc)
+    return jsonify(_public(attachment)), 201
+
+
+@api_bp.get("/citizens/<id_number>/papers")
+def api_papers(id_number):
+    """A citizen's earlier digitised papers and results, with validity (every dossier named is access-logged)."""
+    if not id_number.isdigit() or len(id_number) != 12:
+        return api.error("validation_failed", "id_number must be 12 digits.", 422)
+    conn = get_db()
+    papers = documents.earlier_papers(conn, id_number, g.now.date())
+    for code in sorted({p["dossier"] for p in papers}):
+        store.log_access(conn, g.user.username, code, "api_reuse_lookup", g.now)
+    return jsonify({"papers": papers})

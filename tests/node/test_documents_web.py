@@ -273,3 +273,33 @@ def test_the_digitisation_rates_export_as_csv_with_the_same_figures(app, clerk, 
     total = next(row for row in rows if row[1] == "Tổng cộng")
     assert total[3:6] == ["2", "1", "50.0"]
     assert any(row[0] == "000.00.06.H56" and row[2] == "Hộ tịch" for row in rows)
+
+
+def test_the_api_offers_removal_exemption_results_register_and_reuse_too(app, client, token, ctx):
+    from tests.conftest import receive
+    h = {"Authorization": f"Bearer {token}"}
+    old = receive(ctx)["code"]
+    up = client.post(f"/api/v1/dossiers/{old}/attachments", headers=h, content_type="multipart/form-data",
+                     data={"component": "0", "file": (io.BytesIO(samples.small_jpeg(4)), "a.jpg")}).get_json()
+    for action in ("start", "resolve"):
+        store.act(ctx(), old, action, {})
+    r = client.post(f"/api/v1/dossiers/{old}/result", headers=h,
+                    json={"number": "7", "date": "05/01/2026", "signer": "Trần Văn Hùng"})
+    assert r.status_code == 200 and r.get_json()["result_record"]["date"] == "2026-01-05"
+    assert client.post(f"/api/v1/dossiers/{old}/result", headers=h, json={"number": "7"}).get_json()["error"]["code"] \
+        == "date"
+    papers = client.get(f"/api/v1/citizens/{APPLICANT['id_number']}/papers", headers=h).get_json()["papers"]
+    assert [p["attachment"] for p in papers] == [up["id"]]
+    new = receive(ctx)["code"]
+    reused = client.post(f"/api/v1/dossiers/{new}/attachments/reuse", headers=h,
+                         json={"dossier": old, "attachment": up["id"], "component": 0})
+    assert reused.status_code == 201 and reused.get_json()["hash"] == up["hash"]
+    gone = client.post(f"/api/v1/dossiers/{new}/attachments/{reused.get_json()['id']}/remove", headers=h,
+                       json={"reason": "Nhầm giấy tờ"})
+    assert gone.get_json()["components"][0]["status"] == "not_digitised"
+    exempt = client.post(f"/api/v1/dossiers/{new}/components/0/exemption", headers=h,
+                         json={"exemption": "comparison"})
+    assert exempt.get_json()["components"][0] == {"index": 0, "name": "Tờ khai", "status": "exempt",
+                                                  "exemption": "comparison"}
+    bad = client.post(f"/api/v1/dossiers/{new}/components/0/exemption", headers=h, json={"exemption": "lazy"})
+    assert bad.status_code == 422 and set(bad.get_json()) == {"error"}
