@@ -305,6 +305,8 @@ def _make_backup(data_dir: Path, settings: dict, folder: Path, now: datetime, st
             leftover.unlink(missing_ok=True)
     pruned = prune(folder, settings.get("backup_keep_daily", 7), settings.get("backup_keep_weekly", 4),
                    protect=(final,))
+    if pruned:
+        _prune_blobs(folder)
     return BackupResult(path=final, size=final.stat().st_size, at=now.isoformat(),
                         seconds=time.monotonic() - started, pruned=pruned)
 
@@ -585,3 +587,25 @@ def _install_blobs(data_dir: Path, candidate: Path, source: Path, blob_key: Path
         if problem:
             raise BackupError(f"refusing to restore {source}: {problem}")
     return len(digests)
+
+
+def _prune_blobs(folder: Path, min_age: float = 3600) -> int:
+    """Delete blob files in ``folder/blobs`` that no backup left in the folder names (older than ``min_age``,
+    so the blobs of a backup still being written are safe). Returns files deleted."""
+    from .blobs import FOLDER
+    root = folder / FOLDER
+    if not root.is_dir():
+        return 0
+    named: set[str] = set()
+    for db_file in [p for _stamp, p in list_backups(folder)] + sorted(folder.glob("pre-*.db")):
+        try:
+            named.update(_blob_hashes(db_file))
+        except sqlite3.Error:
+            return 0  # an unreadable backup: keep every blob rather than guess
+    cutoff = time.time() - min_age
+    removed = 0
+    for path in root.glob("??/*"):
+        if path.is_file() and path.name not in named and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

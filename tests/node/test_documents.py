@@ -215,3 +215,29 @@ def test_a_multi_page_tiff_from_a_scanner_becomes_a_pdf_with_every_page():
     pages[0].save(out, "TIFF", save_all=True, append_images=pages[1:], compression="tiff_lzw")
     stored = scans.normalise([out.getvalue()], 25 * MB)
     assert stored.mime == "application/pdf" and stored.pages == 3 and stored.original_type == "tiff"
+
+
+def test_pruning_old_backups_also_drops_the_blobs_only_they_named(app, ctx, clock, tmp_path):
+    import time as _time
+
+    from node.backup import make_backup
+    state = _dossier(ctx)
+    blobs = BlobStore(app.config["DATA_DIR"])
+    kept = documents.attach(ctx(), blobs, SETTINGS, state["code"], "0", [samples.small_jpeg(1)])
+    folder = tmp_path / "usb"
+    folder.mkdir()
+    settings = dict(app.config["MOTCUA"], backup_keep_daily=1, backup_keep_weekly=0)
+    make_backup(app.config["DATA_DIR"], settings, to=folder, now=clock.now)
+    stale = folder / "blobs" / "ab" / ("ab" + "0" * 62)  # named by no backup any more
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"old")
+    old = _time.time() - 7200
+    os.utime(stale, (old, old))
+    for path in (folder / "blobs").rglob("*"):
+        if path.is_file():
+            os.utime(path, (old, old))
+    clock.advance(days=1)
+    result = make_backup(app.config["DATA_DIR"], settings, to=folder, now=clock.now)
+    assert result.pruned  # yesterday's backup went, and with it the blob only it named
+    assert not stale.exists()
+    assert (folder / "blobs" / kept["hash"][:2] / kept["hash"]).is_file()
