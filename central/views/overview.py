@@ -148,3 +148,21 @@ def index():
     communes = [(r["id"], r["name"]) for r in conn.execute("SELECT id, name FROM nodes ORDER BY name, id")]
     return render_template("overview/index.html", data=data, error=error, fields=fields, communes=communes,
                            silent_after_hours=settings["silent_after_hours"], now=iso(g.now)), (400 if error else 200)
+
+
+@bp.get("/so-hoa.csv")
+@login_required
+def digitisation_csv():
+    """Digitisation rates per commune and field (issue 10), the period and filters of the overview."""
+    from flask import Response
+    conn = get_db()
+    period, error = read_filters(request.args, g.now)
+    if error:
+        return render_template("error.html", title="Kỳ báo cáo không hợp lệ", message=error), 400
+    field = (request.args.get("field") or "").strip() or None
+    node = (request.args.get("node") or "").strip() or None
+    rates = reports.digitisation_rates_sql(conn, period.start, period.end, filters={"field": field, "agency": node})
+    names = {r["id"]: r["name"] for r in conn.execute("SELECT id, name FROM nodes")}
+    name = f"so-hoa-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"
+    return Response(reports.digitisation_csv(rates, names), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})

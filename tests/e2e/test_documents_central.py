@@ -40,6 +40,10 @@ def test_central_materialises_each_dossiers_document_list_from_metadata_events_o
         rates = page[page.index('id="digitisation-rates"'):]
         total = rates[rates.index('class="total"'):]
         assert "1/2" in total and "50,0%" in total  # one of the two dossiers received is fully digitised
+        csv_text = session.get(central.url + "/so-hoa.csv").content.decode("utf-8-sig")
+        assert [line for line in csv_text.splitlines() if line.startswith(",Tổng cộng")] == \
+            [",Tổng cộng,,2,1,50.0,0,0,"]
+        assert f"{AGENCY},UBND xã Hòa Bình,Hộ tịch,2,1,50.0" in csv_text
     finally:
         node.stop()
         central.stop()
