@@ -149,6 +149,17 @@ class BlobStore:
             raise BlobError(f"blob {digest[:12]} does not match its hash")
         return data
 
+    def blob_key(self, digest: str) -> bytes:
+        """This one blob's own key (unwrapped), to be sealed to central's key when the file travels (issue 11):
+        central can then read this blob, and no other, from the very bytes on the node's disk."""
+        raw = self.path(digest).read_bytes()[:HEADER]
+        if len(raw) < HEADER or raw[:4] != MAGIC or raw[4:12] != key_id(self.key()):
+            raise BlobError(f"blob {digest[:12]} is not readable with this node's key")
+        try:
+            return AESGCM(self.key()).decrypt(raw[12:24], raw[24:72], b"motcua-blob:" + digest.encode("ascii"))
+        except InvalidTag:
+            raise BlobError(f"blob {digest[:12]} fails its authentication tag (damaged)") from None
+
     # --- store and read --------------------------------------------------------------------
     def put(self, data: bytes) -> str:
         """Store ``data`` durably and return its hash; a blob already stored is kept (its mtime refreshed)."""

@@ -241,3 +241,18 @@ def test_pruning_old_backups_also_drops_the_blobs_only_they_named(app, ctx, cloc
     assert result.pruned  # yesterday's backup went, and with it the blob only it named
     assert not stale.exists()
     assert (folder / "blobs" / kept["hash"][:2] / kept["hash"]).is_file()
+
+
+def test_one_blobs_own_key_opens_that_file_and_no_other_so_it_can_travel_as_it_lies(tmp_path):
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from node.blobs import HEADER
+    blobs = BlobStore(tmp_path)
+    a, b = blobs.put(b"%PDF-1.4 page one"), blobs.put(b"%PDF-1.4 page two")
+    key = blobs.blob_key(a)
+    raw_a, raw_b = blobs.path(a).read_bytes(), blobs.path(b).read_bytes()
+    aad = b"motcua-blob:" + a.encode()
+    assert AESGCM(key).decrypt(raw_a[72:HEADER], raw_a[HEADER:], aad) == b"%PDF-1.4 page one"
+    with pytest.raises(InvalidTag):
+        AESGCM(key).decrypt(raw_b[72:HEADER], raw_b[HEADER:], b"motcua-blob:" + b.encode())
