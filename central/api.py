@@ -12,7 +12,8 @@ from domain import workflow
 
 from . import handback, nodes, users
 from .clock import iso
-from .db import get_db, write_tx
+from .db import get_db
+from service.sqlite import write_tx
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

@@ -12,7 +12,7 @@ from protocol.keys import KeyError_, fingerprint, load_public, public_b64
 
 from . import feed
 from .clock import iso
-from .db import write_tx
+from service.sqlite import write_tx
 from .ingest import Refused, stored_head
 
 CODE_CHARS = 10

@@ -21,7 +21,7 @@ from domain.codes import MAX_PER_DAY, ONLINE_FIRST, format_code
 
 from . import feed
 from .clock import iso
-from .db import write_tx
+from service.sqlite import write_tx
 
 ENTRY_TYPE = "dossier.handed_down"
 

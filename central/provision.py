@@ -7,7 +7,9 @@ from datetime import datetime
 from pathlib import Path
 
 from . import feed, keys, users
-from .db import connect, migrate, write_tx
+from .db import connect, migrate
+from service.sqlite import write_tx
+from service.files import make_private, private_dir
 from .settings import CONFIG_NAME, DB_NAME, KEY_NAME, ConfigError, parse_settings, write_settings
 
 
@@ -21,9 +23,10 @@ def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: d
         raise ConfigError(f"admin {problem}")
     values = parse_settings({"name": name, "secret_key": secrets.token_urlsafe(48)})
     created_dir = not data_dir.exists()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)  # an existing folder open to others is made owner-only (0700)
     try:
         keys.create(data_dir)
+        make_private(data_dir / KEY_NAME)
         db_path = data_dir / DB_NAME
         migrate(db_path)
         conn = connect(db_path)
@@ -44,4 +47,6 @@ def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: d
             for leftover in (CONFIG_NAME, KEY_NAME, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
                 (data_dir / leftover).unlink(missing_ok=True)
         raise
+    private_dir(data_dir / "backups")
+    private_dir(data_dir / "logs")
     return values

@@ -22,6 +22,9 @@ SETTINGS = [
             positive_int),
     Setting("login_max_failures", 5, "Failed logins before an account is locked for a while", positive_int),
     Setting("login_lock_minutes", 15, "How long a locked account stays locked", positive_int),
+    Setting("login_max_per_address", 30, "Failed logins allowed from one address per 10 minutes", positive_int),
+    Setting("max_request_bytes", 8 * 1024 * 1024, "Largest request body accepted, in bytes (at least max_body_bytes)",
+            positive_int),
     Setting("session_hours", 12, "How long a login to central's pages lasts", positive_int),
     Setting("silent_after_hours", 24, "A node not heard from for this long is shown as silent", positive_int),
 ]

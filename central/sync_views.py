@@ -11,7 +11,8 @@ from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER, seal
 
 from . import feed, nodes
 from .clock import iso
-from .db import get_db, write_tx
+from .db import get_db
+from service.sqlite import write_tx
 from .ingest import Refused, authenticate, error_payload, ingest, stored_head, touch
 
 bp = Blueprint("sync", __name__)

@@ -137,3 +137,19 @@ def m0002_recovery_log(db):
 def m0003_code_tail_index(db):
     # "0361" (the daily sequence a citizen reads off a receipt) finds its dossiers without a scan
     db.execute("CREATE INDEX dossiers_code_tail ON dossiers(substr(code, -4))")
+
+
+@migrations(name="0100_sessions")
+def m0100_sessions(db):
+    # Server-side sessions (logout, a password change or disabling an account ends them at once)
+    # and the flag an admin's password reset sets so the next login must choose a new password.
+    db.executescript("""
+    ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+    """)

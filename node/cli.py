@@ -16,8 +16,8 @@ data_option = shared.data_option("MOTCUA_DATA", "The node's")
 
 def open_db(data_dir: Path):
     """Connection to an existing, migrated node database (config checked first)."""
-    from .database import migrate
-    from .db import connect
+    from .db import migrate
+    from service.sqlite import connect
     from .settings import DB_NAME, load_settings
     settings = load_settings(data_dir)
     path = data_dir / DB_NAME
@@ -36,6 +36,7 @@ def main():
 
         motcua-node init --data /srv/motcua --agency 000.00.06.H56 --name "UBND xã Hòa Bình" --admin admin
     """
+    shared.private_files()
 
 
 @main.command()
@@ -78,25 +79,27 @@ def run(data_dir, host, port, threads):
 
         motcua-node run --data /srv/motcua --host 0.0.0.0 --port 8080
     """
-    import waitress
+    from service import logs
+    from service.web import make_server
 
-    from . import create_app, logs
+    from . import create_app
     from .backup import BackupScheduler
-    from .database import FolderLock
+    from .db import FolderLock
     from .settings import load_settings
     from .sync import SyncWorker
     settings = load_settings(data_dir)  # refuse a bad config before touching the folder
     lock = FolderLock(data_dir, "run").acquire()  # one node per folder; `restore` waits for it to stop
     try:
-        logs.configure(data_dir)
+        logs.configure(data_dir, "node.log")
         app = create_app({"DATA_DIR": data_dir})  # migrates after a backup; a failed step exits 2
+        server = make_server(app, host, port, threads, "motcua")  # a port in use: one line, exit 2
         worker = SyncWorker(data_dir, settings).start()
         backups = BackupScheduler(data_dir, settings).start()
         app.extensions["motcua.sync"] = worker
         app.extensions["motcua.backup"] = backups
         click.echo(f"motcua node {settings['agency_code']} listening on http://{host}:{port}/")
         try:
-            waitress.serve(app, host=host, port=port, threads=threads, ident="motcua")
+            server.run()
         finally:
             backups.stop()
             worker.stop()
@@ -104,60 +107,23 @@ def run(data_dir, host, port, threads):
         lock.release()
 
 
-@main.group()
-def user():
-    """Manage staff accounts.
-
-    Example:
-
-        motcua-node user add --data /srv/motcua lan --role clerk --full-name "Nguyễn Thị Lan"
-    """
-
-
-@user.command("add")
-@data_option
-@click.argument("username")
-@click.option("--role", type=click.Choice(["clerk", "leader", "admin"]), default="clerk", show_default=True,
-              help="clerk receives dossiers, leader resolves them, admin manages the node.")
-@click.option("--full-name", default="", help="Name shown on forms.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@config_errors
-def user_add(data_dir, username, role, full_name, password_stdin):
-    """Add a staff account.
-
-    Example:
-
-        echo 'Lan-pass-2026' | motcua-node user add --data /srv/motcua lan --role clerk --password-stdin
-    """
+def _users():
     from . import users
-    shared.add_user(open_db, users, local_now(), data_dir, username, role, full_name, password_stdin)
+    return users
 
 
-@main.group()
-def token():
-    """Manage API tokens.
+class _Users:
+    """The app's users module, imported when a command runs (keeps `--help` fast)."""
 
-    Example:
-
-        motcua-node token create --data /srv/motcua lan
-    """
+    def __getattr__(self, name):
+        return getattr(_users(), name)
 
 
-@token.command("create")
-@data_option
-@click.argument("username")
-@click.option("--label", default="", help="What the token is for.")
-@config_errors
-def token_create(data_dir, username, label):
-    """Print a new API token for USERNAME (shown once; store it safely).
-
-    Example:
-
-        curl -H "Authorization: Bearer $(motcua-node token create --data /srv/motcua lan)" \\
-            http://127.0.0.1:8080/api/v1/procedures
-    """
-    from . import users
-    shared.create_token(open_db, users, local_now(), data_dir, username, label)
+main.add_command(shared.user_commands(data_option, open_db, _Users(), local_now, program="motcua-node",
+                                      roles=("clerk", "leader", "admin"), default_role="clerk", example_data="/srv/motcua",
+                                      role_help="clerk receives dossiers, leader resolves them, admin manages the node."))
+main.add_command(shared.token_commands(data_option, open_db, _Users(), local_now, program="motcua-node",
+                                       example_data="/srv/motcua", example_url="http://127.0.0.1:8080/api/v1/procedures"))
 
 
 @main.command()

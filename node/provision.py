@@ -10,8 +10,9 @@ from domain.calendar import load_default_calendar
 from domain.catalogue import load_sample_catalogue
 
 from . import reference, users
-from .db import connect, write_tx
-from .database import migrate
+from service.sqlite import connect, write_tx
+from .db import migrate
+from service.files import private_dir
 from .settings import CONFIG_NAME, DB_NAME, ConfigError, parse_settings, write_settings
 
 
@@ -29,7 +30,7 @@ def init_node(data_dir: Path, *, agency_code: str, agency_name: str, admin: str,
         "secret_key": secrets.token_urlsafe(48), "public_url": public_url,
     })
     created_dir = not data_dir.exists()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)  # an existing folder open to others is made owner-only (0700)
     try:
         db_path = data_dir / DB_NAME
         migrate(db_path)
@@ -52,6 +53,6 @@ def init_node(data_dir: Path, *, agency_code: str, agency_name: str, admin: str,
             for name in (CONFIG_NAME, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
                 (data_dir / name).unlink(missing_ok=True)
         raise
-    (data_dir / "backups").mkdir(exist_ok=True)
-    (data_dir / "logs").mkdir(exist_ok=True)
+    private_dir(data_dir / "backups")
+    private_dir(data_dir / "logs")
     return values

@@ -15,7 +15,7 @@ from domain.statuses import CLOCK_RUNNING
 from domain.text import fold
 
 from . import events, reference
-from .db import write_tx
+from service.sqlite import write_tx
 
 
 class NotFound(LookupError):

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from .. import users as accounts
 from ..db import get_db
-from .auth import admin_required
+from service.web_auth import admin_required
 
 bp = Blueprint("admin", __name__, url_prefix="/quan-tri")
 

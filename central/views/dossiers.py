@@ -13,8 +13,9 @@ from domain.statuses import Status
 
 from .. import handback, search as finder
 from ..clock import iso
-from ..db import get_db, write_tx
-from .auth import login_required
+from ..db import get_db
+from service.sqlite import write_tx
+from service.web_auth import login_required
 
 bp = Blueprint("dossiers", __name__)
 PAGE = 50

@@ -18,7 +18,7 @@ from domain.catalogue import fields as catalogue_fields, parse_procedure
 from .. import feed, nodes
 from ..clock import iso
 from ..db import get_db
-from .auth import login_required
+from service.web_auth import login_required
 
 bp = Blueprint("overview", __name__)
 

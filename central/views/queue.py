@@ -15,8 +15,9 @@ from domain import workflow
 
 from .. import handback, users
 from ..clock import iso
-from ..db import get_db, write_tx
-from .auth import admin_required, login_required
+from ..db import get_db
+from service.sqlite import write_tx
+from service.web_auth import admin_required, login_required
 from .dossiers import DECISIONS, open_handoff_no
 
 bp = Blueprint("queue", __name__, url_prefix="/lien-thong")

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from .. import reference
 from .. import users as accounts
 from ..db import get_db
-from .auth import login_required
+from service.web_auth import login_required
 from .health import last_backup_summary
 
 bp = Blueprint("admin", __name__, url_prefix="/quan-tri")
