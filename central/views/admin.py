@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from .. import users as accounts
 from ..db import get_db
-from service.web_auth import admin_required
+from service.web_auth import admin_required, password_error_vi
 
 bp = Blueprint("admin", __name__, url_prefix="/quan-tri")
 
@@ -22,12 +22,12 @@ def _vi(message: str) -> str:
     return next((text for key, text in USER_ERRORS_VI.items() if key in message), "Không tạo được tài khoản.")
 
 
-def _page(error=None, token=None, status=200):
+def _page(error=None, token=None, status=200, reset_error=None):
     conn = get_db()
     tokens = {r["user_id"]: r["n"] for r in conn.execute(
         "SELECT user_id, COUNT(*) AS n FROM api_tokens WHERE revoked = 0 GROUP BY user_id")}
     return render_template("admin/users.html", users=accounts.all_users(conn), roles=accounts.ROLES, error=error,
-                           token=token, tokens=tokens), status
+                           token=token, tokens=tokens, reset_error=reset_error), status
 
 
 @bp.route("/nguoi-dung", methods=("GET", "POST"))
@@ -70,3 +70,29 @@ def token(user_id):
     label = (request.form.get("label") or "").strip()[:100] or f"tạo trên web bởi {g.user.username}"
     value = accounts.create_token(conn, user, label, g.now)
     return _page(token={"user": user, "value": value})
+
+
+@bp.post("/nguoi-dung/dat-lai-mat-khau")
+@admin_required
+def reset_password():
+    """An admin sets a temporary password: the user's sessions end; the next login must change it."""
+    conn = get_db()
+    try:
+        user = accounts.by_id(conn, int(request.form.get("user_id", "")))
+    except ValueError:
+        user = None
+    if user is None:
+        abort(404)
+    if user.id == g.user.id:
+        flash("Hãy đổi mật khẩu của chính mình ở trang Đổi mật khẩu.")
+        return redirect(url_for("admin.users"), 303)
+    try:
+        accounts.reset_password(conn, user.id, request.form.get("password", ""))
+    except accounts.UserError as exc:
+        return _reset_failed(password_error_vi(str(exc), "Không đặt lại được mật khẩu."))
+    flash(f"Đã đặt lại mật khẩu của {user.username}; lần đăng nhập sau họ phải đổi mật khẩu.")
+    return redirect(url_for("admin.users"), 303)
+
+
+def _reset_failed(message):
+    return _page(reset_error=message, status=400)
