@@ -126,6 +126,24 @@ main.add_command(shared.token_commands(data_option, open_db, _Users(), local_now
                                        example_data="/srv/motcua", example_url="http://127.0.0.1:8080/api/v1/procedures"))
 
 
+@main.command("deploy-files")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def deploy_files(folder):
+    """Copy the service files shipped with the node (systemd unit, Windows runner and its guide) to FOLDER.
+
+    Example:
+
+        motcua-node deploy-files /tmp/motcua-deploy && sudo install -m 644 /tmp/motcua-deploy/motcua-node.service \\
+            /etc/systemd/system/
+    """
+    from importlib.resources import files
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in sorted(files("node").joinpath("deploy").iterdir(), key=lambda i: i.name):
+        if item.is_file() and not item.name.startswith(("_", ".")):
+            (folder / item.name).write_bytes(item.read_bytes())
+            click.echo(f"wrote {folder / item.name}")
+
+
 @main.command()
 @data_option
 @click.argument("url")
