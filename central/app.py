@@ -12,10 +12,11 @@ from flask_wtf.csrf import CSRFProtect
 from service.ratelimit import SlidingWindow
 from service.web import harden
 
+from service.settings import ConfigError
 from . import db, keys
 from .clock import local_now
 from .ingest import Caps
-from .settings import DB_NAME, ConfigError, load_settings, parse_settings
+from .settings import DB_NAME, load_settings, parse_settings
 
 log = logging.getLogger("motcua.central")
 csrf = CSRFProtect()

@@ -6,11 +6,12 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+from service.settings import ConfigError
 from . import feed, keys, users
 from .db import connect, migrate
 from service.sqlite import write_tx
 from service.files import make_private, private_dir
-from .settings import CONFIG_NAME, DB_NAME, KEY_NAME, ConfigError, parse_settings, write_settings
+from .settings import CONFIG_NAME, DB_NAME, KEY_NAME, parse_settings, write_settings
 
 
 def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: datetime) -> dict:

@@ -6,7 +6,7 @@ turns that into exit code 2.
 """
 from __future__ import annotations
 
-from service.settings import ConfigError, Setting, SettingsFile, nonempty, positive_int, secret  # noqa: F401
+from service.settings import Setting, SettingsFile, nonempty, positive_int, secret
 
 CONFIG_NAME = "motcua-central.toml"
 DB_NAME = "motcua-central.db"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 
-from .statuses import Status, TransitionError, check_transition
+from .statuses import TransitionError, check_transition
 from .text import fold
 
 CREATING_TYPES = ("dossier.received", "dossier.registered")
@@ -106,7 +106,3 @@ def project(state: dict) -> dict:
         "phone": applicant["phone"],
         "updated_at": state["updated_at"],
     }
-
-
-def is_open(state: dict) -> bool:
-    return Status(state["status"]) not in (Status.REFUSED, Status.STOPPED, Status.RETURNED)

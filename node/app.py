@@ -9,13 +9,14 @@ from pathlib import Path
 from flask import Flask, g, request
 from flask_wtf.csrf import CSRFProtect
 
+from service.settings import ConfigError
 from . import db
 from .clock import local_now
 from .db import migrate
 from service.ratelimit import SlidingWindow
 from service.web import harden
 from .reference import CalendarCache
-from .settings import DB_NAME, ConfigError, load_settings, parse_settings
+from .settings import DB_NAME, load_settings, parse_settings
 
 csrf = CSRFProtect()
 log = logging.getLogger("motcua.node")

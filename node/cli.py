@@ -8,7 +8,7 @@ import click
 
 from .clock import local_now
 from service import cli as shared
-from service.cli import EXIT_CONFIG, config_errors, read_password  # noqa: F401
+from service.cli import config_errors, read_password
 from service.settings import ConfigError
 
 data_option = shared.data_option("MOTCUA_DATA", "The node's")

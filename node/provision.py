@@ -9,11 +9,12 @@ from pathlib import Path
 from domain.calendar import load_default_calendar
 from domain.catalogue import load_sample_catalogue
 
+from service.settings import ConfigError
 from . import reference, users
 from service.sqlite import connect, write_tx
 from .db import migrate
 from service.files import private_dir
-from .settings import CONFIG_NAME, DB_NAME, ConfigError, parse_settings, write_settings
+from .settings import CONFIG_NAME, DB_NAME, parse_settings, write_settings
 
 
 def init_node(data_dir: Path, *, agency_code: str, agency_name: str, admin: str, password: str,

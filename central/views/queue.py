@@ -17,7 +17,7 @@ from .. import handback, users
 from ..clock import iso
 from ..db import get_db
 from service.sqlite import write_tx
-from service.web_auth import admin_required, login_required
+from service.web_auth import admin_required, login_required, safe_next
 from .dossiers import DECISIONS, open_handoff_no
 
 bp = Blueprint("queue", __name__, url_prefix="/lien-thong")
@@ -86,7 +86,7 @@ def assign(code):
         user = users.by_name(conn, username)
         if user is None or not user.active or user.role != "admin":
             flash("Chọn một tài khoản quản trị đang hoạt động (chỉ quản trị được gửi quyết định).")
-            return redirect(request.form.get("back") or url_for("dossiers.dossier", code=code), 303)
+            return redirect(_back(code), 303)
         with write_tx(conn):
             conn.execute("INSERT INTO assignments(code, handoff_no, username, assigned_at, assigned_by) "
                          "VALUES (?, ?, ?, ?, ?) ON CONFLICT(code, handoff_no) DO UPDATE SET "
@@ -98,10 +98,7 @@ def assign(code):
 
 
 def _back(code: str) -> str:
-    target = request.form.get("back") or ""
-    if target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("dossiers.dossier", code=code)
+    return safe_next(request.form.get("back"), url_for("dossiers.dossier", code=code))
 
 
 def decision_params(form) -> tuple[dict, dict]:

@@ -2,7 +2,6 @@
 import json
 import shutil
 import sqlite3
-import time
 from datetime import datetime
 
 import pytest

@@ -6,7 +6,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest

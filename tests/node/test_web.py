@@ -2,7 +2,6 @@
 import re
 from datetime import datetime
 
-import pytest
 
 from node import create_app
 from service.sqlite import connect
