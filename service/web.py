@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+from typing import Callable
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -113,3 +115,56 @@ def make_server(app: Flask, host: str, port: int, threads: int, ident: str):
 
 def serve(app: Flask, host: str, port: int, threads: int, ident: str) -> None:
     make_server(app, host, port, threads, ident).run()
+
+
+def base_app(import_name: str, test_config: dict | None, *, envvar: str, settings_file, db_name: str,
+             cookie_name: str, program: str, logger: str, clock: Callable,
+             check: Callable[[dict], None] | None = None) -> Flask:
+    """The Flask app both servers start from, for the data folder in test_config["DATA_DIR"] or $envvar.
+
+    test_config may also carry "SETTINGS" (a dict parsed like the settings file instead of the file)
+    and "CLOCK" (a callable returning local now) for tests; the rest overrides Flask's config.
+    Sets the session cookie, CSRF and body-cap config, the per-address login limiter, ``g.now``
+    before each request, and ``harden``. The caller migrates the database and adds its blueprints.
+    """
+    from datetime import timedelta
+    from pathlib import Path
+
+    from flask import g
+
+    from .ratelimit import SlidingWindow
+
+    test_config = dict(test_config or {})
+    data_dir = Path(test_config.pop("DATA_DIR", None) or os.environ.get(envvar) or "")
+    if not str(data_dir) or str(data_dir) == ".":
+        raise ConfigError(f"no data folder: pass --data DIR or set {envvar}")
+    settings = (settings_file.parse(test_config.pop("SETTINGS")) if "SETTINGS" in test_config
+                else settings_file.load(data_dir))
+    if check is not None:
+        check(settings)
+    app = Flask(import_name)
+    app.config.update(
+        SECRET_KEY=settings["secret_key"],
+        DATA_DIR=data_dir,
+        DATABASE=data_dir / db_name,
+        MOTCUA=settings,
+        CLOCK=clock,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME=cookie_name,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings["session_hours"]),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        MAX_CONTENT_LENGTH=settings["max_request_bytes"],  # waitress refuses more before buffering
+    )
+    app.json.ensure_ascii = False
+    app.config.update(test_config)
+    if not Path(app.config["DATABASE"]).exists():
+        raise ConfigError(f"no database at {app.config['DATABASE']} (run {program} init first)")
+    app.extensions["motcua.login_limiter"] = SlidingWindow(settings["login_max_per_address"], 600)
+
+    @app.before_request
+    def set_now():
+        g.now = app.config["CLOCK"]()
+
+    harden(app, logger)
+    return app
