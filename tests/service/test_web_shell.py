@@ -307,3 +307,15 @@ def test_the_body_cap_is_a_setting_each_app_applies(site):
     assert site.app.config["MAX_CONTENT_LENGTH"] == settings["max_request_bytes"]
     r = site.client().post("/dang-nhap", data={"username": "x" * (settings["max_request_bytes"] + 10)})
     assert r.status_code == 413 and "Dữ liệu quá lớn" in r.get_data(as_text=True)
+
+
+def test_a_lock_ends_after_its_minutes_and_the_count_starts_again(site):
+    settings = site.app.config["MOTCUA"]
+    clock = site.app.config["CLOCK"]
+    client = site.client()
+    for _ in range(settings["login_max_failures"]):
+        login(client, password="wrong-password-1")
+    assert "tạm khóa" in login(client).get_data(as_text=True)
+    clock.advance(minutes=settings["login_lock_minutes"], seconds=1)
+    assert login(client, password="wrong-password-1").status_code == 401  # counted from one again
+    assert login(client).status_code == 302
