@@ -54,7 +54,7 @@ class FolderLock:
         self.purpose = purpose
         self._file = None
 
-    def acquire(self) -> "FolderLock":
+    def acquire(self) -> FolderLock:
         handle = open(self.path, "a+", encoding="utf-8")
         try:
             _lock(handle)
@@ -78,7 +78,7 @@ class FolderLock:
                 self._file.close()
                 self._file = None
 
-    def __enter__(self) -> "FolderLock":
+    def __enter__(self) -> FolderLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

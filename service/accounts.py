@@ -5,7 +5,7 @@ import hashlib
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -134,7 +134,7 @@ def _session_hash(session_id: str) -> str:
 
 def _utc_now() -> datetime:
     # Sessions last real hours (as the signed cookie's own max-age does), whatever the app's clock says.
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def start_session(conn, user_id: int, lifetime: timedelta) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError

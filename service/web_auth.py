@@ -11,12 +11,11 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 
 from . import accounts
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
+from service.web_auth import admin_required, password_error_vi
+
 from .. import users as accounts
 from ..db import get_db
-from service.web_auth import admin_required, password_error_vi
 
 bp = Blueprint("admin", __name__, url_prefix="/quan-tri")
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
+from service.web_auth import admin_required, login_required, password_error_vi
+
 from .. import reference
 from .. import users as accounts
 from ..db import get_db
-from service.web_auth import admin_required, login_required, password_error_vi
 from .health import last_backup_summary
 
 bp = Blueprint("admin", __name__, url_prefix="/quan-tri")
