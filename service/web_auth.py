@@ -1,8 +1,8 @@
 """Staff login for both servers' pages: the login, logout and own-password views, server-side
 sessions, ``login_required`` and the one ``safe_next``.
 
-Each app wires ``auth_blueprint`` with its own home endpoint and its own ``auth/*.html``
-templates. A session lives in the ``sessions`` table: the signed cookie only carries its id, so
+Each app wires ``auth_blueprint`` with its own home endpoint and its own ``auth/login.html``.
+A session lives in the ``sessions`` table: the signed cookie only carries its id, so
 logout, a password change or disabling the account ends it on the server at once, and a cookie
 saved before that gets the login page.
 """
@@ -77,7 +77,8 @@ def auth_blueprint(home_endpoint: str, get_db: Callable, *, logger: str, skip_pr
     ``skip_prefixes``: paths whose requests never use the session (an API with Bearer tokens).
     The per-address limiter (``app.extensions["motcua.login_limiter"]``, a SlidingWindow) answers 429.
     """
-    bp = Blueprint("auth", __name__)
+    # auth/password.html is the same page on both servers (service/templates); each app's base.html frames it
+    bp = Blueprint("auth", __name__, template_folder="templates")
     log = logging.getLogger(logger)
 
     @bp.before_app_request
