@@ -194,22 +194,11 @@ def node_recovery_code(data_dir, agency):
     _print_code(code, expires, data_dir)
 
 
-def _users():
-    from . import users
-    return users
-
-
-class _Users:
-    """The app's users module, imported when a command runs (keeps `--help` fast)."""
-
-    def __getattr__(self, name):
-        return getattr(_users(), name)
-
-
-main.add_command(shared.user_commands(data_option, open_db, _Users(), local_now, program="motcua-central",
+_users = shared.LazyModule("central.users")
+main.add_command(shared.user_commands(data_option, open_db, _users, local_now, program="motcua-central",
                                       roles=("admin", "viewer"), default_role="viewer", example_data="/srv/central",
                                       role_help="viewer reads, admin also hands dossiers back and manages nodes."))
-main.add_command(shared.token_commands(data_option, open_db, _Users(), local_now, program="motcua-central",
+main.add_command(shared.token_commands(data_option, open_db, _users, local_now, program="motcua-central",
                                        example_data="/srv/central", example_url="http://127.0.0.1:8090/api/v1/nodes"))
 
 

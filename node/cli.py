@@ -107,22 +107,11 @@ def run(data_dir, host, port, threads):
         lock.release()
 
 
-def _users():
-    from . import users
-    return users
-
-
-class _Users:
-    """The app's users module, imported when a command runs (keeps `--help` fast)."""
-
-    def __getattr__(self, name):
-        return getattr(_users(), name)
-
-
-main.add_command(shared.user_commands(data_option, open_db, _Users(), local_now, program="motcua-node",
+_users = shared.LazyModule("node.users")
+main.add_command(shared.user_commands(data_option, open_db, _users, local_now, program="motcua-node",
                                       roles=("clerk", "leader", "admin"), default_role="clerk", example_data="/srv/motcua",
                                       role_help="clerk receives dossiers, leader resolves them, admin manages the node."))
-main.add_command(shared.token_commands(data_option, open_db, _Users(), local_now, program="motcua-node",
+main.add_command(shared.token_commands(data_option, open_db, _users, local_now, program="motcua-node",
                                        example_data="/srv/motcua", example_url="http://127.0.0.1:8080/api/v1/procedures"))
 
 

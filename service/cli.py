@@ -146,3 +146,14 @@ def token_commands(data_option, open_db: Callable, users, now: Callable, *, prog
                    f"    curl -H \"Authorization: Bearer $({program} token create --data {example_data} admin)\" "
                    f"{example_url}")
     return group
+
+
+class LazyModule:
+    """A module imported on first use, so that building the CLI (and `--help`) stays fast."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr):
+        import importlib
+        return getattr(importlib.import_module(self._name), attr)

@@ -25,7 +25,8 @@ def user_error_vi(message: str) -> str:
 
 def admin_blueprint(users, get_db: Callable, render_page: Callable) -> Blueprint:
     """The ``admin`` blueprint; ``render_page(conn, **context)`` renders the app's admin/users.html."""
-    bp = Blueprint("admin", __name__, url_prefix="/quan-tri")
+    # admin/_reset_password.html (service/templates) is the reset form both apps' admin/users.html include
+    bp = Blueprint("admin", __name__, url_prefix="/quan-tri", template_folder="templates")
 
     def back():
         return redirect(url_for("admin.users"), 303)

@@ -159,3 +159,32 @@ def test_central_copies_its_database_before_migrating_and_writes_it_back_when_a_
     conn = connect(path)
     assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master")} == before_tables
     conn.close()
+
+
+@pytest.mark.parametrize("program", ["node", "central"])
+def test_the_user_commands_disable_enable_and_reset_an_account_on_both_servers(tmp_path, program):
+    data = tmp_path / program
+    assert (init_node(data) if program == "node" else init_central(data)).returncode == 0
+    role = "clerk" if program == "node" else "viewer"
+    assert cli(program, "user", "add", "--data", data, "lan", "--role", role, "--password-stdin",
+               input="Lan-pass-2026\n").returncode == 0
+    if program == "node":
+        from node import create_app
+    else:
+        from central.app import create_app
+    app = create_app({"DATA_DIR": data, "TESTING": True, "WTF_CSRF_ENABLED": False})
+
+    def login(password):
+        return app.test_client().post("/dang-nhap", data={"username": "lan", "password": password})
+    assert login("Lan-pass-2026").status_code == 302
+    disabled = cli(program, "user", "disable", "--data", data, "lan")
+    assert disabled.returncode == 0 and "sessions ended" in disabled.stdout
+    assert login("Lan-pass-2026").status_code == 401
+    assert cli(program, "user", "enable", "--data", data, "lan").returncode == 0
+    assert login("Lan-pass-2026").status_code == 302
+    assert cli(program, "user", "reset-password", "--data", data, "lan", "--password-stdin",
+               input="Temp-pass-2026\n").returncode == 0
+    assert login("Lan-pass-2026").status_code == 401
+    assert login("Temp-pass-2026").headers["Location"].endswith("/doi-mat-khau")
+    unknown = cli(program, "user", "disable", "--data", data, "nobody")
+    assert unknown.returncode == 2 and unknown.stderr.strip() == "error: no user 'nobody'"
