@@ -90,7 +90,7 @@ def auth_blueprint(home_endpoint: str, get_db: Callable, *, logger: str, skip_pr
             return None
         session_id = session.get("sid")
         if session_id is None:
-            if session:
+            if "user_id" in session:  # a cookie signed before sessions lived on the server
                 session.clear()
             return None
         user = accounts.user_for_session(get_db(), session_id)

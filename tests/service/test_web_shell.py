@@ -315,3 +315,10 @@ def test_a_lock_ends_after_its_minutes_and_the_count_starts_again(site):
     clock.advance(minutes=settings["login_lock_minutes"], seconds=1)
     assert login(client, password="wrong-password-1").status_code == 401  # counted from one again
     assert login(client).status_code == 302
+
+
+def test_logout_says_so_on_the_login_page(site):
+    client = site.client()
+    login(client)
+    page = client.post("/dang-xuat", follow_redirects=True).get_data(as_text=True)
+    assert "Bạn đã đăng xuất." in page
