@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import secrets
-import shutil
 from datetime import datetime
 from pathlib import Path
 
+from service.files import make_private, new_data_folder
 from service.settings import ConfigError
+from service.sqlite import write_tx
+
 from . import feed, keys, users
 from .db import connect, migrate
-from service.sqlite import write_tx
-from service.files import make_private, private_dir
 from .settings import CONFIG_NAME, DB_NAME, KEY_NAME, parse_settings, write_settings
 
 
@@ -23,9 +23,7 @@ def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: d
     if problem:
         raise ConfigError(f"admin {problem}")
     values = parse_settings({"name": name, "secret_key": secrets.token_urlsafe(48)})
-    created_dir = not data_dir.exists()
-    private_dir(data_dir)  # an existing folder open to others is made owner-only (0700)
-    try:
+    with new_data_folder(data_dir, (CONFIG_NAME, KEY_NAME, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm")):
         keys.create(data_dir)
         make_private(data_dir / KEY_NAME)
         db_path = data_dir / DB_NAME
@@ -41,13 +39,4 @@ def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: d
         finally:
             conn.close()
         write_settings(data_dir, values)
-    except BaseException:
-        if created_dir:
-            shutil.rmtree(data_dir, ignore_errors=True)
-        else:
-            for leftover in (CONFIG_NAME, KEY_NAME, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
-                (data_dir / leftover).unlink(missing_ok=True)
-        raise
-    private_dir(data_dir / "backups")
-    private_dir(data_dir / "logs")
     return values

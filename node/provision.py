@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import secrets
-import shutil
 from datetime import datetime
 from pathlib import Path
 
 from domain.calendar import load_default_calendar
 from domain.catalogue import load_sample_catalogue
-
+from service.files import new_data_folder
 from service.settings import ConfigError
-from . import reference, users
 from service.sqlite import connect, write_tx
+
+from . import reference, users
 from .db import migrate
-from service.files import private_dir
 from .settings import CONFIG_NAME, DB_NAME, parse_settings, write_settings
 
 
@@ -30,9 +29,7 @@ def init_node(data_dir: Path, *, agency_code: str, agency_name: str, admin: str,
         "agency_code": agency_code, "agency_name": agency_name, "parent_name": parent_name,
         "secret_key": secrets.token_urlsafe(48), "public_url": public_url,
     })
-    created_dir = not data_dir.exists()
-    private_dir(data_dir)  # an existing folder open to others is made owner-only (0700)
-    try:
+    with new_data_folder(data_dir, (CONFIG_NAME, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm")):
         db_path = data_dir / DB_NAME
         migrate(db_path)
         conn = connect(db_path)
@@ -47,13 +44,4 @@ def init_node(data_dir: Path, *, agency_code: str, agency_name: str, admin: str,
         finally:
             conn.close()
         write_settings(data_dir, values)
-    except BaseException:
-        if created_dir:
-            shutil.rmtree(data_dir, ignore_errors=True)
-        else:
-            for name in (CONFIG_NAME, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
-                (data_dir / name).unlink(missing_ok=True)
-        raise
-    private_dir(data_dir / "backups")
-    private_dir(data_dir / "logs")
     return values

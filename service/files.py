@@ -3,6 +3,7 @@ keys, backups and logs are readable by the service account alone (0600 files, 07
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import sys
 from contextlib import contextmanager
@@ -43,3 +44,26 @@ def make_private(path: Path) -> None:
 def open_to_others(path: Path) -> bool:
     """True when group or others may read, write or enter ``path``."""
     return sys.platform != "win32" and bool(Path(path).stat().st_mode & 0o077)
+
+
+@contextmanager
+def new_data_folder(data_dir: Path, leftovers: tuple[str, ...]):
+    """Set up a data folder owner-only and leave nothing half-made if the block fails.
+
+    A folder this call created is removed again; in a folder that existed, only ``leftovers``
+    (the files the set-up writes) are. On success ``backups/`` and ``logs/`` are added, owner-only.
+    """
+    data_dir = Path(data_dir)
+    created = not data_dir.exists()
+    private_dir(data_dir)  # an existing folder open to others is made owner-only (0700)
+    try:
+        yield data_dir
+    except BaseException:
+        if created:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            for name in leftovers:
+                (data_dir / name).unlink(missing_ok=True)
+        raise
+    private_dir(data_dir / "backups")
+    private_dir(data_dir / "logs")
