@@ -40,7 +40,10 @@ def init_node(data_dir: Path, *, agency_code: str, agency_name: str, admin: str,
             with write_tx(conn):
                 reference.install_catalogue(conn, cat_version, procedures, stamp)
                 reference.install_calendar(conn, cal_version, entries, stamp)
-            users.create(conn, admin, password, "admin", "Quản trị viên", now)
+            try:
+                users.create(conn, admin, password, "admin", "Quản trị viên", now)
+            except users.UserError as exc:
+                raise ConfigError(f"admin {exc}") from None
         finally:
             conn.close()
         write_settings(data_dir, values)

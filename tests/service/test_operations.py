@@ -188,3 +188,17 @@ def test_the_user_commands_disable_enable_and_reset_an_account_on_both_servers(t
     assert login("Temp-pass-2026").headers["Location"].endswith("/doi-mat-khau")
     unknown = cli(program, "user", "disable", "--data", data, "nobody")
     assert unknown.returncode == 2 and unknown.stderr.strip() == "error: no user 'nobody'"
+
+
+@pytest.mark.parametrize("program", ["node", "central"])
+@pytest.mark.parametrize("existing", [False, True])
+def test_an_init_that_fails_halfway_leaves_nothing_behind_and_says_why_in_one_line(tmp_path, program, existing):
+    data = tmp_path / program
+    if existing:
+        data.mkdir()
+    args = (["--agency", "000.00.06.H56", "--name", "UBND xã Hòa Bình"] if program == "node"
+            else ["--name", "UBND tỉnh Quảng Ninh"])
+    result = cli(program, "init", "--data", data, *args, "--admin", "bad name!", "--password-stdin", input=PASSWORD)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == ("error: admin username must be letters, digits, dots, dashes or underscores")
+    assert (list(data.iterdir()) == []) if existing else not data.exists()
