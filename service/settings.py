@@ -70,6 +70,17 @@ def clock_time(value):
     return value
 
 
+def web_settings(*, session_help: str, max_request_bytes: int, max_request_help: str) -> list[Setting]:
+    """The staff-login and request-cap settings both servers declare (read by service.web*)."""
+    return [
+        Setting("login_max_failures", 5, "Failed logins before an account is locked for a while", positive_int),
+        Setting("login_lock_minutes", 15, "How long a locked account stays locked", positive_int),
+        Setting("login_max_per_address", 30, "Failed logins allowed from one address per 10 minutes", positive_int),
+        Setting("session_hours", 12, session_help, positive_int),
+        Setting("max_request_bytes", max_request_bytes, max_request_help, positive_int),
+    ]
+
+
 class SettingsFile:
     """One program's settings: the declarations, the file name and how to read and write it."""
 

@@ -15,6 +15,7 @@ def _page(conn, token=None, **context):
     tokens = {r["user_id"]: r["n"] for r in conn.execute(
         "SELECT user_id, COUNT(*) AS n FROM api_tokens WHERE revoked = 0 GROUP BY user_id")}
     return render_template("admin/users.html", users=accounts.all_users(conn), roles=accounts.ROLES,
+                           default_role="viewer",
                            token=token, tokens=tokens, **context)
 
 

@@ -12,6 +12,7 @@ from .health import last_backup_summary
 
 def _page(conn, **context):
     return render_template("admin/users.html", users=users.all_users(conn), roles=users.ROLES,
+                           default_role="clerk",
                            catalogue_version=reference.version(conn, "catalogue"),
                            calendar_version=reference.version(conn, "calendar"),
                            backup=last_backup_summary(conn, g.now), **context)

@@ -322,3 +322,12 @@ def test_logout_says_so_on_the_login_page(site):
     login(client)
     page = client.post("/dang-xuat", follow_redirects=True).get_data(as_text=True)
     assert "Bạn đã đăng xuất." in page
+
+
+def test_the_add_account_form_proposes_the_least_powerful_role(site):
+    admin = site.client()
+    login(admin, "admin", ADMIN_PASSWORD)
+    page = admin.get("/quan-tri/nguoi-dung").get_data(as_text=True)
+    least = "clerk" if site.kind == "node" else "viewer"
+    assert f'<option value="{least}" selected>' in page
+    assert page.count(" selected>") == 1
