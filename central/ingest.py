@@ -34,7 +34,7 @@ from protocol.events import ChainError, Head, check_shape, verify_chain
 from protocol.keys import KeyError_, load_public
 
 from .clock import iso
-from .db import write_tx
+from service.sqlite import write_tx
 
 SQL_CHUNK = 500  # host parameters per IN (...) query
 

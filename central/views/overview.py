@@ -17,7 +17,7 @@ from .. import feed
 from ..clock import iso
 from ..db import get_db
 from ..store import nodes, publishing, reports as report_store
-from .auth import login_required
+from service.web_auth import login_required
 
 bp = Blueprint("overview", __name__)
 

@@ -8,7 +8,7 @@ import pytest
 
 from domain import digitisation
 from node import store, users
-from node.db import connect
+from service.sqlite import connect
 from tests.conftest import APPLICANT
 from tests.node import document_samples as samples
 from tests.node.test_web import intake_form
