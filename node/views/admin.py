@@ -15,7 +15,7 @@ def _page(conn, **context):
                            default_role="clerk",
                            catalogue_version=reference.version(conn, "catalogue"),
                            calendar_version=reference.version(conn, "calendar"),
-                           backup=last_backup_summary(conn, g.now), **context)
+                           backup=last_backup_summary(conn, g.pc_now), **context)
 
 
 bp = admin_blueprint(users, get_db, _page)
