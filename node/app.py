@@ -28,7 +28,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.migrate(app.config["DATABASE"], backup_dir=data_dir / "backups")
 
     app.extensions["motcua.calendar"] = CalendarCache(settings["working_hours"])
-    app.extensions["motcua.lookup_limiter"] = SlidingWindow(settings["lookup_max_attempts"], 600)
+    from .views.lookup import ADDRESS_FACTOR
+    limit = settings["lookup_max_attempts"]  # per dossier code; per address ten times as many
+    app.extensions["motcua.lookup_code_limiter"] = SlidingWindow(limit, 600)
+    app.extensions["motcua.lookup_address_limiter"] = SlidingWindow(limit * ADDRESS_FACTOR, 600)
 
     db.init_app(app)
     csrf.init_app(app)

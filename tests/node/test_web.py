@@ -118,6 +118,40 @@ def test_wrong_lookup_pairs_reveal_nothing_and_are_rate_limited(ctx, client):
     assert client.post("/tra-cuu", data={"ma": code, "so": "5678"}).status_code == 429
 
 
+def test_parallel_wrong_lookups_of_one_dossier_evaluate_at_most_the_limit(app, ctx):
+    import threading
+    code = receive(ctx)["code"]
+    limit = app.config["MOTCUA"]["lookup_max_attempts"]
+    attempts = limit * 4
+    start = threading.Barrier(attempts)
+    statuses, lock = [], threading.Lock()
+
+    def attempt(n):
+        client = app.test_client()  # each thread its own client, all against the one app and its limiters
+        start.wait()
+        r = client.post("/tra-cuu", data={"ma": code, "so": f"{1000 + n}"[-4:]},
+                        environ_base={"REMOTE_ADDR": f"10.0.0.{n}"})  # spread over addresses: the code limit bites
+        with lock:
+            statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(attempts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(statuses) == attempts
+    assert statuses.count(404) == limit  # evaluated: exactly the limit, however the threads interleaved
+    assert statuses.count(429) == attempts - limit
+    assert app.test_client().post("/tra-cuu", data={"ma": code, "so": "5678"}).status_code == 429
+
+
+def test_a_right_lookup_pair_does_not_count_against_the_limit(app, ctx, client):
+    code = receive(ctx)["code"]
+    for _ in range(app.config["MOTCUA"]["lookup_max_attempts"] * 2):
+        assert client.post("/tra-cuu", data={"ma": code, "so": "5678"}).status_code == 200
+    assert client.post("/tra-cuu", data={"ma": code, "so": "0000"}).status_code == 404
+
+
 def test_failed_logins_lock_the_account(client):
     for _ in range(5):
         assert login(client, password="wrong-password-1").status_code == 401
