@@ -166,7 +166,8 @@ def percent(value) -> str:
 @bp.app_context_processor
 def document_labels():
     return {"exemption_labels": digitisation.EXEMPTIONS, "digitisation_states": digitisation.STATES,
-            "document_sources": digitisation.SOURCES}
+            "document_sources": digitisation.SOURCES, "upload_max_bytes": upload_cap(_settings()),
+            "upload_too_large": too_large_message(_settings())}
 
 
 def _back(code: str):
