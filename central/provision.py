@@ -9,7 +9,8 @@ from service.files import make_private, new_data_folder
 from service.settings import ConfigError
 from service.sqlite import write_tx
 
-from . import feed, keys, users
+from . import feed, keys, roles
+from service import accounts
 from .db import connect, migrate
 from .settings import CONFIG_NAME, DB_NAME, KEY_NAME, parse_settings, write_settings
 
@@ -19,7 +20,7 @@ def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: d
     data_dir = Path(data_dir)
     if data_dir.exists() and any(data_dir.iterdir()):
         raise ConfigError(f"{data_dir} already exists and is not empty; refusing to overwrite it")
-    problem = users.password_problem(password)
+    problem = accounts.password_problem(password)
     if problem:
         raise ConfigError(f"admin {problem}")
     values = parse_settings({"name": name, "secret_key": secrets.token_urlsafe(48)})
@@ -33,8 +34,8 @@ def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: d
             with write_tx(conn):
                 feed.publish_samples(conn, now=now)
             try:
-                users.create(conn, admin, password, "admin", "Quản trị viên", now)
-            except users.UserError as exc:
+                accounts.create(conn, admin, password, "admin", "Quản trị viên", now, roles=roles.ROLES)
+            except accounts.UserError as exc:
                 raise ConfigError(f"admin {exc}") from None
         finally:
             conn.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from domain.clock import VIETNAM, local_now, today  # noqa: F401  (the one definition of now)
+from domain.clock import local_now  # the one definition of now
 
 CORRECTION_KEY = "clock_correction_seconds"
 

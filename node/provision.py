@@ -11,7 +11,8 @@ from service.files import new_data_folder
 from service.settings import ConfigError
 from service.sqlite import connect, write_tx
 
-from . import reference, users
+from . import reference, roles
+from service import accounts
 from .db import migrate
 from .settings import CONFIG_NAME, DB_NAME, parse_settings, write_settings
 
@@ -22,7 +23,7 @@ def init_node(data_dir: Path, *, agency_code: str, agency_name: str, admin: str,
     data_dir = Path(data_dir)
     if (data_dir / CONFIG_NAME).exists() or (data_dir / DB_NAME).exists():
         raise ConfigError(f"{data_dir} already holds a node; refusing to overwrite it")
-    problem = users.password_problem(password)
+    problem = accounts.password_problem(password)
     if problem:
         raise ConfigError(f"admin {problem}")
     values = parse_settings({
@@ -41,8 +42,8 @@ def init_node(data_dir: Path, *, agency_code: str, agency_name: str, admin: str,
                 reference.install_catalogue(conn, cat_version, procedures, stamp)
                 reference.install_calendar(conn, cal_version, entries, stamp)
             try:
-                users.create(conn, admin, password, "admin", "Quản trị viên", now)
-            except users.UserError as exc:
+                accounts.create(conn, admin, password, "admin", "Quản trị viên", now, roles=roles.ROLES)
+            except accounts.UserError as exc:
                 raise ConfigError(f"admin {exc}") from None
         finally:
             conn.close()

@@ -30,7 +30,8 @@ from flask import (Blueprint, Response, abort, current_app, flash, g, jsonify, m
 
 from domain import digitisation
 
-from .. import documents, store, users
+from .. import documents, store
+from service import accounts
 from ..blobs import BlobError, BlobStore
 from ..settings import UPLOAD_OVERHEAD
 from ..db import get_db
@@ -314,7 +315,7 @@ def capture(token):
             link = documents.capture_link(conn, token, device, g.now)
     except documents.DocumentRefused as exc:
         return render_template("error.html", title="Liên kết không còn hiệu lực", message=exc.message), exc.status
-    clerk = users.by_name(conn, link["username"])
+    clerk = accounts.by_name(conn, link["username"])
     if clerk is None or not clerk.active:  # the link is bound to a clerk who must still be allowed in
         return render_template("error.html", title="Liên kết không còn hiệu lực",
                                message="Tài khoản đã tạo mã QR không còn hoạt động."), 410

@@ -87,8 +87,9 @@ def admin(central_app):
 
 @pytest.fixture
 def token(conn, clock):
-    from central import users
-    return users.create_token(conn, users.by_name(conn, "admin"), "test", clock.now)
+    from central import roles
+    from service import accounts
+    return accounts.create_token(conn, accounts.by_name(conn, "admin"), "test", clock.now, prefix=roles.TOKEN_PREFIX)
 
 
 def expected(*fakes, agency=None) -> dict:

@@ -89,13 +89,14 @@ def test_an_upload_over_the_cap_gets_a_vietnamese_page_from_a_real_server_and_no
 
 
 def test_an_api_upload_over_the_cap_gets_the_one_json_error_shape_in_vietnamese(served, ctx, clock):
-    from node import users
+    from node import roles
+    from service import accounts
     from service.sqlite import connect
     app, url = served
     code = receive(ctx)["code"]
     before = stored(app)
     conn = connect(app.config["DATABASE"])
-    bearer = users.create_token(conn, users.by_name(conn, "lan"), "scanner", clock.now)
+    bearer = accounts.create_token(conn, accounts.by_name(conn, "lan"), "scanner", clock.now, prefix=roles.TOKEN_PREFIX)
     conn.close()
     r = requests.post(f"{url}/api/v1/dossiers/{code}/attachments", headers={"Authorization": f"Bearer {bearer}"},
                       data={"component": "0"}, files={"file": ("scan.jpg", b"\xff" * (10 * MB), "image/jpeg")},

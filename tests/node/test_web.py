@@ -185,19 +185,19 @@ def test_only_admins_reach_the_admin_page_and_can_add_and_disable_users(client):
     assert r.status_code == 303
     page = client.get("/quan-tri/nguoi-dung").get_data(as_text=True)
     assert "Lê Thị Mai" in page
-    from node import users
+    from service import accounts
     from service.sqlite import connect as c
     conn = c(client.application.config["DATABASE"])
-    mai = users.by_name(conn, "mai")
+    mai = accounts.by_name(conn, "mai")
     client.post(f"/quan-tri/nguoi-dung/{mai.id}/trang-thai")
     client.post("/dang-xuat")
     assert login(client, "mai", "Mai-pass-2026").status_code == 401
 
 
 def test_a_disabled_users_open_session_ends(app, clerk):
-    from node import users
+    from service import accounts
     conn = connect(app.config["DATABASE"])
-    users.set_active(conn, users.by_name(conn, "lan").id, False)
+    accounts.set_active(conn, accounts.by_name(conn, "lan").id, False)
     assert clerk.get("/").status_code == 302
 
 
