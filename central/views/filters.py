@@ -15,7 +15,6 @@ from domain.citizen import mask_id_number, mask_name, mask_phone
 from domain.statuses import LABELS, Status, is_overdue
 
 from .. import keys, roles
-from service import accounts
 
 
 UNKNOWN_STATUS = "Trạng thái không xác định"
