@@ -9,7 +9,8 @@ from service.files import make_private, new_data_folder
 from service.provision import check_admin_password, fill_new_database
 from service.settings import ConfigError
 
-from . import feed, keys, users
+from . import feed, keys, roles
+from service import accounts
 from .db import connect, migrate
 from .settings import CONFIG_NAME, DB_NAME, KEY_NAME, parse_settings, write_settings
 
@@ -26,6 +27,6 @@ def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: d
         make_private(data_dir / KEY_NAME)
         fill_new_database(data_dir / DB_NAME, migrate=migrate, connect=connect,
                           seed=lambda conn: feed.publish_samples(conn, now=now),
-                          create_user=users.create, admin=admin, password=password, now=now)
+                          create_user=lambda *a: accounts.create(*a, roles=roles.ROLES), admin=admin, password=password, now=now)
         write_settings(data_dir, values)
     return values
