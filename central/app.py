@@ -119,6 +119,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     @app.after_request
     def headers(response):
+        if request.path.startswith("/api/"):  # signed envelopes and JSON for programs: no browser headers
+            if not request.path.startswith(("/api/v1/sync/", "/api/v1/enroll")):
+                response.headers["Cache-Control"] = "no-store"
+            return response
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")

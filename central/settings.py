@@ -6,11 +6,18 @@ turns that into exit code 2.
 """
 from __future__ import annotations
 
-from service.settings import ConfigError, Setting, SettingsFile, nonempty, positive_int, secret  # noqa: F401
+from service.settings import ConfigError, Setting, SettingsFile, as_str, nonempty, positive_int, secret  # noqa: F401
 
 CONFIG_NAME = "motcua-central.toml"
 DB_NAME = "motcua-central.db"
 KEY_NAME = "central.key"
+
+
+def _wire_versions(value):
+    parts = [p.strip() for p in as_str(value).split(",") if p.strip()]
+    if "1" not in parts or not set(parts) <= {"1", "2"}:
+        raise ValueError('must list the accepted sync wire formats, "1" or "1,2"')
+    return ",".join(sorted(set(parts)))
 
 
 SETTINGS = [
@@ -26,6 +33,8 @@ SETTINGS = [
     Setting("login_lock_minutes", 15, "How long a locked account stays locked", positive_int),
     Setting("session_hours", 12, "How long a login to central's pages lasts", positive_int),
     Setting("silent_after_hours", 24, "A node not heard from for this long is shown as silent", positive_int),
+    Setting("sync_wire_versions", "1,2", "Sync wire formats accepted from nodes (\"1\" or \"1,2\"); the highest is "
+            "the one central tells nodes it prefers", _wire_versions),
 ]
 FILE = SettingsFile(SETTINGS, CONFIG_NAME, "motcua-central")
 parse_settings = FILE.parse

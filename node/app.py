@@ -132,6 +132,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     @app.after_request
     def security_headers(response):
+        if request.path.startswith("/api/"):  # JSON for programs: no browser headers, never cached
+            response.headers["Cache-Control"] = "no-store"
+            return response
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -15,7 +15,7 @@ from protocol.events import GENESIS
 
 from .db import write_tx
 
-INT_KEYS = {"acked_seq", "feed_seq", "batch_size", "clock_offset_seconds", "pending"}
+INT_KEYS = {"acked_seq", "feed_seq", "batch_size", "clock_offset_seconds", "pending", "central_wire"}
 
 
 def get_all(conn: sqlite3.Connection) -> dict:

@@ -22,7 +22,8 @@ PY = sys.executable
 ROOT = Path(__file__).resolve().parents[2]
 APPLICANT = {"name": "Nguyễn Văn Dũng", "id_number": "001203004567", "phone": "0912345678",
              "address": "Thôn Đông, xã Hòa Bình", "email": ""}
-FAST_SYNC = {"sync_interval_seconds": 1, "sync_backoff_cap_seconds": 2, "sync_connect_timeout": 2,
+FAST_SYNC = {"sync_interval_seconds": 1, "sync_heartbeat_seconds": 1, "sync_backoff_cap_seconds": 2,
+             "sync_connect_timeout": 2,
              "sync_read_timeout": 5}
 
 
