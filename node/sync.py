@@ -39,7 +39,7 @@ class Outcome:
     applied: int = 0
     rounds: int = 0
     pending: int = 0
-    feed_head: int | None = None  # central's feed head for this node, from a push reply (None: not said)
+    feed_head: tuple | None = None  # (seq, hash) of central's feed for this node, from a push reply
     notes: list = field(default_factory=list)
 
 
@@ -140,10 +140,13 @@ def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: i
             raise
         if not v2_failed:
             central_wire(conn, client)
+        if batch_events:
+            sync_state.put(conn, last_push_wire=2 if v2 else 1)  # shown by `status`, read by tests
         record_clock(conn, reply.clock_offset_seconds, clock_warning_seconds)
         _adopt_head(conn, payload["head"])
-        if isinstance(payload.get("feed_head"), int):
-            outcome.feed_head = payload["feed_head"]
+        said = payload.get("feed_head")
+        if isinstance(said, dict) and isinstance(said.get("seq"), int) and isinstance(said.get("hash"), str):
+            outcome.feed_head = (said["seq"], said["hash"])
         outcome.rounds += 1
         if batch_events:
             outcome.pushed += int(payload.get("accepted", 0))
@@ -231,7 +234,7 @@ def sync_once(data_dir: Path, settings: dict, session=None, *, heartbeat: bool =
             hello = heartbeat or sync_state.get(conn, "acked_seq") is None
             push(conn, client, outcome, settings["clock_warning_minutes"] * 60, hello=hello,
                  wire_mode=settings.get("sync_wire", "auto"))
-            if outcome.feed_head is None or outcome.feed_head > sync_state.feed_head(conn)[0] \
+            if outcome.feed_head is None or outcome.feed_head != sync_state.feed_head(conn) \
                     or sync_state.get(conn, "feed_diverged"):
                 pull(conn, client, outcome, sync_state.get(conn, "node_id"))
         except SyncError as exc:

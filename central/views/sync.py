@@ -79,8 +79,9 @@ def push():
     else:
         status, payload = ingest(conn, node, body, signature, source="push", now=g.now,
                                  caps=current_app.config["CAPS"])
-    if status == 200:  # the node pulls its feed only when this is past what it applied
-        payload["feed_head"] = feed.feed_head(conn, node).seq
+    if status == 200:  # the node pulls its feed only when this differs from what it applied
+        head = feed.feed_head(conn, node)
+        payload["feed_head"] = wire.head_dict(head.seq, head.hash)
     else:
         log.warning("push from %s refused: %s", node, payload["error"]["code"])
     return sealed(status, payload)
