@@ -239,6 +239,43 @@ def drain(code: Path, tmp: Path, central_dir: Path, proxy: BadLink, agency: str,
     return node, figures
 
 
+def compression(node_dir: Path, batch: int = 400) -> None:
+    """Plain gzip against the shared dictionary, on the v2 JSON of the node's own events, per batch."""
+    import gzip
+    import json
+    sys.path.insert(0, str(ROOT))
+    from protocol import wire2
+    from protocol.canonical import canonical_json
+    conn = sqlite3.connect(node_dir / "motcua-node.db")
+    events = [json.loads(r[0]) for r in conn.execute("SELECT body FROM events ORDER BY seq")]
+    conn.close()
+    node = events[0]["node"]
+    for size in (25, 100, batch):
+        raws = [canonical_json({"events": wire2.encode_events(events[i:i + size], node)})
+                for i in range(0, len(events), size)]
+        row = []
+        for name, fn in (("gzip -9", lambda r: gzip.compress(r, 9, mtime=0)),
+                         ("gzip -6", lambda r: gzip.compress(r, 6, mtime=0)),
+                         ("zlib+zdict -9", wire2.compress),
+                         ("zlib+zdict -6", lambda r: wire2.compress(r, 6))):
+            t = time.process_time()
+            for _ in range(3):
+                out = sum(len(fn(r)) for r in raws)
+            cpu = (time.process_time() - t) / 3
+            row.append(f"{name} {out / len(events):.1f} B/event {cpu / len(events) * 1e6:.0f} µs/event")
+        try:
+            import zstandard
+            d = zstandard.ZstdCompressionDict(wire2.ZDICT)
+            c = zstandard.ZstdCompressor(level=19, dict_data=d)
+            t = time.process_time()
+            out = sum(len(c.compress(r)) for r in raws)
+            row.append(f"zstd -19+dict {out / len(events):.1f} B/event "
+                       f"{(time.process_time() - t) / len(events) * 1e6:.0f} µs/event")
+        except ImportError:
+            pass
+        log(f"  batches of {size}: " + "; ".join(row))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose node and central run")
@@ -270,6 +307,9 @@ def main() -> int:
         log(f"  floor {clean['up']:,} B / {LINK_RATE} B/s + {clean['requests']} x {RTT} s = {floor:.1f} s; "
             f"drain / floor = {clean['drain_s'] / floor:.2f}")
 
+        if (ROOT / "protocol" / "wire2.py").exists():
+            log("\n   compression of the same v2 JSON (this node's events):")
+            compression(node.dir)
         log("\n2. the same with 5 connection resets during the drain (a second node)")
         node2, cut = drain(code, tmp, central_dir, proxy, "000.00.06.H57", args.intakes, rng, resets=5)
         nodes.append(node2)
