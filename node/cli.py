@@ -160,6 +160,37 @@ def token_create(data_dir, username, label):
     shared.create_token(open_db, users, local_now(), data_dir, username, label)
 
 
+@main.command("verify-qr")
+@data_option
+@click.argument("text")
+@config_errors
+def verify_qr(data_dir, text):
+    """Check the QR printed on a paper this node issued: genuine, superseded or forged.
+
+    TEXT is what a scanner reads from the QR (it starts with MC1:). Works offline. Exit code 0 when
+    genuine, 2 when superseded by a correction, 1 when forged, altered, unreadable or from another node.
+
+    Example:
+
+        motcua-node verify-qr --data /srv/motcua "MC1:AEAQ..."
+    """
+    from protocol import paper_qr
+
+    from .qr import node_key, node_verifier
+    settings, conn = open_db(data_dir)
+    try:
+        keys_for, revision_for = node_verifier(conn, settings["agency_code"], node_key(data_dir))
+        verdict = paper_qr.verify(text, keys_for, revision_for)
+    finally:
+        conn.close()
+    click.echo(f"{verdict.outcome}: {verdict.detail}")
+    if verdict.qr and verdict.outcome != paper_qr.INVALID:
+        qr = verdict.qr
+        click.echo(f"  document: form {qr.document:02d}; dossier {qr.dossier}; procedure {qr.procedure or '-'}")
+        click.echo(f"  issued by {qr.issuer} at {qr.issued_at:%Y-%m-%d %H:%M}; revision {qr.revision}")
+    sys.exit({paper_qr.GENUINE: 0, paper_qr.SUPERSEDED: 2}.get(verdict.outcome, 1))
+
+
 @main.command()
 @data_option
 @click.argument("url")
@@ -308,8 +339,10 @@ def backup(data_dir, folder):
 @main.command()
 @data_option
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--blob-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The blob key saved with `motcua-node blobs export-key` (needed in a fresh folder).")
 @config_errors
-def restore(data_dir, file):
+def restore(data_dir, file, blob_key):
     """Put a backup FILE in place of the database of a stopped node.
 
     Refuses while the node is running, and refuses a damaged, truncated or foreign file
@@ -326,11 +359,12 @@ def restore(data_dir, file):
     from .settings import load_settings
     settings = load_settings(data_dir)
     try:
-        result = restore_file(data_dir, settings, file)
+        result = restore_file(data_dir, settings, file, blob_key=blob_key)
     except BackupError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"restored {file}: {result.dossiers} dossiers, {result.events} events")
+    click.echo(f"restored {file}: {result.dossiers} dossiers, {result.events} events, "
+               f"{result.blobs} document blobs verified")
     if result.kept_copy:
         click.echo(f"  the previous database was kept as {result.kept_copy}")
     if result.migrated:
@@ -431,6 +465,9 @@ def resync_feed_cmd(data_dir):
     click.echo(f"central's feed re-read: {result['entries']} entries, {result['applied']} applied here, "
                f"{result['skipped']} already here; pushed {result['pushed']} events")
 
+
+from .blobs_cli import blobs_group  # noqa: E402 - document store commands (issue 10)
+main.add_command(blobs_group)
 
 if __name__ == "__main__":
     main()
