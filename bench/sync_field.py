@@ -207,7 +207,8 @@ def stored(central_dir: Path, agency: str) -> int:
 
 
 def drain(code: Path, tmp: Path, central_dir: Path, proxy: BadLink, agency: str, intakes: int,
-          rng: random.Random, resets: int = 0, limit: float = 900) -> tuple[BenchNode, dict]:
+          rng: random.Random, resets: int = 0, limit: float = 900, spread: int = 0) -> tuple[BenchNode, dict]:
+    """``resets`` cuts, at even fractions of ``spread`` bytes sent up (the clean drain's)."""
     enrol = re.search(r"code: (\S+)", run_cli(code, "central.cli", "node", "add", "--data", central_dir,
                                               "--agency", agency, "--name", "UBND xã")).group(1)
     node = BenchNode(code, tmp, agency)
@@ -223,9 +224,8 @@ def drain(code: Path, tmp: Path, central_dir: Path, proxy: BadLink, agency: str,
     proxy.set(down=False)
     started = time.perf_counter()
     cut_at = [(i + 1) / (resets + 1) for i in range(resets)]
-    estimate = intakes * (70 if "wire2.py" in os.listdir(code / "protocol") else 190)  # bytes up, for spacing
     while stored(central_dir, agency) < expected:
-        if cut_at and proxy.bytes_up >= cut_at[0] * estimate:
+        if cut_at and proxy.bytes_up >= cut_at[0] * spread:
             cut_at.pop(0)
             proxy.cut_all()
         if time.perf_counter() - started > limit:
@@ -311,7 +311,8 @@ def main() -> int:
             log("\n   compression of the same v2 JSON (this node's events):")
             compression(node.dir)
         log("\n2. the same with 5 connection resets during the drain (a second node)")
-        node2, cut = drain(code, tmp, central_dir, proxy, "000.00.06.H57", args.intakes, rng, resets=5)
+        node2, cut = drain(code, tmp, central_dir, proxy, "000.00.06.H57", args.intakes, rng, resets=5,
+                           spread=clean["up"])
         nodes.append(node2)
         cut_total = cut["up"] + cut["down"]
         log(f"  {cut['stored']} events stored in {cut['drain_s']:.1f} s after {cut['resets_done']} resets; "

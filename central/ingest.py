@@ -28,7 +28,7 @@ from domain.digitisation import ATTACHMENT_TYPES
 from domain.dossier import project
 from domain.validation import MAX_EVENT_BYTES, EventInvalid, check_event
 from protocol import sync as wire
-from protocol.canonical import canonical_json
+from protocol.canonical import canonical_json_of_parsed
 from protocol.envelope import EnvelopeError, open_sealed
 from protocol.events import ChainError, Head, check_shape, verify_chain
 from protocol.keys import KeyError_, load_public
@@ -168,7 +168,7 @@ def accept(conn, node_id: str, payload: dict, events: list, raws: list[bytes] | 
                 raise Refused(400, "bad_payload", f"malformed event: {exc}") from None
             if event["node"] != node_id:
                 raise Refused(400, "bad_payload", f"event {event['seq']} belongs to node {event['node']!r}")
-            raws.append(known[i] if known is not None else canonical_json(event))
+            raws.append(known[i] if known is not None else canonical_json_of_parsed(event))  # parsed by loads
         # hashing and sizing happen before the write lock is taken: a large event never holds it long
         digests = [hashlib.sha256(raw).hexdigest() for raw in raws]
         with write_tx(conn):
@@ -211,7 +211,7 @@ def _store(conn, node_id, events, raws, body, signature, source, now, max_event=
                        "refused and recorded", head)
     fresh = [events[i] for i in new]
     try:
-        verify_chain(fresh, head, node=node_id)
+        verify_chain(fresh, head, node=node_id, hashes=[digests[i] for i in new])
     except ChainError as exc:
         return Refused(409, "chain", str(exc), head)
     received = iso(now)
@@ -378,6 +378,14 @@ def materialise(conn, node_id: str, events: list[dict], now: datetime, *,
     rows = [tuple(row[c] for c in PROJECTED) +
             (node_id, json.dumps(states[code], ensure_ascii=False, separators=(",", ":")))
             for code, row in projected.items()]
+    try:  # all rows at once; only when one fails, row by row so the others are stored
+        conn.execute("SAVEPOINT all_rows")
+        conn.executemany(UPSERT, rows)
+        conn.execute("RELEASE all_rows")
+        rows = []
+    except sqlite3.Error:
+        conn.execute("ROLLBACK TO all_rows")
+        conn.execute("RELEASE all_rows")
     for row in rows:
         try:
             conn.execute("SAVEPOINT one_row")

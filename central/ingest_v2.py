@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 
 from protocol import wire2
-from protocol.canonical import canonical_json
+from protocol.canonical import canonical_json_of_parsed
 from protocol.keys import KeyError_, load_public, verify
 
 from .ingest import Caps, Refused, accept, active_keys, authenticate, error_payload
@@ -28,7 +28,7 @@ def ingest_v2(conn, node_id: str | None, body: bytes, signature: str | None, bat
             events, raws = wire2.decode_events(payload.get("events"), node_id)
         except wire2.WireError as exc:
             raise Refused(400, "bad_payload", f"v2 events cannot be rebuilt: {exc}") from None
-        full = canonical_json(wire2.full_payload(payload, events))
+        full = canonical_json_of_parsed(wire2.full_payload(payload, events))
         if not batch_signature or not _signed_by_node(conn, node_id, full, batch_signature):
             raise Refused(401, "bad_batch_signature", "the rebuilt batch does not match the batch signature; "
                           "resend it in wire format v1")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 
-from .canonical import canonical_json
+from .canonical import canonical_json, canonical_json_of_parsed
 from .events import event_hash
 
 VERSION = 2
@@ -230,10 +230,7 @@ def decode_events(items, node: str) -> tuple[list[dict], list[bytes]]:
     seq, prev = -1, ""
     for item in items:
         event = _rebuild_one(item, node, seq, prev)
-        try:
-            raw = canonical_json(event)
-        except TypeError as exc:
-            raise WireError(f"event is not canonical JSON: {exc}") from None
+        raw = canonical_json_of_parsed(event)  # parsed by loads, defaults from the templates: JSON values
         events.append(event)
         raws.append(raw)
         seq = event["seq"] + 1 if isinstance(event.get("seq"), int) and not isinstance(event["seq"], bool) else -1
