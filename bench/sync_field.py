@@ -282,6 +282,7 @@ def main() -> int:
     parser.add_argument("--intakes", type=int, default=1000)
     parser.add_argument("--speed", type=float, default=60, help="idle acceleration factor")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--skip-idle", action="store_true", help="skip 3 (idle)")
     args = parser.parse_args()
     code = args.code.resolve()
     log(f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPU(s), "
@@ -318,17 +319,19 @@ def main() -> int:
         log(f"  {cut['stored']} events stored in {cut['drain_s']:.1f} s after {cut['resets_done']} resets; "
             f"{cut_total:,} B = {100 * (cut_total / total - 1):+.1f} % against the clean drain")
 
-        log(f"\n3. idle: an accelerated hour ({3600 / args.speed:.0f} s, intervals / {args.speed:.0f})")
-        node2.process.stop()
-        node.process.stop()
-        node.configure(sync_interval_seconds=max(1, round(60 / args.speed)),
-                       sync_heartbeat_seconds=max(1, round(900 / args.speed)))
-        node.process.start()
-        time.sleep(2 * RTT + 2)  # the start-up cycle is not idle traffic
-        proxy.reset_counters()
-        time.sleep(3600 / args.speed)
-        idle = proxy.total
-        log(f"  {idle:,} B in {proxy.requests} requests over the hour-equivalent = {idle * 24 / 1000:.1f} kB/day")
+        idle = float("nan")
+        if not args.skip_idle:
+            log(f"\n3. idle: an accelerated hour ({3600 / args.speed:.0f} s, intervals / {args.speed:.0f})")
+            node2.process.stop()
+            node.process.stop()
+            node.configure(sync_interval_seconds=max(1, round(60 / args.speed)),
+                           sync_heartbeat_seconds=max(1, round(900 / args.speed)))
+            node.process.start()
+            time.sleep(2 * RTT + 2)  # the start-up cycle is not idle traffic
+            proxy.reset_counters()
+            time.sleep(3600 / args.speed)
+            idle = proxy.total
+            log(f"  {idle:,} B in {proxy.requests} requests over the hour-equivalent = {idle * 24 / 1000:.1f} kB/day")
     finally:
         for n in nodes:
             n.process.stop()

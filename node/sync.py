@@ -90,7 +90,6 @@ def record_clock(conn, offset: int, warning_seconds: int | None) -> None:
     sync_state.put(conn, **values)
 
 
-AFTER_FAILURE_BATCH = 25  # after a cut link, resend a small batch first and grow from there
 WIRE_FALLBACK = ("bad_encoding", "bad_batch_signature", "bad_payload")
 
 
@@ -135,7 +134,7 @@ def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: i
             payload = _check_reply(reply, wire.PUSH)
         except SyncError as exc:
             if exc.kind in ("too_large", "timeout", "dropped") and batch_events:
-                batch = max(MIN_BATCH, min(batch // 2, AFTER_FAILURE_BATCH))
+                batch = max(MIN_BATCH, batch // 2)
                 sync_state.put(conn, batch_size=batch)
             raise
         if not v2_failed:
@@ -308,6 +307,7 @@ class SyncWorker:
             self._wake.clear()
             forced, self._forced = self._forced, False
             try:
+                # after a failure the first request is the small hello: a batch is not spent on a dead link
                 beat = forced or self.failures > 0 or self.heartbeat_due()
                 if not beat and pending_count(self.data_dir) == 0:
                     # quiet when idle: nothing to send, and central is asked only at the heartbeat
