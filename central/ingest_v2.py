@@ -28,7 +28,7 @@ def ingest_v2(conn, node_id: str | None, body: bytes, signature: str | None, bat
             events, raws = wire2.decode_events(payload.get("events"), node_id)
         except wire2.WireError as exc:
             raise Refused(400, "bad_payload", f"v2 events cannot be rebuilt: {exc}") from None
-        full = canonical_json_of_parsed(wire2.full_payload(payload, events))
+        full = _full_bytes(payload, events, raws)
         if not batch_signature or not _signed_by_node(conn, node_id, full, batch_signature):
             raise Refused(401, "bad_batch_signature", "the rebuilt batch does not match the batch signature; "
                           "resend it in wire format v1")
@@ -36,6 +36,15 @@ def ingest_v2(conn, node_id: str | None, body: bytes, signature: str | None, bat
         return exc.status, error_payload(exc, node=node_id, request=request, now=now)
     stored = gzip.compress(full, compresslevel=1, mtime=0)
     return accept(conn, node_id, payload, events, raws, stored, batch_signature, source=source, now=now, caps=caps)
+
+
+def _full_bytes(payload: dict, events: list[dict], raws: list[bytes]) -> bytes:
+    """The canonical bytes of the full payload, splicing in the events' canonical bytes already made
+    (``events`` sorts first among the payload's keys; otherwise it is encoded whole)."""
+    empty = canonical_json_of_parsed(wire2.full_payload(payload, []))
+    if empty.startswith(b'{"events":[]'):
+        return b'{"events":[' + b",".join(raws) + b"]" + empty[len(b'{"events":[]'):]
+    return canonical_json_of_parsed(wire2.full_payload(payload, events))
 
 
 def _signed_by_node(conn, node_id: str, raw: bytes, signature: str) -> bool:
