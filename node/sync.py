@@ -140,7 +140,7 @@ def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: i
         if not v2_failed:
             central_wire(conn, client)
         if batch_events:
-            sync_state.put(conn, last_push_wire=2 if v2 else 1)  # shown by `status`, read by tests
+            sync_state.put(conn, last_push_wire=2 if v2 else 1)  # which format the last batch went in
         record_clock(conn, reply.clock_offset_seconds, clock_warning_seconds)
         _adopt_head(conn, payload["head"])
         said = payload.get("feed_head")
