@@ -19,6 +19,7 @@ from protocol.events import GENESIS, Head, make_event
 from .clock import iso
 
 KINDS = {"catalogue": "catalogue.published", "calendar": "calendar.published"}
+SHIPPED_VERSION = 1  # the catalogue and calendar version every node gets from `motcua-node init`
 
 
 class PublishError(ValueError):
