@@ -1,31 +1,23 @@
-"""SQLite for central: one connection per request (Flask g) or per command, durable pragmas,
-explicit BEGIN IMMEDIATE transactions, migrations applied at start."""
+"""The central database: one connection per request (Flask g) or per command, and migration at
+start-up after a copy that is written back if a step fails (service.sqlite.migrate)."""
 from __future__ import annotations
 
 import sqlite3
 from functools import partial
 from pathlib import Path
 
-from sqlite_utils import Database
-
 from migrations.central import migrations
 from service import sqlite
-from service.sqlite import write_tx  # noqa: F401  (re-exported for central's modules)
 
 # central serves many nodes at once: writers may queue a little longer than at a commune desk
 connect = partial(sqlite.connect, busy_seconds=30)
 
 
-def migrate(path: Path) -> list[str]:
-    conn = connect(path)
-    try:
-        db = Database(conn)
-        pending = [m.name for m in migrations.pending(db)]
-        if pending:
-            migrations.apply(db)
-        return pending
-    finally:
-        conn.close()
+def migrate(path: Path, backup_dir: Path | None = None) -> list[str]:
+    """Apply pending migrations, copying a database that already has a schema to backups/ first."""
+    folder = Path(backup_dir) if backup_dir is not None else Path(path).parent / "backups"
+    return sqlite.migrate(path, migrations, backup_dir=folder, busy_seconds=30,
+                          restore_hint="stop central and copy {copy} over the database file")
 
 
 def get_db() -> sqlite3.Connection:

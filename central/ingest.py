@@ -34,7 +34,7 @@ from protocol.events import ChainError, Head, check_shape, verify_chain
 from protocol.keys import KeyError_, load_public
 
 from .clock import iso
-from .db import write_tx
+from service.sqlite import write_tx
 
 SQL_CHUNK = 500  # host parameters per IN (...) query
 
@@ -254,7 +254,7 @@ def _record_fork(conn, node_id, seq, stored_hash, offered_hash, offered_raw: byt
 
 # --- materialisation -------------------------------------------------------------------------
 #
-# What a node may say about a dossier (docs/SECURITY-INGEST.md):
+# What a node may say about a dossier (docs/SECURITY.md, part 1):
 # - ownership: it may create only a dossier whose code carries its own agency code, or an online
 #   dossier central handed down to it (online_dossiers); it may change only a dossier whose row
 #   it owns. The row is keyed by the event's ``dossier``, never by a code inside ``data``, and the

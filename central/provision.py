@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import secrets
-import shutil
 from datetime import datetime
 from pathlib import Path
 
+from service.files import make_private, new_data_folder
+from service.settings import ConfigError
+from service.sqlite import write_tx
+
 from . import feed, keys, users
-from .db import connect, migrate, write_tx
-from .settings import CONFIG_NAME, DB_NAME, KEY_NAME, ConfigError, parse_settings, write_settings
+from .db import connect, migrate
+from .settings import CONFIG_NAME, DB_NAME, KEY_NAME, parse_settings, write_settings
 
 
 def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: datetime) -> dict:
@@ -20,10 +23,9 @@ def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: d
     if problem:
         raise ConfigError(f"admin {problem}")
     values = parse_settings({"name": name, "secret_key": secrets.token_urlsafe(48)})
-    created_dir = not data_dir.exists()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:
+    with new_data_folder(data_dir, (CONFIG_NAME, KEY_NAME, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm")):
         keys.create(data_dir)
+        make_private(data_dir / KEY_NAME)
         db_path = data_dir / DB_NAME
         migrate(db_path)
         conn = connect(db_path)
@@ -37,11 +39,4 @@ def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: d
         finally:
             conn.close()
         write_settings(data_dir, values)
-    except BaseException:
-        if created_dir:
-            shutil.rmtree(data_dir, ignore_errors=True)
-        else:
-            for leftover in (CONFIG_NAME, KEY_NAME, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
-                (data_dir / leftover).unlink(missing_ok=True)
-        raise
     return values

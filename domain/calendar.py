@@ -184,7 +184,10 @@ def parse_calendar_document(doc: dict) -> tuple[int, list[CalendarEntry]]:
     version = doc.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise CalendarError(f"calendar version must be a positive integer, got {version!r}")
-    return version, parse_entries(doc.get("entries"))
+    entries = doc.get("entries")
+    if not isinstance(entries, list):
+        raise CalendarError("a calendar document's 'entries' must be a list")
+    return version, parse_entries(entries)
 
 
 def load_default_calendar() -> tuple[int, list[CalendarEntry]]:
@@ -364,8 +367,3 @@ def classify_resolution(resolved_at: datetime, due_at: datetime) -> str:
     if resolved_at.date() < due_at.date():
         return "early"
     return "on_time" if resolved_at <= due_at else "late"
-
-
-def is_overdue(now: datetime, due_at: datetime) -> bool:
-    """Past the due time; whether the dossier is still open is checked elsewhere."""
-    return now > due_at

@@ -49,9 +49,6 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 FINAL = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 # The due-time clock runs in these statuses; 5 pauses it, 1 has not started it.
 CLOCK_RUNNING = frozenset({Status.RECEIVED, Status.PROCESSING, Status.FEE_REQUESTED})
-# Still being worked on for the on-time figures (not finished, not withdrawn).
-IN_PROGRESS = frozenset({Status.RECEIVED, Status.PROCESSING, Status.SUPPLEMENT_REQUESTED,
-                         Status.FEE_REQUESTED})
 
 
 class TransitionError(ValueError):
@@ -79,4 +76,4 @@ def check_transition(current: int, target: int) -> None:
 
 def is_overdue(status: int, due_at: str | None, now_iso: str) -> bool:
     """Overdue is derived, never stored: the clock is running and now is past the due time."""
-    return bool(due_at) and Status(status) in CLOCK_RUNNING and now_iso > due_at
+    return due_at is not None and due_at != "" and Status(status) in CLOCK_RUNNING and now_iso > due_at

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..clock import iso
-from ..db import write_tx
+from service.sqlite import write_tx
 from . import dialect
 from .dialect import LAST
 
