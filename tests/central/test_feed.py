@@ -23,7 +23,7 @@ def test_enrolment_does_not_resend_the_catalogue_and_calendar_that_init_shipped(
 def test_a_reference_version_other_than_the_shipped_one_reaches_a_node_enrolling_later(central, central_app, conn,
                                                                                       clock, node):
     from central import feed
-    from central.db import write_tx
+    from service.sqlite import write_tx
     from central.store import nodes
     add_node(conn, clock, OTHER_AGENCY, "UBND xã Chưa Đăng Ký")
     procedures = feed.sample_reference()["catalogue"][1]["procedures"][:3]
@@ -70,7 +70,7 @@ def test_a_version_that_is_not_newer_is_refused(conn, clock, node):
 
 def test_the_feed_is_paged(central, central_app, conn, clock, node):
     from central import feed
-    from central.db import write_tx
+    from service.sqlite import write_tx
     with write_tx(conn):
         for version in (2, 3):
             feed.publish(conn, "calendar", version, {"entries": []}, now=clock.now)
