@@ -56,7 +56,8 @@ SETTINGS = [
     *web_settings(session_help="How long a staff login lasts", max_request_bytes=32 * 1024 * 1024,
                   max_request_help="Largest request body accepted, in bytes (room for a dossier's scanned pages)"),
     Setting("lookup_max_attempts", 10, "Citizen lookups allowed per address per 10 minutes", positive_int),
-    Setting("sync_interval_seconds", 60, "How often the sync worker runs when nothing wakes it", positive_int),
+    Setting("sync_interval_seconds", 60, "How often the sync worker looks for events to push when nothing wakes "
+            "it (no request unless there is one; see sync_heartbeat_seconds)", positive_int),
     Setting("sync_connect_timeout", 10, "Seconds to wait for a connection to central", positive_int),
     Setting("sync_read_timeout", 60, "Seconds to wait for central's answer", positive_int),
     Setting("sync_backoff_cap_seconds", 300, "Longest wait between retries after failures", positive_int),
