@@ -3,7 +3,8 @@ import time
 
 import pytest
 
-from tests.e2e.harness import Central, Node, wait_until
+from tests.conftest import wait_until
+from tests.e2e.harness import Central, Node
 
 AGENCY = "000.00.06.H56"
 

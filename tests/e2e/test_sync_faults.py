@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from tests.e2e.faultproxy import FaultProxy
-from tests.e2e.harness import APPLICANT, FAST_SYNC, Central, Node, wait_until
+from tests.conftest import wait_until
+from tests.e2e.harness import APPLICANT, FAST_SYNC, Central, Node
 
 AGENCY = "000.00.06.H56"
 CAP = FAST_SYNC["sync_backoff_cap_seconds"]

@@ -37,13 +37,15 @@ def site(request, tmp_path) -> Site:
     clock = Clock(datetime(2026, 1, 5, 9, 0))
     data = tmp_path / request.param
     if request.param == "node":
-        from node import create_app, users
+        from node import create_app, roles
+        from service import accounts
         from node.provision import init_node
         init_node(data, agency_code="000.00.06.H56", agency_name="UBND xã Hòa Bình", admin="admin",
                   password=ADMIN_PASSWORD, now=clock.now)
         role, page = "clerk", ("/danh-sach", "/tim-kiem?q=nguyen")
     else:
-        from central import users
+        from central import roles
+        from service import accounts
         from central.app import create_app
         from central.provision import init_central
         init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=ADMIN_PASSWORD, now=clock.now)
@@ -51,7 +53,7 @@ def site(request, tmp_path) -> Site:
     app = create_app({"DATA_DIR": data, "CLOCK": clock, "TESTING": True, "WTF_CSRF_ENABLED": False})
     site = Site(request.param, app, "lan", page)
     conn = site.conn()
-    users.create(conn, "lan", STAFF_PASSWORD, role, "Nguyễn Thị Lan", clock.now)
+    accounts.create(conn, "lan", STAFF_PASSWORD, role, "Nguyễn Thị Lan", clock.now, roles=roles.ROLES)
     conn.close()
     return site
 
@@ -192,6 +194,22 @@ def test_after_an_admin_reset_the_user_must_choose_a_new_password_before_anythin
                                       "confirm": "Own-pass-2027"})
     assert fresh.get(site.staff_pages[0]).status_code == 200
 
+
+
+def test_the_shared_stylesheet_is_linked_first_and_served_even_to_a_user_who_must_change_password(site):
+    client = site.client()
+    login(client)
+    conn = site.conn()
+    try:
+        conn.execute("UPDATE users SET must_change_password = 1 WHERE username = 'lan'")
+    finally:
+        conn.close()
+    page = client.get("/doi-mat-khau").get_data(as_text=True)
+    shell, own = page.index('href="/static/shell/shell.css"'), page.index('href="/static/style.css"')
+    assert shell < own  # each app's own rules come after the shared ones
+    r = client.get("/static/shell/shell.css")
+    assert r.status_code == 200 and r.mimetype == "text/css" and "header.top" in r.get_data(as_text=True)
+    assert r.headers.get("Cache-Control") != "no-store"  # a static file, not a page with citizens' data
 
 # --- throttles under concurrency ----------------------------------------------------------------
 
