@@ -11,9 +11,10 @@ import pytest
 import requests
 
 from central.feed import latest, publish
-from central.clock import local_now
+from domain.clock import local_now
+from tests.conftest import wait_until
 from tests.e2e.faultproxy import FaultProxy
-from tests.e2e.harness import Central, Node, wait_until
+from tests.e2e.harness import Central, Node
 
 AGENCY = "000.00.06.H56"
 BROWSER_HEADERS = ("Content-Security-Policy", "X-Frame-Options", "Referrer-Policy", "X-Content-Type-Options")

@@ -16,7 +16,8 @@ import pytest
 
 from protocol.canonical import loads
 from protocol.keys import load_public, verify
-from tests.e2e.harness import ROOT, Central, Node, wait_until
+from tests.conftest import wait_until
+from tests.e2e.harness import ROOT, Central, Node
 
 OLD_RELEASE = "c7894ff"
 NEW_AGENCY, OLD_AGENCY = "000.00.06.H56", "000.00.06.H57"
