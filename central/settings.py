@@ -6,11 +6,18 @@ turns that into exit code 2.
 """
 from __future__ import annotations
 
-from service.settings import Setting, SettingsFile, nonempty, positive_int, secret, web_settings
+from service.settings import Setting, SettingsFile, as_str, nonempty, positive_int, secret, web_settings
 
 CONFIG_NAME = "motcua-central.toml"
 DB_NAME = "motcua-central.db"
 KEY_NAME = "central.key"
+
+
+def _wire_versions(value):
+    parts = [p.strip() for p in as_str(value).split(",") if p.strip()]
+    if "1" not in parts or not set(parts) <= {"1", "2"}:
+        raise ValueError('must list the accepted sync wire formats, "1" or "1,2"')
+    return ",".join(sorted(set(parts)))
 
 
 SETTINGS = [
@@ -25,6 +32,8 @@ SETTINGS = [
     *web_settings(session_help="How long a login to central's pages lasts", max_request_bytes=8 * 1024 * 1024,
                   max_request_help="Largest request body accepted, in bytes (at least max_body_bytes)"),
     Setting("silent_after_hours", 24, "A node not heard from for this long is shown as silent", positive_int),
+    Setting("sync_wire_versions", "1,2", "Sync wire formats accepted from nodes (\"1\" or \"1,2\"); the highest is "
+            "the one central tells nodes it prefers", _wire_versions),
 ]
 FILE = SettingsFile(SETTINGS, CONFIG_NAME, "motcua-central")
 parse_settings = FILE.parse
