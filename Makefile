@@ -6,7 +6,7 @@ DEMO_DIR ?= demo-data
 PORT ?= 8080
 CENTRAL_PORT ?= 8090
 
-.PHONY: demo test check test-dates bench clean
+.PHONY: demo test check lint test-dates bench clean
 
 # editable_mode=compat: a path entry to this checkout, the same for a new module as for an old one, and no
 # setuptools warning about folders shadowing the package
@@ -23,9 +23,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Lint: ruff (E, F, I, B, UP, SIM; pyproject [tool.ruff]) on the whole tree, mypy on domain/ and protocol/.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 # The quick loop for developers: everything but the slow end-to-end crash and soak tests, on every core, each test file on one worker
 # (pytest-xdist; PYTEST_ARGS=-n0 runs them in one process).
-check: $(STAMP)
+check: lint
 	$(BIN)/python -m pytest -m "not slow" -n auto --dist loadfile $(PYTEST_ARGS)
 
 # The date-sensitive tests at a pinned late-evening UTC moment (already tomorrow in Vietnam) and on the

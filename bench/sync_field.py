@@ -44,7 +44,6 @@ import time
 from pathlib import Path
 
 import requests
-
 from benchlib import free_port, log  # noqa: E402
 from sync_link import FAMILY, GIVEN, HAMLETS, MIDDLE, LinkProxy  # noqa: E402
 
@@ -124,10 +123,9 @@ class Process:
         self.proc = None
 
     def start(self):
-        out = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", *self.argv], stdout=out, stderr=subprocess.STDOUT,
-                                     cwd=self.code)
-        out.close()
+        with open(self.log_path, "ab") as out:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen([sys.executable, "-m", *self.argv], stdout=out, stderr=subprocess.STDOUT,
+                                         cwd=self.code)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -182,7 +180,8 @@ class BenchNode:
             body = {"procedure_code": procedure["code"],
                     "applicant": {"name": f"{rng.choices(families, weights)[0]} {rng.choice(MIDDLE)} "
                                           f"{rng.choice(GIVEN)}",
-                                  "id_number": f"0{rng.randrange(10, 96)}{rng.choice('0123')}{rng.randrange(10**8):08d}",
+                                  "id_number": f"0{rng.randrange(10, 96)}{rng.choice('0123')}"
+                                               f"{rng.randrange(10**8):08d}",
                                   "phone": f"09{rng.randrange(10**8):08d}",
                                   "address": f"Thôn {rng.choice(HAMLETS)}, xã Hòa Bình", "email": ""},
                     "documents": docs, "channel": "in_person", "return_method": "desk"}

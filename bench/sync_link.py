@@ -45,8 +45,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import requests
-
 from benchlib import cpu_seconds, free_port, log, working_days_until  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
@@ -55,7 +55,6 @@ from domain.clock import local_now, today  # noqa: E402
 from domain.codes import format_code  # noqa: E402
 from domain.dossier import apply_event, project  # noqa: E402
 from node import reference  # noqa: E402
-from service.sqlite import connect, write_tx  # noqa: E402
 from node.provision import init_node  # noqa: E402
 from node.settings import DB_NAME, load_settings  # noqa: E402
 from protocol import sync as wire  # noqa: E402
@@ -63,6 +62,7 @@ from protocol.canonical import canonical_json  # noqa: E402
 from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER, seal  # noqa: E402
 from protocol.events import GENESIS, event_hash, make_event  # noqa: E402
 from protocol.keys import generate, public_b64  # noqa: E402
+from service.sqlite import connect, write_tx  # noqa: E402
 from tests.e2e.faultproxy import FaultProxy  # noqa: E402
 
 AGENCY = "000.00.06.H56"
@@ -179,11 +179,10 @@ class CentralProcess:
         out = run_cli("central.cli", "node", "add", "--data", self.dir, "--agency", agency, "--name", "UBND xã")
         return re.search(r"code: (\S+)", out).group(1)
 
-    def start(self) -> "CentralProcess":
-        out = open(self.dir.parent / "central.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "central.cli", "run", "--data", str(self.dir),
-                                      "--port", str(self.port)], stdout=out, stderr=subprocess.STDOUT, cwd=CODE)
-        out.close()
+    def start(self) -> CentralProcess:
+        with open(self.dir.parent / "central.log", "ab") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen([sys.executable, "-m", "central.cli", "run", "--data", str(self.dir),
+                                          "--port", str(self.port)], stdout=out, stderr=subprocess.STDOUT, cwd=CODE)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -251,7 +250,7 @@ class History:
         self.prev = digest
         return event
 
-    def build(self, dossiers: int, per_day: int = 60) -> "History":
+    def build(self, dossiers: int, per_day: int = 60) -> History:
         rng = self.rng
         days = working_days_until(self.calendar, today() - timedelta(days=1), (dossiers + per_day - 1) // per_day)
         for i in range(dossiers):
@@ -404,9 +403,9 @@ def agency_code(i: int) -> str:
 def register_nodes(central: CentralProcess, n: int) -> list[tuple[str, object]]:
     """Node entries with one-time codes straight in central's database (what `node add` does),
     then each node enrols over HTTP with its own fresh key."""
-    from domain.clock import local_now
     from central.db import connect as central_connect
     from central.store.nodes import add_node
+    from domain.clock import local_now
     conn = central_connect(central.dir / "motcua-central.db")
     codes = []
     try:

@@ -11,9 +11,8 @@ Event data shapes:
 """
 from __future__ import annotations
 
-
 from . import digitisation
-from .statuses import Status, TransitionError, check_transition
+from .statuses import TransitionError, check_transition
 from .text import fold
 
 CREATING_TYPES = ("dossier.received", "dossier.registered")

@@ -52,7 +52,7 @@ def verify_all(conn: sqlite3.Connection, batch: int = 5000) -> Head:
             return current
         events = [loads(r["body"]) for r in rows]
         new = verify_chain(events, current)
-        for event, row in zip(events, rows):
+        for event, row in zip(events, rows, strict=True):
             if event_hash(event) != row["hash"]:
                 from protocol.events import ChainError
                 raise ChainError(f"stored hash of event {event['seq']} does not match its body")

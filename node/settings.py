@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from domain.calendar import CalendarError, parse_hours
 from domain.codes import agency_code_error
-from service.settings import (ConfigError, Setting, SettingsFile, as_str, clock_time, nonempty, positive_int,
-                              secret, url, web_settings)
+from service.settings import (
+    ConfigError,
+    Setting,
+    SettingsFile,
+    as_str,
+    clock_time,
+    nonempty,
+    positive_int,
+    secret,
+    url,
+    web_settings,
+)
 
 CONFIG_NAME = "motcua.toml"
 DB_NAME = "motcua-node.db"

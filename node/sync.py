@@ -19,10 +19,10 @@ from pathlib import Path
 from protocol import sync as wire
 from protocol.events import GENESIS, event_hash
 from protocol.keys import load_private, load_public
+from service.sqlite import connect
 
 from . import events, sync_state
 from .clock import CORRECTION_KEY, local_now
-from service.sqlite import connect
 from .feed import FeedError, apply_entries
 from .sync_client import MESSAGES, CentralClient, SyncError, fail
 
@@ -275,7 +275,7 @@ class SyncWorker:
         self.last_contact: float | None = None  # monotonic time of the last successful cycle
         self._forced = False
 
-    def start(self) -> "SyncWorker":
+    def start(self) -> SyncWorker:
         self._thread.start()
         return self
 

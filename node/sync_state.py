@@ -14,7 +14,6 @@ import sqlite3
 from dataclasses import dataclass
 
 from protocol.events import GENESIS
-
 from service.sqlite import write_tx
 
 INT_KEYS = {"acked_seq", "feed_seq", "batch_size", "clock_offset_seconds", "pending", "central_wire"}

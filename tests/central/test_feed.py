@@ -1,8 +1,7 @@
 from domain import workflow
 from domain.catalogue import parse_procedure
 from protocol import sync as wire
-from protocol.events import GENESIS, verify_chain, Head
-
+from protocol.events import GENESIS, Head, verify_chain
 from tests.central.conftest import AGENCY, OTHER_AGENCY, FakeNode, add_node, open_reply
 
 
@@ -23,8 +22,8 @@ def test_enrolment_does_not_resend_the_catalogue_and_calendar_that_init_shipped(
 def test_a_reference_version_other_than_the_shipped_one_reaches_a_node_enrolling_later(central, central_app, conn,
                                                                                       clock, node):
     from central import feed
-    from service.sqlite import write_tx
     from central.store import nodes
+    from service.sqlite import write_tx
     add_node(conn, clock, OTHER_AGENCY, "UBND xã Chưa Đăng Ký")
     procedures = feed.sample_reference()["catalogue"][1]["procedures"][:3]
     with write_tx(conn):
@@ -61,11 +60,11 @@ def test_publishing_a_new_version_extends_every_active_node_s_chain(central, cen
 
 def test_a_version_that_is_not_newer_is_refused(conn, clock, node):
     import pytest
+
     from central import feed
     from service.sqlite import write_tx
-    with pytest.raises(feed.PublishError):
-        with write_tx(conn):
-            feed.publish(conn, "catalogue", 1, {"procedures": []}, now=clock.now)
+    with pytest.raises(feed.PublishError), write_tx(conn):
+        feed.publish(conn, "catalogue", 1, {"procedures": []}, now=clock.now)
 
 
 def test_the_feed_is_paged(central, central_app, conn, clock, node):

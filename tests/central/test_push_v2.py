@@ -4,11 +4,11 @@ import gzip
 import pytest
 
 from domain import workflow
-from protocol import keys, sync as wire, wire2
+from protocol import keys, wire2
+from protocol import sync as wire
 from protocol.canonical import canonical_json, loads
 from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER
 from protocol.events import event_hash
-
 from tests.central.conftest import AGENCY, open_reply
 
 

@@ -81,7 +81,7 @@ def test_central_rebuilds_the_identical_events_and_hashes_from_the_v2_form():
 def test_older_events_with_random_ids_keep_their_id_on_the_wire():
     events = chain(2, derived=False)
     encoded = wire2.encode_events(events, NODE)
-    assert all(item["id"] == event["id"] for item, event in zip(encoded, events))
+    assert all(item["id"] == event["id"] for item, event in zip(encoded, events, strict=True))
     assert wire2.decode_events(encoded, NODE)[0] == events
 
 
