@@ -38,7 +38,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=settings["secret_key"],
         DATA_DIR=data_dir,
-        DATABASE=data_dir / DB_NAME,
+        DATABASE=db.target(data_dir, settings),
+        READ_DATABASE=settings["read_database"] or None,
         MOTCUA=settings,
         CAPS=Caps.from_settings(settings),
         CLOCK=local_now,
@@ -50,7 +51,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     app.config.update(test_config)
     app.json.ensure_ascii = False
-    if not Path(app.config["DATABASE"]).exists():
+    if not db.is_postgres(app.config["DATABASE"]) and not Path(app.config["DATABASE"]).exists():
         raise ConfigError(f"no database at {app.config['DATABASE']} (run motcua-central init first)")
     db.migrate(app.config["DATABASE"])
     app.extensions["motcua.central_key"] = keys.load(data_dir)

@@ -1,8 +1,14 @@
-"""SQLite for central: one connection per request (Flask g) or per command, durable pragmas,
-explicit BEGIN IMMEDIATE transactions, migrations applied at start."""
+"""Central's database: SQLite (a file in the data folder, the default) or PostgreSQL (setting
+``database``), behind one connection interface (``central.store.backend``).
+
+One connection per request (Flask g) or per command; explicit write transactions (``write_tx``:
+BEGIN IMMEDIATE on SQLite, a transaction holding central's advisory write lock on PostgreSQL);
+migrations applied at start. On PostgreSQL a request borrows a connection from the process's
+psycopg-pool, and dashboards, searches and exports may read from a streaming replica
+(``read_database``, ``get_read_db``).
+"""
 from __future__ import annotations
 
-import sqlite3
 from functools import partial
 from pathlib import Path
 
@@ -12,12 +18,36 @@ from migrations.central import migrations
 from service import sqlite
 from service.sqlite import write_tx  # noqa: F401  (re-exported for central's modules)
 
+from .store import backend
+from .store.backend import DB_ERRORS, PgConnection, is_postgres  # noqa: F401
+
 # central serves many nodes at once: writers may queue a little longer than at a commune desk
-connect = partial(sqlite.connect, busy_seconds=30)
+connect_sqlite = partial(sqlite.connect, busy_seconds=30)
 
 
-def migrate(path: Path) -> list[str]:
-    conn = connect(path)
+def target(data_dir: Path, settings: dict) -> str | Path:
+    """The database a data folder's settings name: a postgresql:// URL or the SQLite file path."""
+    from .settings import DB_NAME
+    return settings.get("database") or Path(data_dir) / DB_NAME
+
+
+def connect(where):
+    """A new connection to central's database (a SQLite path or a postgresql:// URL)."""
+    if is_postgres(where):
+        return backend.connect_postgres(where)
+    return connect_sqlite(where)
+
+
+def migrate(where) -> list[str]:
+    """Apply pending migration steps; returns their names (the same names on both engines)."""
+    if is_postgres(where):
+        from migrations import central_pg
+        conn = backend.connect_postgres(where, application_name="motcua-central migrate")
+        try:
+            return central_pg.apply(conn.raw)
+        finally:
+            conn.close()
+    conn = connect_sqlite(where)
     try:
         db = Database(conn)
         pending = [m.name for m in migrations.pending(db)]
@@ -28,15 +58,50 @@ def migrate(path: Path) -> list[str]:
         conn.close()
 
 
-def get_db() -> sqlite3.Connection:
+def _pool(app, url: str):
+    pools = app.extensions.setdefault("motcua.pools", {})
+    if url not in pools:
+        from psycopg_pool import ConnectionPool
+        size = int(app.config.get("MOTCUA", {}).get("pool_size", 10))
+        pools[url] = ConnectionPool(url, min_size=1, max_size=size, open=True, name="motcua-central",
+                                    kwargs={"autocommit": True, "application_name": "motcua-central"})
+    return pools[url]
+
+
+def _open(app, where):
+    if not is_postgres(where):
+        return connect_sqlite(where)
+    pool = _pool(app, where)
+    return PgConnection(pool.getconn(), release=pool.putconn)
+
+
+def get_db():
     from flask import current_app, g
     if "db" not in g:
-        g.db = connect(current_app.config["DATABASE"])
+        g.db = _open(current_app, current_app.config["DATABASE"])
     return g.db
+
+
+def get_read_db():
+    """The connection dashboards, searches, reports and exports read from: the replica when
+    ``read_database`` is set, else the main database. Never write through it."""
+    from flask import current_app, g
+    replica = current_app.config.get("READ_DATABASE")
+    if not replica:
+        return get_db()
+    if "read_db" not in g:
+        g.read_db = _open(current_app, replica)
+    return g.read_db
 
 
 def close_db(_exc=None) -> None:
     from flask import g
-    db = g.pop("db", None)
-    if db is not None:
-        db.close()
+    for name in ("db", "read_db"):
+        db = g.pop(name, None)
+        if db is not None:
+            db.close()
+
+
+def close_pools(app) -> None:
+    for pool in app.extensions.pop("motcua.pools", {}).values():
+        pool.close()

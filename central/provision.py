@@ -7,24 +7,35 @@ from datetime import datetime
 from pathlib import Path
 
 from . import feed, keys, users
-from .db import connect, migrate, write_tx
+from .db import connect, is_postgres, migrate, target, write_tx
+from .store.backend import DB_ERRORS, redacted
 from .settings import CONFIG_NAME, DB_NAME, KEY_NAME, ConfigError, parse_settings, write_settings
 
 
-def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: datetime) -> dict:
-    """Create everything central needs; refuse an existing folder; leave nothing half-made."""
+def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: datetime,
+                 database: str = "") -> dict:
+    """Create everything central needs; refuse an existing folder; leave nothing half-made.
+
+    ``database``: a postgresql:// URL to put central on PostgreSQL (the database must exist and
+    hold no central data yet); empty for the SQLite file in the data folder.
+    """
     data_dir = Path(data_dir)
     if data_dir.exists() and any(data_dir.iterdir()):
         raise ConfigError(f"{data_dir} already exists and is not empty; refusing to overwrite it")
     problem = users.password_problem(password)
     if problem:
         raise ConfigError(f"admin {problem}")
-    values = parse_settings({"name": name, "secret_key": secrets.token_urlsafe(48)})
+    raw = {"name": name, "secret_key": secrets.token_urlsafe(48)}
+    if database:
+        raw["database"] = database
+    values = parse_settings(raw)
+    if database:
+        _check_empty_postgres(values["database"])
     created_dir = not data_dir.exists()
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         keys.create(data_dir)
-        db_path = data_dir / DB_NAME
+        db_path = target(data_dir, values)
         migrate(db_path)
         conn = connect(db_path)
         try:
@@ -38,6 +49,8 @@ def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: d
             conn.close()
         write_settings(data_dir, values)
     except BaseException:
+        if database:
+            _undo_postgres(values["database"])
         if created_dir:
             shutil.rmtree(data_dir, ignore_errors=True)
         else:
@@ -45,3 +58,41 @@ def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: d
                 (data_dir / leftover).unlink(missing_ok=True)
         raise
     return values
+
+
+# what init writes, and what must be empty for init to write it (in the order rows are deleted back)
+INIT_TABLES = ("users", "api_tokens", "nodes", "feed", "reference")
+
+
+def _check_empty_postgres(url: str) -> None:
+    """Refuse a PostgreSQL database that cannot be reached or already holds central's data."""
+    assert is_postgres(url)
+    try:
+        conn = connect(url)
+    except DB_ERRORS as exc:
+        raise ConfigError(f"cannot connect to {redacted(url)}: {str(exc).strip().splitlines()[0]}") from None
+    try:
+        for table in INIT_TABLES:
+            if conn.execute("SELECT to_regclass(?) IS NOT NULL", (table,)).fetchone()[0] and \
+                    conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
+                raise ConfigError(f"{redacted(url)} already holds central's data (table {table}); "
+                                  "refusing to overwrite it")
+    finally:
+        conn.close()
+
+
+def _undo_postgres(url: str) -> None:
+    """Remove what a failed init wrote into a PostgreSQL database that held no data before."""
+    try:
+        conn = connect(url)
+    except DB_ERRORS:
+        return
+    try:
+        with write_tx(conn):
+            for table in reversed(INIT_TABLES):
+                if conn.execute("SELECT to_regclass(?) IS NOT NULL", (table,)).fetchone()[0]:
+                    conn.execute(f"DELETE FROM {table}")
+    except DB_ERRORS:
+        pass
+    finally:
+        conn.close()

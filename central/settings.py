@@ -6,11 +6,21 @@ turns that into exit code 2.
 """
 from __future__ import annotations
 
-from service.settings import ConfigError, Setting, SettingsFile, nonempty, positive_int, secret  # noqa: F401
+import re
+
+from service.settings import ConfigError, Setting, SettingsFile, as_str, nonempty, positive_int, secret  # noqa: F401
 
 CONFIG_NAME = "motcua-central.toml"
 DB_NAME = "motcua-central.db"
 KEY_NAME = "central.key"
+
+
+def database_url(value):
+    """Empty (the SQLite file in the data folder) or a PostgreSQL URL for psycopg."""
+    text = as_str(value).strip()
+    if text and not re.match(r"^postgres(ql)?://\S+$", text):
+        raise ValueError("must be empty (SQLite in the data folder) or a postgresql:// URL")
+    return text
 
 
 SETTINGS = [
@@ -24,6 +34,12 @@ SETTINGS = [
     Setting("login_lock_minutes", 15, "How long a locked account stays locked", positive_int),
     Setting("session_hours", 12, "How long a login to central's pages lasts", positive_int),
     Setting("silent_after_hours", 24, "A node not heard from for this long is shown as silent", positive_int),
+    Setting("database", "", "Central's database: empty for the SQLite file motcua-central.db in the data folder, or "
+            "a PostgreSQL URL postgresql://user:password@host:5432/dbname (see docs/DBA.md)", database_url),
+    Setting("read_database", "", "Optional PostgreSQL URL of a streaming replica for dashboards, searches, reports "
+            "and exports; empty: read from the main database", database_url),
+    Setting("pool_size", 10, "Largest number of PostgreSQL connections one central process keeps open",
+            positive_int),
 ]
 FILE = SettingsFile(SETTINGS, CONFIG_NAME, "motcua-central")
 parse_settings = FILE.parse

@@ -180,7 +180,7 @@ def applied_versions(conn) -> dict[str, dict]:
     Which reference versions a node has APPLIED is known from the feed head it states in its feed
     requests (``nodes.feed_applied_seq``): the latest catalogue/calendar entry at or below that head.
     """
-    sub = (f"(SELECT {dialect.json_value('f.body', 'data.version')} FROM feed f WHERE f.node = n.id "
+    sub = (f"(SELECT {dialect.of(conn).json_int('f.body', 'data.version')} FROM feed f WHERE f.node = n.id "
            "AND f.type = ? AND f.seq <= n.feed_applied_seq ORDER BY f.seq DESC LIMIT 1)")
     out = {}
     for row in conn.execute(f"SELECT n.id, n.feed_applied_seq, {sub} AS catalogue, {sub} AS calendar FROM nodes n",

@@ -29,17 +29,29 @@ CALENDAR = WorkCalendar(_CAL_ENTRIES, version=_CAL_VERSION)
 
 
 @pytest.fixture
-def central_dir(tmp_path, clock) -> Path:
+def central_dir(tmp_path, clock, central_database) -> Path:
+    """A central data folder on the backend under test (SQLite file, or a fresh PostgreSQL database)."""
     from central.provision import init_central
     data = tmp_path / "central"
-    init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=CENTRAL_ADMIN_PASSWORD, now=clock.now)
+    init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=CENTRAL_ADMIN_PASSWORD, now=clock.now,
+                 database=central_database)
     return data
+
+
+def central_target(data_dir: Path):
+    """The database a central data folder uses (its SQLite file or its PostgreSQL URL)."""
+    from central.db import target
+    from central.settings import load_settings
+    return target(data_dir, load_settings(data_dir))
 
 
 @pytest.fixture
 def central_app(central_dir, clock):
     from central.app import create_app
-    return create_app({"DATA_DIR": central_dir, "CLOCK": clock, "TESTING": True})
+    from central.db import close_pools
+    app = create_app({"DATA_DIR": central_dir, "CLOCK": clock, "TESTING": True})
+    yield app
+    close_pools(app)
 
 
 @pytest.fixture
