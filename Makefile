@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-data
 
-.PHONY: demo test bench clean
+.PHONY: demo test check test-dates bench clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,21 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python tools/demo.py --data $(DEMO_DIR)
 
+# Everything, as CI runs it (.ci/run). The crash test's stress level: MOTCUA_CRASH_KILLS (default 100).
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The quick loop for developers: everything but the slow end-to-end crash and soak tests, on every core
+# (pytest-xdist; PYTEST_ARGS=-n0 runs them in one process).
+check: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -n auto $(PYTEST_ARGS)
+
+# The date-sensitive tests at a pinned late-evening UTC moment (already tomorrow in Vietnam) and on the
+# far side of the date line (needs Debian's faketime; .ci/run installs it).
+test-dates: $(STAMP)
+	TZ=UTC faketime '2026-12-03 22:30:00' $(BIN)/python -m pytest -p no:cacheprovider -m "dates and not browser and not faketime_unsafe" $(PYTEST_ARGS)
+	TZ=Pacific/Kiritimati faketime '2026-12-03 12:00:00 UTC' $(BIN)/python -m pytest -p no:cacheprovider -m "dates and not browser and not faketime_unsafe" $(PYTEST_ARGS)
+	TZ=Pacific/Kiritimati $(BIN)/python -m pytest -p no:cacheprovider -m "dates and not browser" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/node_desk.py

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from domain import workflow  # noqa: E402
+from domain.clock import local_now, today  # noqa: E402
 from domain.codes import format_code  # noqa: E402
 from domain.dossier import apply_event, project  # noqa: E402
 from domain.text import fold  # noqa: E402
@@ -162,7 +163,7 @@ class NodeProcess:
 def make_node(folder: Path) -> tuple[Path, str]:
     """A fresh node with a clerk 'lan'; returns its data folder and an API token for lan."""
     data = folder / "node"
-    now = datetime.now().replace(microsecond=0)
+    now = local_now()
     init_node(data, agency_code=AGENCY, agency_name="UBND xã Hòa Bình", admin="admin", password=PASSWORD,
               now=now, parent_name="UBND tỉnh Quảng Ninh")
     conn = connect(data / DB_NAME)
@@ -287,7 +288,7 @@ def build_big_database(tmp: Path, n: int, rng: random.Random) -> tuple[Path, str
     people = People(rng)
 
     per_day = 400
-    days = working_days_until(calendar, date.today(), (n + per_day - 1) // per_day)
+    days = working_days_until(calendar, today(), (n + per_day - 1) // per_day)
     last_day = days[-1]
     chain = ChainWriter(AGENCY)
     dossier_rows: list[tuple] = []

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from bench.node_desk import ChainWriter, People, documents, percentile, working_days_until  # noqa: E402
 from domain import workflow  # noqa: E402
+from domain.clock import today  # noqa: E402
 from domain.codes import format_code  # noqa: E402
 from domain.dossier import apply_event, project  # noqa: E402
 from node import reference  # noqa: E402
@@ -80,7 +81,7 @@ def build_backlog(data: Path, n_events: int, rng: random.Random) -> int:
     people = People(rng)
     n = max(1, n_events // 4)
     per_day = 200
-    days = working_days_until(calendar, date.today() - timedelta(days=1), (n + per_day - 1) // per_day)
+    days = working_days_until(calendar, today() - timedelta(days=1), (n + per_day - 1) // per_day)
     chain = ChainWriter(AGENCY)
     rows, columns, counters = [], None, {}
     for i in range(n):

@@ -41,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from domain import workflow  # noqa: E402
+from domain.clock import local_now, today  # noqa: E402
 from domain.codes import format_code  # noqa: E402
 from domain.dossier import apply_event, project  # noqa: E402
 from node import reference  # noqa: E402
@@ -249,7 +250,7 @@ class History:
 
     def build(self, dossiers: int, per_day: int = 60) -> "History":
         rng = self.rng
-        days = working_days_until(self.calendar, date.today() - timedelta(days=1), (dossiers + per_day - 1) // per_day)
+        days = working_days_until(self.calendar, today() - timedelta(days=1), (dossiers + per_day - 1) // per_day)
         for i in range(dossiers):
             day = days[i // per_day]
             now = datetime.combine(day, datetime.min.time()).replace(hour=7, minute=30) + \
@@ -300,7 +301,7 @@ class History:
 def make_node(folder: Path, agency: str = AGENCY) -> Path:
     data = folder / "node"
     init_node(data, agency_code=agency, agency_name="UBND xã Hòa Bình", admin="admin", password=PASSWORD,
-              now=datetime.now().replace(microsecond=0), parent_name="UBND tỉnh Quảng Ninh")
+              now=local_now(), parent_name="UBND tỉnh Quảng Ninh")
     return data
 
 
@@ -427,7 +428,7 @@ def signed_batches(agency: str, key, events: list[dict], size: int) -> list[tupl
     out = []
     for start in range(0, len(events), size):
         part = events[start:start + size]
-        payload = {"node": agency, "nonce": wire.nonce(), "sent_at": datetime.now().replace(microsecond=0).isoformat(),
+        payload = {"node": agency, "nonce": wire.nonce(), "sent_at": local_now().isoformat(),
                    "events": part, "pending": len(events) - start - len(part), "oldest_pending_at": part[0]["at"]}
         body, signature = seal(key, payload)
         out.append((body, {"Content-Type": "application/json", "Content-Encoding": "gzip",

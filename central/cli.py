@@ -295,10 +295,12 @@ def import_bundle(data_dir, bundle_file):
 
         motcua-central import-bundle --data /srv/central /media/usb/000.00.06.H56-000123.motcua
     """
+    from . import keys
     from .bundle import import_bundle as run_import
     from .ingest import Caps
     settings, conn = open_db(data_dir)
-    status, reply = run_import(conn, bundle_file, now=local_now(), caps=Caps.from_settings(settings))
+    status, reply = run_import(conn, bundle_file, now=local_now(), caps=Caps.from_settings(settings),
+                               central_key=keys.load(data_dir))
     if status != 200:
         error = reply["error"]
         head = reply.get("head")

@@ -1,13 +1,12 @@
-"""Central's notion of now: Vietnam local time (UTC+7, no daylight saving), naive, whole seconds."""
+"""Central's notion of now: Vietnam local time (UTC+7, no daylight saving), naive, whole seconds.
+
+Defined once in domain/clock.py for node, central, tests and tools alike.
+"""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
-VIETNAM = timezone(timedelta(hours=7))
-
-
-def local_now() -> datetime:
-    return datetime.now(VIETNAM).replace(tzinfo=None, microsecond=0)
+from domain.clock import VIETNAM, local_now, today  # noqa: F401  (the one definition)
 
 
 def iso(dt: datetime) -> str:

@@ -19,7 +19,7 @@ from service import sqlite
 from service.sqlite import write_tx  # noqa: F401  (re-exported for central's modules)
 
 from .store import backend
-from .store.backend import DB_ERRORS, PgConnection, is_postgres  # noqa: F401
+from .store.backend import DB_ERRORS, PgConnection, is_postgres, node_write_tx  # noqa: F401
 
 # central serves many nodes at once: writers may queue a little longer than at a commune desk
 connect_sqlite = partial(sqlite.connect, busy_seconds=30)

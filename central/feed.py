@@ -44,6 +44,18 @@ def append_feed(conn, node: str, type: str, dossier: str | None, data: dict, act
     return entry
 
 
+def entry_hash(conn, node: str, seq: int) -> str | None:
+    """The hash of entry ``seq`` of ``node``'s feed (GENESIS for 0), None when central has no such entry.
+
+    Sent with every feed page as ``after_hash`` so a node checks by hash, not only by seq, that
+    central's feed still continues what it applied (it does not after a restore from an old backup).
+    """
+    if seq == 0:
+        return GENESIS
+    row = conn.execute("SELECT hash FROM feed WHERE node = ? AND seq = ?", (node, seq)).fetchone()
+    return row["hash"] if row else None
+
+
 def read_feed(conn, node: str, after: int, limit: int) -> list[dict]:
     return [loads(r["body"]) for r in conn.execute(
         "SELECT body FROM feed WHERE node = ? AND seq > ? ORDER BY seq LIMIT ?", (node, after, limit))]

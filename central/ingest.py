@@ -6,6 +6,14 @@ against central's stored head. New events, the batch (signature and gzip body ve
 and the node's head are stored in one transaction; the dossier rows are materialised
 in that same transaction, where a business-rule problem becomes an anomaly row and
 never refuses the batch (one odd record must not block a commune's queue).
+
+An event over the per-event cap (setting ``max_event_bytes``, 64 kB) is NOT refused at the
+envelope: refusing it would leave the node stuck forever (its chain cannot change, and every
+later event links to that one) and central's copy of the chain incomplete. Its cost is already
+bounded by the envelope caps (max_body_bytes compressed, max_decompressed_bytes expanded), so it
+is stored verbatim like any event, keeping the chain verifiable and the node's queue moving,
+and becomes an anomaly before any other work is done on it: it is never validated field by
+field, never materialised, never indexed. Hashing happens before the write lock is taken.
 """
 from __future__ import annotations
 
@@ -15,7 +23,9 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.dossier import apply_event, project
+from domain.codes import ONLINE_FIRST, parse_code
+from domain.dossier import project
+from domain.validation import MAX_EVENT_BYTES, EventInvalid, check_event
 from protocol import sync as wire
 from protocol.canonical import canonical_json
 from protocol.envelope import EnvelopeError, open_sealed
@@ -23,7 +33,7 @@ from protocol.events import ChainError, Head, check_shape, verify_chain
 from protocol.keys import KeyError_, load_public
 
 from .clock import iso
-from .db import write_tx
+from .db import DB_ERRORS, node_write_tx
 
 SQL_CHUNK = 500  # host parameters per IN (...) query
 
@@ -32,10 +42,12 @@ SQL_CHUNK = 500  # host parameters per IN (...) query
 class Caps:
     max_body: int = 4 * 1024 * 1024
     max_decompressed: int = 32 * 1024 * 1024
+    max_event: int = MAX_EVENT_BYTES
 
     @classmethod
     def from_settings(cls, settings: dict) -> "Caps":
-        return cls(settings["max_body_bytes"], settings["max_decompressed_bytes"])
+        return cls(settings["max_body_bytes"], settings["max_decompressed_bytes"],
+                   settings.get("max_event_bytes", MAX_EVENT_BYTES))
 
 
 class Refused(Exception):
@@ -57,8 +69,11 @@ def error_payload(exc: Refused, *, node: str | None, request: str | None, now: d
     return payload
 
 
-def stored_head(conn, node_id: str) -> Head:
-    row = conn.execute("SELECT head_seq, head_hash FROM nodes WHERE id = ?", (node_id,)).fetchone()
+def stored_head(conn, node_id: str, *, lock: bool = False) -> Head:
+    """Central's head of the node's chain; ``lock``: inside a write transaction, also lock the node's
+    row until it ends (PostgreSQL's SELECT ... FOR UPDATE; SQLite's write lock already covers it)."""
+    suffix = " FOR UPDATE" if lock and getattr(conn, "dialect", "") == "postgresql" else ""
+    row = conn.execute("SELECT head_seq, head_hash FROM nodes WHERE id = ?" + suffix, (node_id,)).fetchone()
     return Head(row["head_seq"], row["head_hash"])
 
 
@@ -141,8 +156,10 @@ def ingest(conn: sqlite3.Connection, node_id: str | None, body: bytes, signature
             if event["node"] != node_id:
                 raise Refused(400, "bad_payload", f"event {event['seq']} belongs to node {event['node']!r}")
             raws.append(canonical_json(event))
-        with write_tx(conn):
-            result = _store(conn, node_id, events, raws, body, signature, source, now)
+        # hashing and sizing happen before the write lock is taken: a large event never holds it long
+        digests = [hashlib.sha256(raw).hexdigest() for raw in raws]
+        with node_write_tx(conn, node_id):
+            result = _store(conn, node_id, events, raws, body, signature, source, now, caps.max_event, digests)
             touch(conn, node_id, payload, now, accepted=0 if isinstance(result, Refused) else result["accepted"])
         if isinstance(result, Refused):
             raise result
@@ -152,14 +169,14 @@ def ingest(conn: sqlite3.Connection, node_id: str | None, body: bytes, signature
     return 200, result
 
 
-def _store(conn, node_id, events, raws, body, signature, source, now):
+def _store(conn, node_id, events, raws, body, signature, source, now, max_event=MAX_EVENT_BYTES, digests=None):
     """Inside the write transaction: dedupe, detect fork/gap, store, materialise.
 
     Returns the 200 reply fields or a Refused (returned, not raised, so the fork record
     and the contact time still commit).
     """
-    head = stored_head(conn, node_id)
-    digests = [hashlib.sha256(raw).hexdigest() for raw in raws]
+    head = stored_head(conn, node_id, lock=True)
+    digests = digests or [hashlib.sha256(raw).hexdigest() for raw in raws]
     old = [i for i, e in enumerate(events) if e["seq"] <= head.seq]
     new = [i for i, e in enumerate(events) if e["seq"] > head.seq]
     if old:
@@ -196,7 +213,7 @@ def _store(conn, node_id, events, raws, body, signature, source, now):
     last = new[-1]
     conn.execute("UPDATE nodes SET head_seq = ?, head_hash = ? WHERE id = ?",
                  (events[last]["seq"], digests[last], node_id))
-    materialise(conn, node_id, fresh, now)
+    materialise(conn, node_id, fresh, now, sizes=[len(raws[i]) for i in new], max_event=max_event)
     return {"head": wire.head_dict(events[last]["seq"], digests[last]), "accepted": len(new),
             "duplicates": len(old)}
 
@@ -223,6 +240,17 @@ def _record_fork(conn, node_id, seq, stored_hash, offered_hash, offered_raw: byt
 
 
 # --- materialisation -------------------------------------------------------------------------
+#
+# What a node may say about a dossier (docs/SECURITY-INGEST.md):
+# - ownership: it may create only a dossier whose code carries its own agency code, or an online
+#   dossier central handed down to it (online_dossiers); it may change only a dossier whose row
+#   it owns. The row is keyed by the event's ``dossier``, never by a code inside ``data``, and the
+#   owner column (``node``) is written once, when the row is created.
+# - holder: while central holds a dossier (after dossier.handed_up) the only event the node may
+#   send for it is the dossier.handed_back it makes when applying central's own hand-back.
+# - validity: domain.validation.check_event, the same check the node runs before appending.
+# Whatever fails is an anomaly row for a person; the event itself is already stored verbatim
+# (the chain stays intact and the node's queue never blocks) and changes no dossier row.
 
 PROJECTED = ("code", "agency", "procedure_code", "procedure_name", "field", "channel", "status", "handler",
              "holder", "received_at", "due_at", "resolved_at", "returned_at", "result_class", "rating",
@@ -230,12 +258,63 @@ PROJECTED = ("code", "agency", "procedure_code", "procedure_name", "field", "cha
 COLUMNS = PROJECTED + ("node", "doc")
 UPSERT = (f"INSERT INTO dossiers({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
           f"ON CONFLICT(code) DO UPDATE SET "
-          + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "code"))
+          + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in ("code", "node"))
+          + " WHERE dossiers.node = excluded.node")
 
 
-def materialise(conn, node_id: str, events: list[dict], now: datetime) -> int:
+class Anomaly(ValueError):
+    pass
+
+
+def _handed_down_to(conn, code: str) -> str | None:
+    row = conn.execute("SELECT node FROM online_dossiers WHERE code = ?", (code,)).fetchone()
+    return row["node"] if row else None
+
+
+def _may_create(conn, node_id: str, code: str, event: dict) -> None:
+    parsed = parse_code(code)
+    if parsed is None:
+        raise Anomaly(f"{code!r} is not a dossier code; event ignored")
+    agency, _day, number = parsed
+    if event["type"] == "dossier.registered" and number >= ONLINE_FIRST:
+        owner = _handed_down_to(conn, code)
+        if owner is not None and owner != node_id:
+            raise Anomaly(f"{code}: online dossier handed down to node {owner}, not {node_id}; event ignored")
+    if agency != node_id:
+        raise Anomaly(f"{code}: node {node_id} may not create a dossier under agency {agency}; event ignored")
+
+
+def _may_change_held(conn, node_id: str, code: str, state: dict, event: dict) -> None:
+    """Central holds the dossier: only the node's application of central's hand-back may pass."""
+    if event["type"] != "dossier.handed_back":
+        raise Anomaly(f"{code}: central holds this dossier (handed up); {event['type']} from node "
+                      f"{node_id} ignored")
+    number = len(state.get("handoffs") or []) - 1
+    if not conn.execute("SELECT 1 FROM handbacks WHERE code = ? AND node = ? AND handoff_no = ?",
+                        (code, node_id, number)).fetchone():
+        raise Anomaly(f"{code}: node {node_id} sent a hand-back central never made; event ignored")
+
+
+def _learn_online_code(conn, node_id: str, code: str, event: dict, now: datetime) -> str | None:
+    """A node holds this online code: central's counter moves past it, and a dossier central
+    issued under the same code (after a restore from an old backup rolled the counter back) is
+    issued again under a fresh code, so no handed-down dossier is lost."""
+    agency, day, number = parse_code(code)
+    if number < ONLINE_FIRST:
+        return None
+    conn.execute("INSERT INTO online_counters(agency, day, last) VALUES (?, ?, ?) ON CONFLICT(agency, day) "
+                 "DO UPDATE SET last = CASE WHEN excluded.last > online_counters.last THEN excluded.last "
+                 "ELSE online_counters.last END", (agency, f"{day:%y%m%d}", number))
+    if event["type"] != "dossier.registered":
+        return None
+    from . import online  # online imports feed and db; imported here to avoid an import cycle
+    return online.adopt_node_code(conn, node_id, code, event, now)
+
+
+def materialise(conn, node_id: str, events: list[dict], now: datetime, *,
+                sizes: list[int] | None = None, max_event: int = MAX_EVENT_BYTES) -> int:
     """Fold new events into dossier rows; problems become anomalies. Returns the anomaly count."""
-    codes = sorted({e["dossier"] for e in events if e["dossier"] and e["type"].startswith("dossier.")})
+    codes = sorted({e["dossier"] for e in events if isinstance(e["dossier"], str) and e["type"].startswith("dossier.")})
     states: dict[str, dict | None] = {}
     owners: dict[str, str] = {}
     for part in _chunks(codes):
@@ -245,40 +324,52 @@ def materialise(conn, node_id: str, events: list[dict], now: datetime) -> int:
             owners[row["code"]] = row["node"]
     projected: dict[str, dict] = {}
     anomalies = []
-    for event in events:
+    for i, event in enumerate(events):
         code = event["dossier"]
         if not code or not event["type"].startswith("dossier."):
             continue
-        if owners.get(code, node_id) != node_id:
-            anomalies.append((node_id, event["seq"], code,
-                              f"{code}: dossier belongs to node {owners[code]}; event ignored", iso(now)))
-            continue
+        size = sizes[i] if sizes else None
         try:
-            new_state = apply_event(states.get(code), event)
+            if not isinstance(code, str) or len(code) > 64:
+                code = str(code)[:64]
+                raise Anomaly(f"{code!r} is not a dossier code; event ignored")
+            if size is not None and size > max_event:  # before any other work on an oversized event
+                raise Anomaly(f"{code}: event {event['seq']} of {size} bytes is over the {max_event}-byte cap; "
+                              "stored, not materialised")
+            state = states.get(code)
+            if code in owners and owners[code] != node_id:
+                raise Anomaly(f"{code}: dossier belongs to node {owners[code]}; event ignored")
+            if state is None:
+                _may_create(conn, node_id, code, event)
+            elif state.get("holder") == "central":
+                _may_change_held(conn, node_id, code, state, event)
+            new_state = check_event(state, event, size=size, max_bytes=max_event)
             row = project(new_state)
-        except Exception as exc:  # noqa: BLE001 - any problem in one record is for a person to review
-            message = str(exc) if isinstance(exc, ValueError) else f"{code}: {type(exc).__name__}: {exc}"
-            anomalies.append((node_id, event["seq"], code, message, iso(now)))
+        except (Anomaly, EventInvalid) as exc:
+            anomalies.append((node_id, event["seq"], code if isinstance(code, str) else None, str(exc), iso(now)))
             continue
+        except Exception as exc:  # noqa: BLE001 - any problem in one record is for a person to review
+            anomalies.append((node_id, event["seq"], code, f"{code}: {type(exc).__name__}: {exc}"[:500], iso(now)))
+            continue
+        if state is None:
+            note = _learn_online_code(conn, node_id, code, event, now)
+            if note:
+                anomalies.append((node_id, event["seq"], code, note, iso(now)))
         states[code] = new_state
         owners[code] = node_id
         projected[code] = row
     rows = [tuple(row[c] for c in PROJECTED) +
             (node_id, json.dumps(states[code], ensure_ascii=False, separators=(",", ":")))
             for code, row in projected.items()]
-    try:
-        conn.executemany(UPSERT, rows)
-    except sqlite3.Error:
-        # A row the schema refuses (e.g. a wrong type): store them one by one, anomalies for the rest.
-        for row in rows:
-            try:
-                conn.execute("SAVEPOINT one_row")
-                conn.execute(UPSERT, row)
-                conn.execute("RELEASE one_row")
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK TO one_row")
-                conn.execute("RELEASE one_row")
-                anomalies.append((node_id, events[-1]["seq"], row[0], f"{row[0]}: row not stored: {exc}", iso(now)))
+    for row in rows:
+        try:
+            conn.execute("SAVEPOINT one_row")
+            conn.execute(UPSERT, row)
+            conn.execute("RELEASE one_row")
+        except DB_ERRORS as exc:
+            conn.execute("ROLLBACK TO one_row")
+            conn.execute("RELEASE one_row")
+            anomalies.append((node_id, events[-1]["seq"], row[0], f"{row[0]}: row not stored: {exc}", iso(now)))
     if anomalies:
         conn.executemany("INSERT INTO anomalies(node, seq, dossier, message, at) VALUES (?, ?, ?, ?, ?)", anomalies)
     return len(anomalies)

@@ -11,6 +11,7 @@ Central does not create a dossier row itself: the row appears when the node push
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from domain import workflow
@@ -18,6 +19,7 @@ from domain.calendar import WorkCalendar, parse_entries
 from domain.catalogue import parse_procedure
 from domain.citizen import Invalid
 from domain.codes import MAX_PER_DAY, ONLINE_FIRST, format_code
+from protocol.canonical import canonical_json
 
 from . import feed
 from .clock import iso
@@ -105,3 +107,38 @@ def listing(conn, *, node: str | None = None, limit: int = 200) -> list[dict]:
                d.status, d.received_at, d.due_at, d.applicant_name
         FROM online_dossiers o JOIN nodes n ON n.id = o.node LEFT JOIN dossiers d ON d.code = o.code
         {where} ORDER BY o.registered_at DESC, o.code DESC LIMIT ?""", (*args, limit))]
+
+
+def adopt_node_code(conn, node: str, code: str, event: dict, now: datetime) -> str | None:
+    """A node pushed ``dossier.registered`` for online code ``code``; central's write transaction is open.
+
+    Central re-learns what the node holds: an online dossier it forgot (restored from an older
+    backup) is recorded again; if central meanwhile issued the same code to another dossier, that
+    dossier is handed down again under a fresh code (the counter already moved past ``code``), so
+    both reach the commune. Returns a message for the anomaly list when a dossier was re-issued.
+    """
+    held = event["data"]["dossier"]
+    row = conn.execute("SELECT node, feed_seq FROM online_dossiers WHERE code = ?", (code,)).fetchone()
+    message = None
+    if row is not None:
+        entry = conn.execute("SELECT body FROM feed WHERE node = ? AND seq = ?", (row["node"], row["feed_seq"])).fetchone()
+        issued = json.loads(entry["body"])["data"]["dossier"] if entry else None
+        if issued is not None and canonical_json(issued) == canonical_json(held):
+            return None
+        if issued is None:
+            return None
+        new_code = next_code(conn, row["node"], now)
+        state = dict(issued, code=new_code)
+        reissued = feed.append_feed(conn, row["node"], ENTRY_TYPE, new_code, {"dossier": state}, "central", now)
+        conn.execute("UPDATE online_dossiers SET code = ?, feed_seq = ? WHERE code = ?",
+                     (new_code, reissued["seq"], code))
+        message = (f"{code}: online code issued twice (central restored from an older backup?); central's "
+                   f"dossier handed down again as {new_code}")
+    actor = str(event.get("actor") or "central")
+    conn.execute("INSERT OR IGNORE INTO online_dossiers(code, node, procedure_code, procedure_name, feed_seq, "
+                 "registered_at, actor, source) VALUES (?, ?, ?, ?, ?, ?, ?, 'web')",
+                 (code, node, str(held.get("procedure_code")), str(held.get("procedure_name")),
+                  int(event["data"].get("feed_seq") or 0) if isinstance(event["data"].get("feed_seq"), int) else 0,
+                  str(held.get("created_at") or event["at"]),
+                  actor[len("central:"):] if actor.startswith("central:") else actor))
+    return message

@@ -30,6 +30,8 @@ SETTINGS = [
     Setting("max_body_bytes", 4 * 1024 * 1024, "Largest compressed sync request accepted, in bytes", positive_int),
     Setting("max_decompressed_bytes", 32 * 1024 * 1024, "Largest sync request after decompression, in bytes",
             positive_int),
+    Setting("max_event_bytes", 64 * 1024, "Largest single pushed event (canonical JSON bytes); a larger one is "
+            "stored verbatim as an anomaly and never materialised", positive_int),
     Setting("login_max_failures", 5, "Failed logins before an account is locked for a while", positive_int),
     Setting("login_lock_minutes", 15, "How long a locked account stays locked", positive_int),
     Setting("session_hours", 12, "How long a login to central's pages lasts", positive_int),

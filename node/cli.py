@@ -402,5 +402,35 @@ def recover(data_dir):
         click.echo(f"  set aside (see recovery_log): {problem}")
 
 
+@main.command("resync-feed")
+@data_option
+@config_errors
+def resync_feed_cmd(data_dir):
+    """Bring node and central together after central was restored from an older backup.
+
+    Run it when the status bar or `motcua-node doctor` says central's feed no longer matches what
+    this node applied. It pushes this node's events first (central re-learns the dossiers and online
+    codes it lost, and re-issues under a new code any online dossier it handed down under a code
+    this node already holds), then re-reads central's whole feed and applies what is new here.
+    Nothing on either side is removed; it is safe to run again.
+
+    Example:
+
+        motcua-node resync-feed --data /srv/motcua
+    """
+    from .recovery import resync_feed
+    from .sync import make_client
+    from .sync_client import SyncError
+    from . import sync_state
+    settings, conn = open_db(data_dir)
+    try:
+        result = resync_feed(conn, make_client(conn, data_dir, settings), sync_state.get(conn, "node_id"))
+    except (SyncError, ValueError) as exc:
+        click.echo(f"resync-feed failed: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"central's feed re-read: {result['entries']} entries, {result['applied']} applied here, "
+               f"{result['skipped']} already here; pushed {result['pushed']} events")
+
+
 if __name__ == "__main__":
     main()

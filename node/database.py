@@ -13,7 +13,6 @@ import os
 import re
 import sqlite3
 import sys
-from datetime import datetime
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -21,6 +20,7 @@ from sqlite_utils import Database
 from migrations.node import migrations
 from service.settings import ConfigError
 
+from .clock import local_now
 from .db import connect
 
 log = logging.getLogger("motcua.node")
@@ -71,7 +71,7 @@ def migrate(path: Path, backup_dir: Path | None = None) -> list[str]:
         has_data = bool(migrations.applied(db))
         copy = None
         if has_data:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            stamp = local_now().strftime("%Y%m%d-%H%M%S")
             folder = Path(backup_dir) if backup_dir is not None else Path(path).parent / "backups"
             copy = backup_to(conn, folder / f"pre-migrate-{stamp}.db")
             log.info("copied database to %s before migrating", copy)
@@ -131,7 +131,7 @@ class FolderLock:
                               f"(systemctl stop motcua-node, or close its window)") from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()} {self.purpose} since {datetime.now():%Y-%m-%d %H:%M:%S}\n")
+        handle.write(f"pid {os.getpid()} {self.purpose} since {local_now():%Y-%m-%d %H:%M:%S}\n")
         handle.flush()
         self._file = handle
         return self

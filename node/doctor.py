@@ -114,6 +114,19 @@ def check_clock(values: dict, warning_minutes: int) -> Check:
     return Check("clock", OK, f"the PC clock agrees with central (offset {offset:+d} s)")
 
 
+def check_feed(values: dict) -> Check:
+    """Central's feed must continue (by seq and hash) what this node applied."""
+    if not values.get("central_public_key"):
+        return Check("feed", SKIP, "not enrolled with central, so no feed yet")
+    if values.get("feed_diverged"):
+        return Check("feed", FAIL, "central's feed no longer matches what this node applied since "
+                                   f"{values.get('feed_diverged_at')} ({values['feed_diverged']}); central was "
+                                   "probably restored from an older backup. No dossier is lost, but nothing new "
+                                   "from central (online dossiers, hand-backs, catalogue) arrives until you resync",
+                     "motcua-node resync-feed --data <this data folder>")
+    return Check("feed", OK, f"central's feed continues what this node applied (entry {values.get('feed_seq') or 0})")
+
+
 def check_central(url: str | None, timeout: float = 3.0) -> Check:
     if not url:
         return Check("central", SKIP, "not enrolled with central, so not checked")
@@ -207,6 +220,8 @@ def run_checks(data_dir: Path, settings: dict, *, now: datetime | None = None, h
         checks.append(check_clock(values, settings["clock_warning_minutes"]))
         checks.append(check_central(settings.get("central_url") or values.get("central_url"), http_timeout))
         checks.append(check_sync(values, now))
+        if enrolled:
+            checks.append(check_feed(values))
         checks.append(check_backup(values, now))
         if conn is not None:
             try:

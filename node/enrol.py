@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import requests
@@ -27,7 +26,7 @@ class EnrolError(Exception):
 def _node_key(data_dir: Path, rotate: bool):
     path = Path(data_dir) / KEY_NAME
     if path.exists() and rotate:
-        path.rename(path.with_name(f"{KEY_NAME}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"))
+        path.rename(path.with_name(f"{KEY_NAME}.replaced-{local_now():%Y%m%d-%H%M%S}"))
     if not path.exists():
         save_private(generate(), path)
     return load_private(path)

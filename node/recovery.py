@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
 from pathlib import Path
 
 from domain.codes import format_code, parse_code
@@ -138,7 +137,7 @@ def realign(conn, client: CentralClient, data_dir: Path) -> dict:
     adopted = [e for e in theirs if e["seq"] > fork_at]
     if not adopted and central.seq <= events.head(conn).seq:
         return {"adopted": 0, "reapplied": 0, "renamed": {}, "skipped": []}
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = local_now().strftime("%Y%m%d-%H%M%S")
     backup_to(conn, Path(data_dir) / "backups" / f"pre-recover-{stamp}.db")
     now_iso = local_now().isoformat()
     renamed: dict[str, str] = {}
@@ -188,3 +187,23 @@ def _reapply(conn, orphan: dict, renamed: dict, skipped: list, now_iso: str) -> 
     event = events.append(conn, node=orphan["node"], type=orphan["type"], dossier=code, data=data,
                           actor=orphan["actor"], at=orphan["at"])
     store.save_row(conn, apply_event(before, event), before)
+
+
+def resync_feed(conn, client: CentralClient, node_id: str) -> dict:
+    """Bring node and central together after central's feed diverged (central restored from an old backup).
+
+    1. push: central re-learns this node's events it lost (the dossiers, the online codes it had
+       handed down, so its counter moves past them and a code it reused is re-issued);
+    2. re-read central's whole feed and apply it idempotently (node/feed.reapply_all): nothing this
+       node holds is removed, every dossier central has for it arrives;
+    3. push again what applying it produced.
+    """
+    from .feed import reapply_all
+    from .sync import Outcome, fetch_feed, push
+    outcome = Outcome()
+    push(conn, client, outcome)
+    entries = fetch_feed(client)
+    counts = reapply_all(conn, entries, node=node_id, now_iso=local_now().isoformat())
+    push(conn, client, outcome)
+    sync_state.put(conn, last_error=None, last_error_kind=None, last_success_at=local_now().isoformat())
+    return dict(counts, pushed=outcome.pushed)

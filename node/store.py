@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from domain import workflow
@@ -13,9 +14,14 @@ from domain.codes import DESK_MAX_PER_DAY, format_code, looks_like_code
 from domain.dossier import apply_event, project
 from domain.statuses import CLOCK_RUNNING
 from domain.text import fold
+from domain.validation import EventInvalid, check_event
+from protocol.canonical import canonical_json
 
 from . import events, reference
+from .clock import legal_time
 from .db import write_tx
+
+log = logging.getLogger("motcua.store")
 
 
 class NotFound(LookupError):
@@ -28,7 +34,7 @@ class NotHolder(PermissionError):
 
 @dataclass(frozen=True)
 class Context:
-    """Who is acting, where and when; one per request."""
+    """Who is acting, where and when (``now`` is this PC's clock; store corrects it); one per request."""
     conn: sqlite3.Connection
     node: str
     agency: str
@@ -58,7 +64,26 @@ def save_row(conn, state: dict, state_before: dict | None) -> None:
         raise RuntimeError(f"dossier {state['code']} changed under this transaction")
 
 
-def _write(conn, ctx: Context, state_before: dict | None, change: workflow.Change, code: str) -> dict:
+def _legal(ctx: Context) -> tuple[Context, dict | None]:
+    """The context at the legal time (PC clock corrected by central's, when off), and the record of it."""
+    legal = legal_time(ctx.conn, ctx.now)
+    if not legal.corrected:
+        return ctx, None
+    return replace(ctx, now=legal.now), legal.record()
+
+
+def _write(conn, ctx: Context, state_before: dict | None, change: workflow.Change, code: str,
+           clock: dict | None = None) -> dict:
+    if clock is not None:  # the event records both the PC's time and the corrected one
+        change = workflow.Change(change.type, {**change.data, "clock": clock})
+    # the same check central runs before it materialises a pushed event: never append what it would refuse
+    probe = {"type": change.type, "dossier": code, "data": change.data, "at": workflow.iso(ctx.now)}
+    try:
+        check_event(state_before, probe, size=len(canonical_json(probe)))
+    except EventInvalid as exc:
+        log.warning("refused to append an event central would refuse: %s", exc)  # field names only, no values
+        raise workflow.WorkflowError([workflow.Invalid("dossier", "Dữ liệu hồ sơ không hợp lệ, không thể lưu.")]) \
+            from exc
     event = events.append(conn, node=ctx.node, type=change.type, dossier=code, data=change.data,
                           actor=ctx.actor, at=workflow.iso(ctx.now))
     state = apply_event(state_before, event)
@@ -71,6 +96,7 @@ def receive(ctx: Context, *, procedure_code: str, applicant: dict, documents: li
     """Counter intake: allocate the code and register number, compute the due time, save."""
     conn = ctx.conn
     with write_tx(conn):
+        ctx, clock = _legal(ctx)
         procedure = reference.procedure(conn, procedure_code)
         if procedure is None:
             raise workflow.WorkflowError([workflow.Invalid("procedure", "Chọn thủ tục hành chính trong danh mục.")])
@@ -85,7 +111,9 @@ def receive(ctx: Context, *, procedure_code: str, applicant: dict, documents: li
             procedure=procedure, applicant=applicant, documents=documents, channel=channel,
             return_method=return_method, code=code, agency=ctx.agency, now=ctx.now, calendar=calendar,
             catalogue_version=reference.version(conn, "catalogue"), actor=ctx.actor, register_no=register_no)
-        return _write(conn, ctx, None, change, code)
+        if clock is not None:  # the receipt (form 01) says the time is central's, not this PC's
+            change.data["dossier"]["clock_correction"] = clock
+        return _write(conn, ctx, None, change, code, clock)
 
 
 def get(conn, code: str) -> dict | None:
@@ -100,6 +128,7 @@ def act(ctx: Context, code: str, action: str, params: dict) -> dict:
     fn = workflow.ACTIONS[action][0]
     conn = ctx.conn
     with write_tx(conn):
+        ctx, clock = _legal(ctx)
         state = get(conn, code)
         if state is None:
             raise NotFound(code)
@@ -109,7 +138,7 @@ def act(ctx: Context, code: str, action: str, params: dict) -> dict:
         if action == "accept":  # an online dossier enters this desk's register when accepted
             params = dict(params, register_no=_next_counter(conn, f"register:{ctx.now:%Y}"))
         change = fn(state, params, ctx.now, ctx.calendar_cache.get(conn), procedure)
-        return _write(conn, ctx, state, change, code)
+        return _write(conn, ctx, state, change, code, clock)
 
 
 def log_access(conn, username: str, code: str, action: str, at: datetime) -> None:

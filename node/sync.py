@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from protocol import sync as wire
-from protocol.events import GENESIS
+from protocol.events import GENESIS, event_hash
 from protocol.keys import load_private, load_public
 
 from . import events, sync_state
-from .clock import local_now
+from .clock import CORRECTION_KEY, local_now
 from .db import connect
 from .feed import FeedError, apply_entries
-from .sync_client import CentralClient, SyncError, fail
+from .sync_client import MESSAGES, CentralClient, SyncError, fail
 
 log = logging.getLogger("motcua.sync")
 KEY_NAME = "node.key"
@@ -80,7 +80,16 @@ def _adopt_head(conn, head: dict) -> None:
     sync_state.put(conn, acked_seq=seq, acked_hash=hash_ if seq else GENESIS)
 
 
-def push(conn, client: CentralClient, outcome: Outcome) -> None:
+def record_clock(conn, offset: int, warning_seconds: int | None) -> None:
+    """Central's signed reply measured this PC's clock: past the warning threshold, legal times
+    (codes, received_at, due times) are corrected by it (node/clock.legal_time)."""
+    values = {"clock_offset_seconds": offset}
+    if warning_seconds is not None:
+        values[CORRECTION_KEY] = offset if abs(offset) > warning_seconds else None
+    sync_state.put(conn, **values)
+
+
+def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: int | None = None) -> None:
     """Hello (empty batch) to learn central's head, then send until caught up."""
     batch = sync_state.get(conn, "batch_size", START_BATCH)
     events_after = None
@@ -105,7 +114,7 @@ def push(conn, client: CentralClient, outcome: Outcome) -> None:
                 batch = max(MIN_BATCH, batch // 2)
                 sync_state.put(conn, batch_size=batch)
             raise
-        sync_state.put(conn, clock_offset_seconds=reply.clock_offset_seconds)
+        record_clock(conn, reply.clock_offset_seconds, clock_warning_seconds)
         _adopt_head(conn, payload["head"])
         outcome.rounds += 1
         if batch_events:
@@ -117,21 +126,58 @@ def push(conn, client: CentralClient, outcome: Outcome) -> None:
     outcome.pending = 0
 
 
+def _diverged(conn, detail: str):
+    """Central's feed no longer continues what this node applied: loud until resync-feed runs."""
+    if not sync_state.get(conn, "feed_diverged"):
+        sync_state.put(conn, feed_diverged=detail[:300], feed_diverged_at=local_now().isoformat())
+    # kind "feed" like any refused feed (logs, tests and tools key on it); the message says what to run
+    return SyncError("feed", MESSAGES["feed_diverged"], detail, retry=False)
+
+
+def _applied_hash_at_central(client: CentralClient, payload: dict, after: int) -> str | None:
+    if "after_hash" in payload:
+        return payload["after_hash"]
+    # a central older than the after_hash field: read its entry ``after`` itself
+    reply = client.call(wire.FEED, {"after": after - 1, "limit": 1})
+    entries = _check_reply(reply, wire.FEED).get("entries") or []
+    if not entries or entries[0].get("seq") != after:
+        return None
+    return event_hash(entries[0])
+
+
 def pull(conn, client: CentralClient, outcome: Outcome, node_id: str) -> None:
+    if sync_state.get(conn, "feed_diverged"):
+        raise SyncError("feed", MESSAGES["feed_diverged"], "central's feed diverged earlier; run motcua-node "
+                        "resync-feed", retry=False)
     while True:
-        after, _ = sync_state.feed_head(conn)
+        after, applied_hash = sync_state.feed_head(conn)
         reply = client.call(wire.FEED, {"after": after, "limit": FEED_LIMIT})
         payload = _check_reply(reply, wire.FEED)
         entries = payload.get("entries") or []
         head = payload.get("head") or {}
         if int(head.get("seq", 0)) < after:
-            raise fail("feed", f"feed head {head.get('seq')} is behind the applied {after} (rolled back)")
+            raise _diverged(conn, f"central's feed head {head.get('seq')} is behind the applied {after} "
+                                  "(central restored from an older backup?)")
+        if after > 0 and _applied_hash_at_central(client, payload, after) != applied_hash:
+            raise _diverged(conn, f"central's feed entry {after} differs from the one this node applied "
+                                  "(central restored from an older backup?)")
         try:
             outcome.applied += apply_entries(conn, entries, node=node_id, now_iso=local_now().isoformat())
         except (FeedError, KeyError, TypeError, ValueError) as exc:
             raise fail("feed", f"feed refused: {exc}") from None
         if len(entries) < FEED_LIMIT:
             return
+
+
+def fetch_feed(client: CentralClient) -> list[dict]:
+    """Central's whole feed for this node, page by page (verified by the caller)."""
+    collected: list[dict] = []
+    while True:
+        payload = _check_reply(client.call(wire.FEED, {"after": len(collected), "limit": FEED_LIMIT}), wire.FEED)
+        page = payload.get("entries") or []
+        collected.extend(page)
+        if len(page) < FEED_LIMIT:
+            return collected
 
 
 def sync_once(data_dir: Path, settings: dict, session=None) -> Outcome:
@@ -142,7 +188,7 @@ def sync_once(data_dir: Path, settings: dict, session=None) -> Outcome:
         sync_state.put(conn, last_attempt_at=local_now().isoformat())
         try:
             client = make_client(conn, data_dir, settings, session)
-            push(conn, client, outcome)
+            push(conn, client, outcome, settings["clock_warning_minutes"] * 60)
             pull(conn, client, outcome, sync_state.get(conn, "node_id"))
         except SyncError as exc:
             sync_state.put(conn, last_error=exc.message, last_error_at=local_now().isoformat(),

@@ -35,6 +35,9 @@ MESSAGES = {
     "fork": "Nhật ký của máy này không khớp với cấp trên (có thể đã khôi phục từ bản sao lưu cũ). "
             "Cán bộ kỹ thuật cần chạy lệnh motcua-node recover.",
     "feed": "Dữ liệu nhận từ cấp trên không hợp lệ (sai chuỗi hoặc phiên bản cũ hơn) — đã từ chối.",
+    "feed_diverged": "Dữ liệu cấp trên gửi xuống không còn khớp với dữ liệu máy này đã nhận (máy chủ cấp trên "
+                     "có thể đã được khôi phục từ bản sao lưu cũ). Hồ sơ không bị mất; tạm dừng nhận dữ liệu từ "
+                     "cấp trên. Cán bộ kỹ thuật cần chạy lệnh motcua-node resync-feed.",
     "not_enrolled": "Máy chưa được đăng ký với cấp trên (motcua-node enroll).",
     "refused": "Cấp trên từ chối yêu cầu đồng bộ.",
 }

@@ -2,6 +2,9 @@
 
 acked_seq/acked_hash  central's head for this node, as last acknowledged (signed)
 feed_seq/feed_hash    the last entry of central's feed this node has applied
+feed_diverged(_at)    set when central's feed no longer continues that entry (by seq or hash);
+                      cleared by ``motcua-node resync-feed``
+clock_offset_seconds  central's clock minus this PC's, from the last signed reply
 """
 from __future__ import annotations
 
@@ -58,6 +61,7 @@ class Status:
     node_fingerprint: str | None
     catalogue_version: int
     calendar_version: int
+    feed_diverged: str | None = None
 
 
 def status(conn) -> Status:
@@ -71,7 +75,8 @@ def status(conn) -> Status:
         last_success_at=values.get("last_success_at"), last_error=values.get("last_error"),
         last_error_at=values.get("last_error_at"), clock_offset_seconds=values.get("clock_offset_seconds"),
         central_fingerprint=values.get("central_fingerprint"), node_fingerprint=values.get("node_fingerprint"),
-        catalogue_version=versions.get("catalogue", 0), calendar_version=versions.get("calendar", 0))
+        catalogue_version=versions.get("catalogue", 0), calendar_version=versions.get("calendar", 0),
+        feed_diverged=values.get("feed_diverged"))
 
 
 def acked_head(conn) -> tuple[int, str]:

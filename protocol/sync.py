@@ -13,10 +13,15 @@ POST /api/v1/sync/push   {"node", "nonce", "sent_at", "events": [event...], "pen
         gap: the batch does not start right after central's head -> resend from head.seq + 1.
         fork: a stored seq arrived with a different hash -> refused, recorded, never overwritten.
 POST /api/v1/sync/feed   {"node", "nonce", "sent_at", "after": seq, "limit": n}
-    200 {"node", "request", "central_time", "entries": [entry...], "head": {"seq", "hash"}}
+    200 {"node", "request", "central_time", "entries": [entry...], "head": {"seq", "hash"},
+         "after_hash": hash of central's entry ``after`` (null if it has none)}
         entries are central's feed to this node: a hash chain of event-shaped entries with
         node "central" (types catalogue.published, calendar.published, dossier.handed_back,
-        dossier.handed_down); the node verifies the chain from the head it already applied.
+        dossier.handed_down); the node verifies the chain from the head it already applied,
+        and checks ``after_hash`` against the hash it applied: a different one means central's
+        feed diverged (central restored from an older backup) -> the node stops applying and
+        says so until ``motcua-node resync-feed`` re-reads the whole feed. A central too old to
+        send ``after_hash`` is checked by re-reading entry ``after`` itself.
 POST /api/v1/sync/history {"node", "nonce", "sent_at", "after": seq, "limit": n}
     200 {"node", "request", "central_time", "events": [event...], "head": {...}}
         the node's own events as central stored them (disaster recovery).

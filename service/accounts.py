@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import sqlite3
 from dataclasses import dataclass
@@ -12,8 +13,22 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .sqlite import write_tx
 
 MIN_PASSWORD = 10
+
+# TEST SETTING, NEVER FOR PRODUCTION: with MOTCUA_TEST_FAST_PASSWORD_HASH=1 in the environment, new
+# password hashes are one round of PBKDF2 instead of Werkzeug's default scrypt, so the test suite does
+# not spend minutes hashing the three accounts each test creates. Such hashes can be brute-forced in
+# moments; tests/conftest.py sets it for the test processes only (docs/OPERATIONS.md says the same).
+FAST_HASH_ENV = "MOTCUA_TEST_FAST_PASSWORD_HASH"
+
+
+def _hash(password: str) -> str:
+    if os.environ.get(FAST_HASH_ENV) == "1":
+        return generate_password_hash(password, method="pbkdf2:sha256:1")
+    return generate_password_hash(password)
+
+
 # Compared against when the username is unknown so both paths cost the same.
-_DUMMY_HASH = generate_password_hash("motcua-dummy-password")
+_DUMMY_HASH = _hash("motcua-dummy-password")
 
 
 class UserError(ValueError):
@@ -59,7 +74,7 @@ def create(conn: sqlite3.Connection, username: str, password: str, role: str, fu
             raise UserError(f"user {username!r} already exists")
         conn.execute("INSERT INTO users(username, full_name, role, password_hash, created_at) "
                      "VALUES (?, ?, ?, ?, ?)",
-                     (username, full_name.strip(), role, generate_password_hash(password), now.isoformat()))
+                     (username, full_name.strip(), role, _hash(password), now.isoformat()))
     return by_name(conn, username)
 
 

@@ -1,16 +1,25 @@
 """Shared fixtures: real node data folders in temp dirs, a controllable clock, live servers."""
 from __future__ import annotations
 
+import os
 import socket
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+# The test processes (and the node and central servers they start, which inherit the environment)
+# hash passwords with one PBKDF2 round instead of scrypt: three accounts per test cost minutes of
+# scrypt otherwise. Never set in production (service/accounts.py, docs/OPERATIONS.md). Set it to 0
+# to run the suite with the real hash.
+os.environ.setdefault("MOTCUA_TEST_FAST_PASSWORD_HASH", "1")
+
 AGENCY = "000.00.06.H56"
 ADMIN_PASSWORD = "Admin-pass-2026"
 CLERK_PASSWORD = "Clerk-pass-2026"
+CENTRAL_ADMIN_PASSWORD = "Central-pass-2026"
 
 
 class Clock:
@@ -46,6 +55,17 @@ def node_dir(tmp_path, clock) -> Path:
     users.create(conn, "lan", CLERK_PASSWORD, "clerk", "Nguyễn Thị Lan", clock.now)
     users.create(conn, "hung", "Leader-pass-2026", "leader", "Trần Văn Hùng", clock.now)
     conn.close()
+    return data
+
+
+@pytest.fixture
+def central_dir(tmp_path, clock, central_database) -> Path:
+    """A real central data folder (used by tests/central/ and the browser tests in tests/e2e/), on the
+    engine under test: its SQLite file, or a fresh PostgreSQL database (``central_database``)."""
+    from central.provision import init_central
+    data = tmp_path / "central"
+    init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=CENTRAL_ADMIN_PASSWORD, now=clock.now,
+                 database=central_database)
     return data
 
 
@@ -96,6 +116,19 @@ def receive(ctx_factory, procedure_code="1.001193", applicant=None, actor="lan")
     return store.receive(ctx_factory(actor), procedure_code=procedure_code, applicant=applicant or APPLICANT,
                          documents=[{"name": "Tờ khai", "kind": "original", "count": 1}],
                          channel="in_person", return_method="desk")
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):
+    """Poll ``predicate`` until it is true (returns the monotonic time it became so) or fail after ``timeout``.
+
+    Tests wait for what they need, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return time.monotonic()
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
 
 
 def free_port() -> int:

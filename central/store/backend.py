@@ -13,7 +13,11 @@ the few mechanical differences of every statement (``translate``):
 - ``BEGIN IMMEDIATE`` becomes ``BEGIN`` followed by ``pg_advisory_xact_lock(WRITE_LOCK)``: every
   write transaction of every central process takes the same advisory lock, held until COMMIT or
   ROLLBACK, so writers queue exactly as SQLite's single writer lock makes them queue, across any
-  number of central processes sharing the database (no in-process lock involved);
+  number of central processes sharing the database (no in-process lock involved). The one
+  exception is ingest (``node_write_tx``): it takes that lock in SHARED mode plus an exclusive
+  advisory lock of its own node, and locks the node's row (SELECT ... FOR UPDATE), so pushes from
+  different communes are stored in parallel while two pushes of one commune, or a push and any
+  other write, still queue;
 - ``INSERT OR IGNORE`` becomes ``INSERT ... ON CONFLICT DO NOTHING``;
 - ``INDEXED BY`` / ``NOT INDEXED`` planner hints are dropped (PostgreSQL's planner has none);
 - an ``INSERT`` into a table with an ``id`` identity column gets ``RETURNING id`` so that
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -224,6 +229,28 @@ class PgConnection:
             raw.close()
 
 
+NODE_LOCK_CLASS = 0x6D6E  # first key of the two-key advisory lock of one node's ingest (second: hashtext(node))
+
+
+@contextmanager
+def node_write_tx(conn, node: str):
+    """A write transaction for storing one node's pushed batch (see the module docstring)."""
+    if not isinstance(conn, PgConnection):
+        with write_tx(conn):
+            yield conn
+        return
+    conn.raw.execute("BEGIN")
+    try:
+        conn.raw.execute("SELECT pg_advisory_xact_lock_shared(%s)", (WRITE_LOCK,))
+        conn.raw.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (NODE_LOCK_CLASS, node))
+        yield conn
+    except BaseException:
+        conn.raw.execute("ROLLBACK")
+        raise
+    else:
+        conn.raw.execute("COMMIT")
+
+
 def _params(params):
     if params is None:
         return ()
@@ -243,3 +270,6 @@ def connect(target, *, busy_seconds: int = 30):
         return connect_postgres(target)
     from service import sqlite
     return sqlite.connect(Path(target), busy_seconds=busy_seconds)
+
+
+from service.sqlite import write_tx  # noqa: E402  (BEGIN IMMEDIATE: translated above on PostgreSQL)

@@ -102,7 +102,8 @@ def pull_feed():
         after, limit = _paged(payload.get("after", 0), payload.get("limit"), MAX_FEED)
         head = feed.feed_head(conn, node)
         nodes.record_feed_applied(conn, node, min(after, head.seq))  # which reference versions it runs
-        return {"entries": feed.read_feed(conn, node, after, limit), "head": wire.head_dict(head.seq, head.hash)}
+        return {"entries": feed.read_feed(conn, node, after, limit), "head": wire.head_dict(head.seq, head.hash),
+                "after_hash": feed.entry_hash(conn, node, after)}
     return _read_request(handler)
 
 

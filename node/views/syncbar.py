@@ -37,7 +37,11 @@ def sync_status():
         minutes = round(abs(offset) / 60)
         direction = "chậm" if offset > 0 else "nhanh"
         clock_warning = (f"Đồng hồ máy tính đang {direction} khoảng {minutes} phút so với máy chủ cấp trên. "
-                         "Giờ trên giấy tiếp nhận có giá trị pháp lý: đề nghị chỉnh lại đồng hồ máy.")
+                         "Mã hồ sơ, giờ tiếp nhận và hạn trả kết quả đang được tính theo giờ máy chủ cấp trên "
+                         "(giấy tiếp nhận có ghi chú việc này); đề nghị chỉnh lại đồng hồ máy.")
+    elif offset is None and st.enrolled:
+        clock_warning = ("Máy chưa đồng bộ được với cấp trên lần nào nên chưa đối chiếu được giờ: giờ tiếp nhận "
+                         "đang lấy theo đồng hồ máy tính. Hãy kiểm tra đồng hồ máy trước khi in giấy tiếp nhận.")
     return {"sync": st, "sync_last_success_age": _age(st.last_success_at, g.now), "clock_warning": clock_warning}
 
 

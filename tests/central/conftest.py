@@ -1,4 +1,5 @@
-"""Central fixtures: a real central data folder, its Flask test client, and a FakeNode that
+"""Central fixtures: central's app and Flask test client on a real data folder (``central_dir``, in
+tests/conftest.py), logged-in clients for the web tests, and a FakeNode that
 acts as a commune node with its own key, signed batches and hash chain (built here, from
 protocol/ and domain/ only, so these tests never depend on the node package)."""
 from __future__ import annotations
@@ -16,10 +17,10 @@ from domain.codes import format_code
 from protocol import keys, sync as wire
 from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER, open_sealed, seal
 from protocol.events import GENESIS, event_hash, make_event
+from tests.conftest import CENTRAL_ADMIN_PASSWORD  # the central_dir fixture's admin (tests/conftest.py)
 
 AGENCY = "000.00.06.H56"
 OTHER_AGENCY = "000.00.07.H56"
-CENTRAL_ADMIN_PASSWORD = "Central-pass-2026"
 APPLICANT = {"name": "Nguyễn Văn Dũng", "id_number": "001203004567", "phone": "0912345678",
              "address": "Thôn Đông, xã Hòa Bình", "email": ""}
 
@@ -29,13 +30,12 @@ CALENDAR = WorkCalendar(_CAL_ENTRIES, version=_CAL_VERSION)
 
 
 @pytest.fixture
-def central_dir(tmp_path, clock, central_database) -> Path:
-    """A central data folder on the backend under test (SQLite file, or a fresh PostgreSQL database)."""
-    from central.provision import init_central
-    data = tmp_path / "central"
-    init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=CENTRAL_ADMIN_PASSWORD, now=clock.now,
-                 database=central_database)
-    return data
+def central_app(central_dir, clock):
+    from central.app import create_app
+    from central.db import close_pools
+    app = create_app({"DATA_DIR": central_dir, "CLOCK": clock, "TESTING": True})
+    yield app
+    close_pools(app)
 
 
 def central_target(data_dir: Path):
@@ -43,15 +43,6 @@ def central_target(data_dir: Path):
     from central.db import target
     from central.settings import load_settings
     return target(data_dir, load_settings(data_dir))
-
-
-@pytest.fixture
-def central_app(central_dir, clock):
-    from central.app import create_app
-    from central.db import close_pools
-    app = create_app({"DATA_DIR": central_dir, "CLOCK": clock, "TESTING": True})
-    yield app
-    close_pools(app)
 
 
 @pytest.fixture
@@ -164,3 +155,68 @@ def node(central, conn, clock):
     assert response.status_code == 200
     return fake
 
+
+# --- central's web product: accounts, logged-in clients and helpers (tests/central/test_*.py) -----------
+
+VIEWER_PASSWORD = "Viewer-pass-2026"
+OTHER_ADMIN_PASSWORD = "Other-admin-2026"
+
+
+@pytest.fixture
+def web_app(central_dir, clock):
+    """Central with two more accounts and CSRF off (test_web.py has a test with CSRF on)."""
+    from central.app import create_app
+    from central.db import connect
+    from central import users
+    conn = connect(central_target(central_dir))
+    users.create(conn, "minh", VIEWER_PASSWORD, "viewer", "Lê Văn Minh", clock.now)
+    users.create(conn, "thu", OTHER_ADMIN_PASSWORD, "admin", "Phạm Thị Thu", clock.now)
+    conn.close()
+    return create_app({"DATA_DIR": central_dir, "CLOCK": clock, "TESTING": True, "WTF_CSRF_ENABLED": False})
+
+
+@pytest.fixture
+def db(web_app):
+    from central.db import connect
+    c = connect(web_app.config["DATABASE"])
+    yield c
+    c.close()
+
+
+def login(client, username="admin", password=CENTRAL_ADMIN_PASSWORD):
+    return client.post("/dang-nhap", data={"username": username, "password": password})
+
+
+@pytest.fixture
+def admin(web_app):
+    client = web_app.test_client()
+    assert login(client).status_code == 302
+    return client
+
+
+@pytest.fixture
+def viewer(web_app):
+    client = web_app.test_client()
+    assert login(client, "minh", VIEWER_PASSWORD).status_code == 302
+    return client
+
+
+def token(db, clock, username="admin") -> dict:
+    from central import users
+    return {"Authorization": f"Bearer {users.create_token(db, users.by_name(db, username), 'test', clock.now)}"}
+
+
+def enrolled(web_app, db, clock, agency=AGENCY, name="UBND xã Hòa Bình") -> FakeNode:
+    node = FakeNode(clock, agency)
+    assert node.enrol(web_app.test_client(), add_node(db, clock, agency, name)).status_code == 200
+    return node
+
+
+def push(web_app, node: FakeNode, events=None):
+    response = node.push(web_app.test_client(), events)
+    assert response.status_code == 200, open_reply(web_app, response)
+    return open_reply(web_app, response)
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)

@@ -9,8 +9,7 @@ from domain import workflow
 from domain.codes import ONLINE_FIRST, parse_code
 from domain.dossier import apply_event
 from protocol import sync as wire
-from tests.central.conftest import AGENCY, APPLICANT, OTHER_AGENCY, add_node, open_reply
-from tests.central.test_web import admin, db, enrolled, push, text, token, viewer, web_app  # noqa: F401
+from tests.central.conftest import AGENCY, APPLICANT, OTHER_AGENCY, add_node, enrolled, open_reply, push, text, token
 
 PROCEDURE = "1.001193"
 BODY = {"node": AGENCY, "procedure_code": PROCEDURE, "applicant": APPLICANT,

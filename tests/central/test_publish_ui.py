@@ -6,8 +6,7 @@ import re
 
 from domain.catalogue import parse_procedure
 from protocol import sync as wire
-from tests.central.conftest import AGENCY, OTHER_AGENCY, add_node, open_reply
-from tests.central.test_web import admin, db, enrolled, text, viewer, web_app  # noqa: F401  (fixtures)
+from tests.central.conftest import AGENCY, OTHER_AGENCY, add_node, enrolled, open_reply, text
 
 PROCEDURE = "1.001193"
 

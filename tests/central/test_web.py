@@ -14,73 +14,9 @@ import pytest
 from central.store import reports as report_store
 from domain import reports, workflow
 from protocol import sync as wire
-from tests.central.conftest import (AGENCY, APPLICANT, CENTRAL_ADMIN_PASSWORD, OTHER_AGENCY, FakeNode, add_node,
-                                    central_target, open_reply)
-
-VIEWER_PASSWORD = "Viewer-pass-2026"
-OTHER_ADMIN_PASSWORD = "Other-admin-2026"
-
-
-# --- fixtures and helpers (imported by test_publish_ui.py and test_online.py) ------------------
-
-@pytest.fixture
-def web_app(central_dir, clock):
-    """Central with CSRF off for most tests (one test below runs with it on)."""
-    from central.app import create_app
-    from central.db import connect
-    from central import users
-    conn = connect(central_target(central_dir))
-    users.create(conn, "minh", VIEWER_PASSWORD, "viewer", "Lê Văn Minh", clock.now)
-    users.create(conn, "thu", OTHER_ADMIN_PASSWORD, "admin", "Phạm Thị Thu", clock.now)
-    conn.close()
-    return create_app({"DATA_DIR": central_dir, "CLOCK": clock, "TESTING": True, "WTF_CSRF_ENABLED": False})
-
-
-@pytest.fixture
-def db(web_app):
-    from central.db import connect
-    c = connect(web_app.config["DATABASE"])
-    yield c
-    c.close()
-
-
-def login(client, username="admin", password=CENTRAL_ADMIN_PASSWORD):
-    return client.post("/dang-nhap", data={"username": username, "password": password})
-
-
-@pytest.fixture
-def admin(web_app):
-    client = web_app.test_client()
-    assert login(client).status_code == 302
-    return client
-
-
-@pytest.fixture
-def viewer(web_app):
-    client = web_app.test_client()
-    assert login(client, "minh", VIEWER_PASSWORD).status_code == 302
-    return client
-
-
-def token(db, clock, username="admin") -> dict:
-    from central import users
-    return {"Authorization": f"Bearer {users.create_token(db, users.by_name(db, username), 'test', clock.now)}"}
-
-
-def enrolled(web_app, db, clock, agency=AGENCY, name="UBND xã Hòa Bình") -> FakeNode:
-    node = FakeNode(clock, agency)
-    assert node.enrol(web_app.test_client(), add_node(db, clock, agency, name)).status_code == 200
-    return node
-
-
-def push(web_app, node: FakeNode, events=None):
-    response = node.push(web_app.test_client(), events)
-    assert response.status_code == 200, open_reply(web_app, response)
-    return open_reply(web_app, response)
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
+from tests.central.conftest import (AGENCY, APPLICANT, CENTRAL_ADMIN_PASSWORD, OTHER_ADMIN_PASSWORD, OTHER_AGENCY,
+                                    VIEWER_PASSWORD, FakeNode, add_node, enrolled, login, open_reply, push, text,
+                                    token)
 
 
 def plain(response) -> str:

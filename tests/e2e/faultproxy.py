@@ -81,6 +81,12 @@ class FaultProxy:
         self._loop.call_soon_threadsafe(abort)
 
     @property
+    def idle(self) -> bool:
+        """Every exchange through the proxy is closed or closing (after cut_all, once the loop has aborted them;
+        a stalled pipe notices only when the stall ends)."""
+        return all(writer.transport.is_closing() for writer in list(self._writers))
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until  # noqa: F401  (wait_until: imported from here by e2e tests)
 
 PY = sys.executable
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,15 +196,6 @@ class Node:
             return row[0] if row else None
         finally:
             conn.close()
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.2, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return time.monotonic()
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
 def login(url: str, username: str = "lan", password: str = "Clerk-pass-2026") -> requests.Session:

@@ -13,7 +13,7 @@ import pytest
 
 from domain import workflow
 from protocol import keys
-from tests.central.conftest import AGENCY, CENTRAL_ADMIN_PASSWORD, FakeNode, add_node, central_dir  # noqa: F401
+from tests.central.conftest import AGENCY, CENTRAL_ADMIN_PASSWORD, FakeNode, add_node
 from tests.conftest import LiveServer
 from tests.e2e.browser import artifact, chromium, page_for
 

@@ -194,8 +194,11 @@ def test_a_working_day_leaves_no_citizen_id_phone_or_name_in_the_logs(tmp_path):
             assert clerk.get(node.url + "/tim-kiem", params={"q": query}, timeout=10).status_code == 200
         assert clerk.get(f"{node.url}/ho-so/{codes[0]}", timeout=10).status_code == 200
         assert http.get(f"{node.url}/api/v1/dossiers/{codes[1]}", timeout=10).status_code == 200
-        r = requests.post(node.url + "/tra-cuu", data={"code": codes[0], "phone_tail": "5678"}, timeout=10)
-        assert r.status_code in (200, 400)
+        citizen = requests.Session()  # the public lookup, through its real form (CSRF token included)
+        form = citizen.get(node.url + "/tra-cuu", params={"ma": codes[0]}, timeout=10).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        r = citizen.post(node.url + "/tra-cuu", data={"ma": codes[0], "so": "5678", "csrf_token": token}, timeout=10)
+        assert r.status_code == 200 and codes[0] in r.text
     finally:
         node.stop()
     logged = (node.dir / "logs" / "node.log").read_text(encoding="utf-8")

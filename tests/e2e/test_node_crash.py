@@ -5,9 +5,13 @@ across the kills, and keep the codes whose HTTP 201 reached them. After every re
 those are in the database; at the end the event chain verifies, every dossier has exactly its
 creating event, integrity_check is ok and the desk still hands out fresh codes. A request cut by
 a kill may or may not have been saved — both are fine; what was answered must be there.
+
+The stress level is a variable: MOTCUA_CRASH_KILLS (default 100, what CI runs) sets the number of kills
+for a quicker local run.
 """
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import threading
@@ -21,7 +25,7 @@ from domain.codes import DESK_MAX_PER_DAY
 from node import events
 from tests.e2e.harness import Node
 
-KILLS = 100
+KILLS = int(os.environ.get("MOTCUA_CRASH_KILLS", "100"))
 CLERKS = 4
 NAMES = ("Nguyễn Văn Dũng", "Trần Thị Hương", "Lê Minh Tuấn", "Phạm Thị Mai", "Hoàng Đức Anh")
 

@@ -44,7 +44,8 @@ def test_500_dossiers_received_while_central_is_down_arrive_exactly_once_within_
     node.start()
     node.intake(500)
     assert len(node.events()) == 500
-    time.sleep(2)  # the worker is failing and backing off meanwhile
+    wait_until(lambda: node.sync_value("last_error_at") is not None, 30,
+               message="the worker has failed to reach central and is backing off")
     central.start()
     up = time.monotonic()
     wait_until(lambda: len(central.events(AGENCY)) == 500, 60, message="500 events at central")

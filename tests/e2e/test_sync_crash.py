@@ -8,6 +8,7 @@ exactly the node's chain, which must still verify, with every dossier whose inta
 """
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -21,7 +22,7 @@ from tests.e2e.faultproxy import FaultProxy
 from tests.e2e.harness import APPLICANT, Central, Node, wait_until
 
 AGENCY = "000.00.06.H56"
-KILLS = 20
+KILLS = int(os.environ.get("MOTCUA_SYNC_CRASH_KILLS", "20"))  # stress level; CI runs 20
 FAMILY = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng")
 GIVEN = ("Dũng", "Lan", "Hương", "Tuấn", "Mai", "Hải", "Linh", "Sơn", "Yến", "Bình", "Nam")
 

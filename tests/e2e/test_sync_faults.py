@@ -245,7 +245,7 @@ def test_2000_events_cross_a_faulty_link_exactly_once_and_the_node_catches_up_wi
     # is asleep in its backoff, not in the middle of a request.
     proxy.set(down=True)
     proxy.cut_all()  # the stalled exchange dies with the link rather than resuming
-    time.sleep(0.2)
+    wait_until(lambda: proxy.idle, 5, message="the stalled exchange is cut")
     proxy.set(stall=False)
     clerk.run_until(EVENTS)
     wait_until(lambda: kind() in LINK_DOWN, CAP + 5, message="status shows the link is down again")

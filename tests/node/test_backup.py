@@ -267,7 +267,7 @@ class Intakes(threading.Thread):
     def __init__(self, node: Node, rate: float = 10):
         super().__init__(daemon=True)
         self.node, self.interval = node, 1 / rate
-        self.answered: list[tuple[float, str]] = []
+        self.answered: list[tuple[float, float, str]] = []  # (sent, answered, code), monotonic times
         self.errors: list[str] = []
         self.halt = threading.Event()
 
@@ -281,7 +281,7 @@ class Intakes(threading.Thread):
                 "procedure_code": "1.001193", "applicant": dict(APPLICANT, name=f"Nguyễn Văn Dũng {chr(65 + i % 26)}"),
                 "documents": [{"name": "Tờ khai", "kind": "original", "count": 1}]})
             if r.status_code == 201:
-                self.answered.append((time.monotonic(), r.json()["code"]))
+                self.answered.append((t, time.monotonic(), r.json()["code"]))
             else:
                 self.errors.append(f"{r.status_code} {r.text[:200]}")
             i += 1
@@ -295,11 +295,12 @@ def test_a_backup_made_while_10_intakes_a_second_are_written_passes_its_checks_a
     desk = Intakes(node, rate=10)
     desk.start()
     try:
-        time.sleep(1.5)
+        wait_until(lambda: len(desk.answered) >= 15, 30, message="the desk has written 15 dossiers")
         before = time.monotonic()
         out = cli("node.cli", "backup", "--data", node.dir).stdout
         after = time.monotonic()
-        time.sleep(1.0)
+        wait_until(lambda: sum(sent > after for sent, _, _ in desk.answered) >= 5, 30,
+                   message="5 intakes sent after the backup finished")
         refused = cli("node.cli", "restore", "--data", node.dir, out.split()[3], check=False)
         assert refused.returncode == 2 and "is in use" in refused.stderr  # never under a running node
     finally:
@@ -310,8 +311,9 @@ def test_a_backup_made_while_10_intakes_a_second_are_written_passes_its_checks_a
     assert "integrity_check ok" in out
     assert file_problems(path, full=True, chain=True, agency=AGENCY) == []
     in_copy = {r[0] for r in sqlite3.connect(path).execute("SELECT code FROM dossiers")}
-    assert {code for t, code in desk.answered if t < before} <= in_copy  # answered before: in the copy
-    assert len(in_copy) < len(desk.answered)  # and the desk went on writing after it
+    assert {code for _, answered, code in desk.answered if answered < before} <= in_copy  # answered before
+    later = {code for sent, _, code in desk.answered if sent > after}  # sent after the copy was complete
+    assert len(later) >= 5 and not later & in_copy
     node.stop()
 
     restored = cli("node.cli", "restore", "--data", node.dir, path)

@@ -21,6 +21,8 @@ from node.settings import DB_NAME, load_settings
 from protocol.keys import generate, save_private
 from tests.conftest import APPLICANT, LiveServer, free_port, receive
 
+pytestmark = pytest.mark.dates  # the doctor judges ages against the real clock
+
 
 def put(data: Path, **values):
     conn = connect(data / DB_NAME)
