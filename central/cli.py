@@ -357,10 +357,6 @@ def _node_of(conn, code):
     return row["node"] if row else "?"
 
 
-if __name__ == "__main__":
-    main()
-
-
 @main.command()
 @data_option
 @click.option("--to", "out", required=True, type=click.Path(path_type=Path),
@@ -407,3 +403,7 @@ def restore(data_dir, source, force):
     settings = load_settings(data_dir)
     restore_database(source, target(data_dir, settings), force=force)
     click.echo(f"Restored {source}")
+
+
+if __name__ == "__main__":
+    main()

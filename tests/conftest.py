@@ -243,3 +243,12 @@ def central_database(central_backend, request) -> str:
     if central_backend == "sqlite":
         return ""
     return request.getfixturevalue("pg_database")
+
+
+@pytest.fixture
+def e2e_central_database(central_database):
+    """End-to-end sync tests: the Central processes of this test use the engine under test."""
+    from tests.e2e import harness
+    harness.CENTRAL_DATABASE["url"] = central_database
+    yield central_database
+    harness.CENTRAL_DATABASE["url"] = ""

@@ -76,12 +76,19 @@ class Server:
         self.log.close()
 
 
+# The database of the next Central: "" for its SQLite file, or a postgresql:// URL. Set per test by
+# the ``e2e_central_database`` fixture (tests/conftest.py), so the sync tests run on both engines.
+CENTRAL_DATABASE = {"url": ""}
+
+
 class Central:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, database: str | None = None):
         self.dir = root / "central"
         self.port = free_port()
+        self.database = CENTRAL_DATABASE["url"] if database is None else database
+        extra = ("--database", self.database) if self.database else ()
         cli("central.cli", "init", "--data", self.dir, "--name", "UBND tỉnh Quảng Ninh", "--admin", "admin",
-            "--password-stdin", input="Admin-pass-2026\n")
+            "--password-stdin", *extra, input="Admin-pass-2026\n")
         self.server: Server | None = None
 
     @property
@@ -105,7 +112,11 @@ class Central:
         if self.server:
             self.server.stop()
 
-    def db(self) -> sqlite3.Connection:
+    def db(self):
+        """A connection to central's database for reading (SQLite read-only, or PostgreSQL)."""
+        if self.database:
+            from central.db import connect
+            return connect(self.database)
         conn = sqlite3.connect(f"file:{self.dir / 'motcua-central.db'}?mode=ro", uri=True, timeout=10)
         conn.row_factory = sqlite3.Row
         return conn

@@ -5,6 +5,8 @@ import pytest
 
 from tests.e2e.harness import Central, Node, wait_until
 
+pytestmark = pytest.mark.usefixtures("e2e_central_database")  # central on each engine (--central-db)
+
 AGENCY = "000.00.06.H56"
 
 

@@ -19,6 +19,8 @@ import requests
 from tests.e2e.faultproxy import FaultProxy
 from tests.e2e.harness import APPLICANT, FAST_SYNC, Central, Node, wait_until
 
+pytestmark = pytest.mark.usefixtures("e2e_central_database")  # central on each engine (--central-db)
+
 AGENCY = "000.00.06.H56"
 CAP = FAST_SYNC["sync_backoff_cap_seconds"]
 READ_TIMEOUT = FAST_SYNC["sync_read_timeout"]
