@@ -95,6 +95,16 @@ class Central:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def another_process(self, root: Path) -> "Central":
+        """A second central process on the same (PostgreSQL) database: a copy of this data folder
+        (same settings and signing key, as behind one load balancer), on its own port."""
+        import shutil
+        other = object.__new__(Central)
+        other.dir, other.port, other.database, other.server = root / "central", free_port(), self.database, None
+        other.dir.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(self.dir, other.dir)
+        return other
+
     def add_node(self, agency: str, name: str = "UBND xã Hòa Bình") -> str:
         out = cli("central.cli", "node", "add", "--data", self.dir, "--agency", agency, "--name", name).stdout
         return re.search(r"code: (\S+)", out).group(1)
