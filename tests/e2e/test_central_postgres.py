@@ -109,3 +109,61 @@ def test_two_central_processes_on_one_database_ingest_50_nodes_pushing_at_once_e
         assert _rows(url, "SELECT COUNT(*) FROM forks") == [(0,)]
     finally:
         first.stop(), second.stop()
+
+
+def _set_central(central: Central, **values) -> None:
+    path = central.dir / "motcua-central.toml"
+    text = path.read_text(encoding="utf-8")
+    for key, value in values.items():
+        text, n = __import__("re").subn(rf"(?m)^{key} = .*$", f'{key} = "{value}"', text)
+        assert n == 1, key
+    path.write_text(text, encoding="utf-8")
+
+
+def _count(url: str, sql: str, params=()) -> int:
+    return _rows(url, sql, params)[0][0]
+
+
+def test_dashboards_and_searches_read_from_a_real_streaming_replica_and_the_overview_shows_its_lag(tmp_path, primary):
+    from tests.e2e.harness import login
+    url = primary.create_database("central")
+    central = Central(tmp_path, database=url)
+    standby = primary.standby()  # pg_basebackup -R: a hot standby streaming from the primary
+    try:
+        replica_url = standby.url("central")
+        _set_central(central, read_database=replica_url)
+        central.start()
+        node = FakeNode(Clock(local_now().replace(microsecond=0)))
+        client = Http(central.url)
+        assert node.enrol(client, central.add_node(node.agency)).status_code == 200
+        first = node.receive()
+        assert node.push(client).status_code == 200
+        wait_until(lambda: _count(replica_url, "SELECT COUNT(*) FROM dossiers") == 1, 30, message="replicated")
+        staff = login(central.url, "admin", "Admin-pass-2026")
+        page = staff.get(central.url + "/").text
+        assert 'id="replica-lag"' in page and "Số liệu đọc từ bản sao" in page
+        assert first in staff.get(central.url + "/ho-so", params={"q": "nguyen van dung"}).text
+
+        standby.sql("SELECT pg_wal_replay_pause()", database="central")  # the replica falls behind
+        second = node.receive()
+        assert node.push(client).status_code == 200
+        assert _count(url, "SELECT COUNT(*) FROM dossiers WHERE code = ?", (second,)) == 1
+        time.sleep(1.1)  # a lag of at least one whole second to show
+        page = staff.get(central.url + "/").text
+        assert "chậm" in page and "giây so với cơ sở dữ liệu chính" in page
+        found = staff.get(central.url + "/ho-so", params={"q": second}).text
+        assert second not in _search_codes(found)  # searched on the replica, which has not replayed it yet
+        standby.sql("SELECT pg_wal_replay_resume()", database="central")
+        wait_until(lambda: second in _search_codes(staff.get(central.url + "/ho-so", params={"q": second}).text), 30,
+                   message="the replica caught up")
+        assert "đã cập nhật đủ" in staff.get(central.url + "/").text
+        # the access log of those searches went to the primary, never to the read-only replica
+        assert _count(url, "SELECT COUNT(*) FROM access_log WHERE dossier = ? AND action = 'web.search'", (second,)) >= 1
+    finally:
+        central.stop()
+        standby.stop()
+
+
+def _search_codes(html: str) -> set[str]:
+    import re
+    return set(re.findall(r'href="/ho-so/([^"]+)"', html))
