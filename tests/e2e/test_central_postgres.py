@@ -167,3 +167,47 @@ def test_dashboards_and_searches_read_from_a_real_streaming_replica_and_the_over
 def _search_codes(html: str) -> set[str]:
     import re
     return set(re.findall(r'href="/ho-so/([^"]+)"', html))
+
+
+def test_after_a_failover_to_the_standby_the_node_resends_what_was_lost_nothing_lost_nothing_twice(tmp_path, primary):
+    """Asynchronous replication (synchronous_commit = local's guarantee): the standby is cut off, the
+    primary acknowledges more pushes, then dies. The promoted standby is behind the node's
+    acknowledged head; the node resends from central's head through its restore path."""
+    url = primary.create_database("central")
+    central = Central(tmp_path, database=url)
+    standby = primary.standby()
+    node = Node(tmp_path)
+    try:
+        central.start()
+        node.enroll(central.url, central.add_node(node.agency))
+        node.start()
+        node.intake(5)
+        wait_until(lambda: central.events(node.agency) == node.events(), 30, message="first sync")
+        wait_until(lambda: _count(standby.url("central"), "SELECT COUNT(*) FROM events") == 5, 30,
+                   message="replicated to the standby")
+        standby.stop(remove=False)  # the standby loses contact (network split); it keeps what it has
+        node.intake(4)
+        wait_until(lambda: node.sync_value("acked_seq") == "9", 30, message="old primary acknowledged 9")
+        assert len(central.events(node.agency)) == 9
+        primary.stop(mode="immediate", remove=False)  # the primary's machine dies
+        node.intake(3)  # the desk keeps working; pushes fail and are retried
+        standby.start()
+        standby.promote()
+        standby.wait_until(lambda: standby.sql("SELECT pg_is_in_recovery()", database="central")[0][0] is False,
+                           30, "promotion")
+        assert _count(standby.url("central"), "SELECT COUNT(*) FROM events") == 5  # 4 acknowledged events lost
+        central.stop()
+        _set_central(central, database=standby.url("central"))  # central now points at the new primary
+        central.database = standby.url("central")
+        central.start()
+        node.intake(2)
+        wait_until(lambda: central.events(node.agency) == node.events(), 60, message="the node resent what was lost")
+        assert len(node.events()) == 14
+        assert _count(central.database, "SELECT COUNT(*) FROM dossiers") == 14
+        assert _count(central.database, "SELECT COUNT(*) FROM forks") == 0
+        assert _count(central.database, "SELECT COUNT(*) FROM events") == 14  # nothing twice
+        wait_until(lambda: node.sync_value("acked_seq") == "14", 30, message="acknowledged by the new primary")
+    finally:
+        node.stop()
+        central.stop()
+        standby.stop()
