@@ -269,7 +269,8 @@ def m0003_report_indexes():
     EXCEPTION WHEN others THEN
         RETURN NULL;
     END $$;
-    CREATE FUNCTION motcua_epoch(t text) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+    -- STABLE, as the text -> timestamp cast inside it is: so the planner inlines it into the report query
+    CREATE FUNCTION motcua_epoch(t text) RETURNS bigint LANGUAGE sql STABLE AS $$
         SELECT CASE
             WHEN t ~ '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])[T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$'
                 THEN floor(extract(epoch FROM t::timestamp))::bigint  -- plainly valid: no sub-transaction
