@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from .text import normalize_spaces
 
@@ -83,6 +84,41 @@ def email_error(raw: str | None) -> str | None:
     return None
 
 
+SEXES = ("Nam", "Nữ")
+_DMY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
+
+
+def parse_birth_date(raw: str | None) -> str | None:
+    """'15/04/1990' (as typed, dd/mm/yyyy whatever the browser's locale) or '1990-04-15' -> ISO; None if bad."""
+    value = re.sub(r"\s", "", raw or "")
+    if not value:
+        return ""
+    match = _DMY.match(value)
+    try:
+        if match:
+            day, month, year = (int(g) for g in match.groups())
+            return date(year, month, day).isoformat()
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        return None
+
+
+def birth_date_error(raw: str | None, today: date | None = None) -> str | None:
+    value = parse_birth_date(raw)
+    if value is None:
+        return "Ngày sinh không hợp lệ; nhập theo dạng ngày/tháng/năm, ví dụ 15/04/1990."
+    if value and (value < "1900-01-01" or (today and value > today.isoformat())):
+        return "Ngày sinh không hợp lệ."
+    return None
+
+
+def sex_error(raw: str | None) -> str | None:
+    value = normalize_spaces(raw)
+    if value and value not in SEXES:
+        return "Giới tính là Nam hoặc Nữ."
+    return None
+
+
 def validate_applicant(raw: dict) -> tuple[dict, list[Invalid]]:
     """Normalise an applicant dict; return it with every problem found (none = valid)."""
     errors = []
@@ -92,6 +128,8 @@ def validate_applicant(raw: dict) -> tuple[dict, list[Invalid]]:
         "phone": phone_error(raw.get("phone")),
         "address": address_error(raw.get("address")),
         "email": email_error(raw.get("email")),
+        "birth_date": birth_date_error(raw.get("birth_date")),
+        "sex": sex_error(raw.get("sex")),
     }
     for field, message in checks.items():
         if message:
@@ -103,7 +141,35 @@ def validate_applicant(raw: dict) -> tuple[dict, list[Invalid]]:
         "address": normalize_spaces(raw.get("address")),
         "email": (raw.get("email") or "").strip(),
     }
+    # optional, filled by a card scan or typed: kept only when given, so older dossiers keep their shape
+    birth = parse_birth_date(raw.get("birth_date"))
+    if birth:
+        applicant["birth_date"] = birth
+    if normalize_spaces(raw.get("sex")) in SEXES:
+        applicant["sex"] = normalize_spaces(raw.get("sex"))
     return applicant, errors
+
+
+def validate_person(raw: dict, who: str = "người được ủy quyền") -> tuple[dict | None, list[str]]:
+    """A representative or the person collecting a result: None when nothing was given.
+
+    Name and ID number are required once anything is typed; phone and relationship are optional.
+    """
+    values = {k: normalize_spaces(raw.get(k)) for k in ("name", "id_number", "phone", "relationship")}
+    if not any(values.values()):
+        return None, []
+    problems = []
+    if not values["name"] or len(values["name"]) > MAX_NAME or any(c.isdigit() for c in values["name"]):
+        problems.append(f"Nhập họ và tên {who} (không quá {MAX_NAME} ký tự, không chứa chữ số).")
+    if id_number_error(values["id_number"]):
+        problems.append(f"Số định danh của {who}: " + id_number_error(values["id_number"]).lower())
+    if values["phone"] and phone_error(values["phone"]):
+        problems.append(f"Số điện thoại của {who} không hợp lệ.")
+    if len(values["relationship"]) > 200:
+        problems.append("Quan hệ / giấy ủy quyền không quá 200 ký tự.")
+    person = {"name": values["name"], "id_number": normalize_id_number(values["id_number"]),
+              "phone": normalize_phone(values["phone"]), "relationship": values["relationship"]}
+    return person, problems
 
 
 def mask_id_number(value: str | None) -> str:

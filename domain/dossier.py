@@ -25,6 +25,11 @@ MUTABLE_FIELDS = frozenset({
     "supplements", "fee_request", "extensions", "handoffs", "refusal", "withdrawal", "stop",
     "resolved_at", "result_class", "result_note", "returned_at", "return_method", "rating",
     "calendar_version", "register_no",
+    # dossier.corrected (issue 12.3): what an intake correction may replace; the code never changes
+    "applicant", "documents", "representative", "procedure_code", "procedure_name", "field",
+    "limit_value", "limit_unit", "same_day_cutoff", "original_due_at", "fee", "corrections",
+    # who collected the result (issue 12.7), set by dossier.returned
+    "collected_by",
 })
 
 STATE_FIELDS = (

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from . import calendar as cal
-from .citizen import Invalid, validate_applicant
+from .citizen import Invalid, validate_applicant, validate_person
 from .statuses import Status, TransitionError, check_transition
 from .text import normalize_spaces
 
@@ -91,15 +91,8 @@ def parse_documents(raw: list[dict]) -> list[dict]:
     return docs
 
 
-def compute_due(procedure, received: datetime, calendar: cal.WorkCalendar) -> datetime:
-    cutoff = datetime.strptime(procedure.same_day_cutoff or "15:00", "%H:%M").time()
-    return cal.due_time(received, procedure.limit_value, procedure.limit_unit, calendar, cutoff)
-
-
-def receive(*, procedure, applicant: dict, documents: list[dict], channel: str, return_method: str,
-            code: str, agency: str, now: datetime, calendar: cal.WorkCalendar,
-            catalogue_version: int, actor: str, register_no: int, online: bool = False) -> Change:
-    """Counter intake (status 2), or an online registration waiting for acceptance (status 1)."""
+def check_intake(applicant: dict, documents: list[dict], channel: str, return_method: str):
+    """Every problem of an intake's input at once: (applicant, documents, errors)."""
     applicant, errors = validate_applicant(applicant)
     if channel not in CHANNELS:
         errors.append(Invalid("channel", "Chọn hình thức nộp hồ sơ."))
@@ -109,6 +102,22 @@ def receive(*, procedure, applicant: dict, documents: list[dict], channel: str, 
         documents = parse_documents(documents)
     except WorkflowError as exc:
         errors.extend(exc.errors)
+    return applicant, documents, errors
+
+
+def compute_due(procedure, received: datetime, calendar: cal.WorkCalendar) -> datetime:
+    cutoff = datetime.strptime(procedure.same_day_cutoff or "15:00", "%H:%M").time()
+    return cal.due_time(received, procedure.limit_value, procedure.limit_unit, calendar, cutoff)
+
+
+def receive(*, procedure, applicant: dict, documents: list[dict], channel: str, return_method: str,
+            code: str, agency: str, now: datetime, calendar: cal.WorkCalendar,
+            catalogue_version: int, actor: str, register_no: int, online: bool = False,
+            representative: dict | None = None) -> Change:
+    """Counter intake (status 2), or an online registration waiting for acceptance (status 1)."""
+    applicant, documents, errors = check_intake(applicant, documents, channel, return_method)
+    person, problems = validate_person(representative or {})
+    errors.extend(Invalid("representative", p) for p in problems)
     if errors:
         raise WorkflowError(errors)
     due = None if online else iso(compute_due(procedure, now, calendar))
@@ -129,6 +138,8 @@ def receive(*, procedure, applicant: dict, documents: list[dict], channel: str, 
         "rating": None, "register_no": register_no, "received_by": actor,
         "created_at": iso(now), "updated_at": iso(now),
     }
+    if person:  # optional: only dossiers with a representative carry the key
+        state["representative"] = person
     return Change("dossier.registered" if online else "dossier.received", {"dossier": state})
 
 
@@ -150,6 +161,25 @@ def refuse(state, params, now, calendar, procedure=None) -> Change:
                                "signer": _text(params, "signer", "người ký", required=False)}}
     data["note"] = ""
     return Change("dossier.refused", data)
+
+
+def refuse_in_processing(state, params, now, calendar, procedure=None) -> Change:
+    """A counter dossier found ineligible during processing (issue 12.8): refused with form 03.
+
+    The national status codes have no 4 -> 3, so the dossier is resolved (9) with a refusal as its result
+    and returned (10) like any result; form 03 prints the reasons and the signer.
+    """
+    _require_status(state, {Status.PROCESSING}, "từ chối giải quyết")
+    if open_handoff(state):
+        _fail("status", "Hồ sơ đang chuyển liên thông, chưa nhận lại kết quả từ cơ quan phối hợp.")
+    data = _transition(state, Status.RESOLVED)
+    reasons = _text(params, "reasons", "lý do từ chối giải quyết")
+    data["set"] = {"refusal": {"at": iso(now), "reasons": reasons, "stage": "processing",
+                               "signer": _text(params, "signer", "người ký", required=False, limit=100)},
+                   "resolved_at": iso(now), "result_class": cal.classify_resolution(now, parse_iso(state["due_at"])),
+                   "result_note": "Từ chối giải quyết (Mẫu 03): " + reasons}
+    data["note"] = ""
+    return Change("dossier.resolved", data)
 
 
 def start_processing(state, params, now, calendar, procedure=None) -> Change:
@@ -253,6 +283,13 @@ def return_result(state, params, now, calendar, procedure=None) -> Change:
     if method not in RETURN_METHODS:
         _fail("return_method", "Chọn hình thức trả kết quả.")
     data["set"] = {"returned_at": iso(now), "rating": rating, "return_method": method}
+    # who collected the result (issue 12.7): the applicant unless someone else's name is given
+    collector, problems = validate_person({k: params.get(f"collected_{k}") for k in
+                                           ("name", "id_number", "phone", "relationship")}, "người nhận kết quả")
+    if problems:
+        raise WorkflowError([Invalid("collected", p) for p in problems])
+    if collector:
+        data["set"]["collected_by"] = collector
     data["note"] = _text(params, "note", "ghi chú", required=False)
     return Change("dossier.returned", data)
 
@@ -373,7 +410,71 @@ def hand_back_from_upper(state, params, now, calendar=None, procedure=None) -> C
     return Change("dossier.handed_back", data)
 
 
+# --- correcting an intake mistake (issue 12.3) -------------------------------------------------
+
+CORRECTABLE = (Status.REGISTERED_ONLINE, Status.RECEIVED, Status.PROCESSING, Status.SUPPLEMENT_REQUESTED,
+               Status.FEE_REQUESTED, Status.RESOLVED)
+CLERK_CORRECTABLE = (Status.REGISTERED_ONLINE, Status.RECEIVED)  # later stages: a leader corrects
+
+
+def correct(state, params, now, calendar, procedure=None, *, role: str = "clerk") -> Change:
+    """Correct applicant data, documents received or the procedure; the code never changes.
+
+    ``params``: ``reason`` (required), optionally ``applicant`` (dict), ``documents`` (list),
+    ``representative`` (dict) and ``procedure`` (the new catalogue entry, when it changes). A new
+    procedure recomputes the due time from the ORIGINAL receipt time. Who may: a clerk while the dossier
+    is waiting at the desk (1, 2), a leader up to the result being ready (9).
+    """
+    status = Status(state["status"])
+    if status not in CORRECTABLE:
+        _fail("status", f"Không thể đính chính hồ sơ ở trạng thái “{_label(state)}”.")
+    if status not in CLERK_CORRECTABLE and role not in ("leader", "admin"):
+        _fail("status", "Hồ sơ đã chuyển xử lý: chỉ lãnh đạo được đính chính.")
+    reason = _text(params, "reason", "lý do đính chính", limit=500)
+    changes: dict = {}
+    errors: list[Invalid] = []
+    if "applicant" in params:
+        applicant, problems = validate_applicant(params["applicant"])
+        errors.extend(problems)
+        if applicant != state["applicant"]:
+            changes["applicant"] = applicant
+    if "documents" in params:
+        try:
+            documents = parse_documents(params["documents"])
+        except WorkflowError as exc:
+            errors.extend(exc.errors)
+        else:
+            if documents != state["documents"]:
+                changes["documents"] = documents
+    if "representative" in params:
+        person, problems = validate_person(params["representative"] or {})
+        errors.extend(Invalid("representative", p) for p in problems)
+        if person != state.get("representative"):
+            changes["representative"] = person
+    new_procedure = params.get("procedure")
+    if new_procedure is not None and new_procedure.code != state["procedure_code"]:
+        if state["extensions"] or state["supplements"]:
+            errors.append(Invalid("procedure", "Hồ sơ đã gia hạn hoặc bổ sung: không đổi thủ tục được, "
+                                               "hãy từ chối và tiếp nhận lại."))
+        else:
+            changes.update(procedure_code=new_procedure.code, procedure_name=new_procedure.name,
+                           field=new_procedure.field, limit_value=new_procedure.limit_value,
+                           limit_unit=new_procedure.limit_unit, same_day_cutoff=new_procedure.same_day_cutoff,
+                           fee=new_procedure.fee)
+            if state.get("received_at"):
+                due = iso(compute_due(new_procedure, parse_iso(state["received_at"]), calendar))
+                changes.update(due_at=due, original_due_at=due, calendar_version=calendar.version)
+    if errors:
+        raise WorkflowError(errors)
+    if not changes:
+        _fail("reason", "Không có thông tin nào thay đổi so với hồ sơ hiện tại.")
+    record = {"at": iso(now), "reason": reason, "fields": sorted(changes)}
+    changes["corrections"] = list(state.get("corrections") or []) + [record]
+    return Change("dossier.corrected", {"set": changes, "note": reason})
+
+
 EVENT_LABELS = {
+    "dossier.corrected": "Đính chính thông tin hồ sơ",
     "dossier.received": "Tiếp nhận hồ sơ", "dossier.registered": "Đăng ký trực tuyến",
     "dossier.accepted": "Tiếp nhận hồ sơ trực tuyến", "dossier.refused": "Từ chối tiếp nhận",
     "dossier.processing": "Chuyển xử lý", "dossier.assigned": "Phân công người xử lý",
@@ -402,13 +503,14 @@ ACTIONS = {
     "withdraw": (request_withdrawal, "Công dân xin rút hồ sơ", Status.WITHDRAWAL_REQUESTED),
     "stop": (stop, "Dừng xử lý", Status.STOPPED),
     "resolve": (resolve, "Đã xử lý xong", Status.RESOLVED),
+    "refuse_processing": (refuse_in_processing, "Từ chối giải quyết (Mẫu 03)", Status.RESOLVED),
     "return": (return_result, "Trả kết quả", Status.RETURNED),
 }
 
 
 # Actions whose target status is reachable from several statuses, pinned to their one source.
 SOURCE_STATUS = {"start": Status.RECEIVED, "supplement_received": Status.SUPPLEMENT_REQUESTED,
-                 "fee_paid": Status.FEE_REQUESTED}
+                 "fee_paid": Status.FEE_REQUESTED, "refuse_processing": Status.PROCESSING}
 
 
 def available_actions(state: dict) -> list[str]:
@@ -422,7 +524,7 @@ def available_actions(state: dict) -> list[str]:
                 continue
             if name in SOURCE_STATUS and status != SOURCE_STATUS[name]:
                 continue
-            if name == "resolve" and open_handoff(state):
+            if name in ("resolve", "refuse_processing") and open_handoff(state):
                 continue
             names.append(name)
         elif name == "assign" and status in (Status.RECEIVED, Status.PROCESSING,

@@ -160,6 +160,37 @@ def token_create(data_dir, username, label):
     shared.create_token(open_db, users, local_now(), data_dir, username, label)
 
 
+@main.command("verify-qr")
+@data_option
+@click.argument("text")
+@config_errors
+def verify_qr(data_dir, text):
+    """Check the QR printed on a paper this node issued: genuine, superseded or forged.
+
+    TEXT is what a scanner reads from the QR (it starts with MC1:). Works offline. Exit code 0 when
+    genuine, 2 when superseded by a correction, 1 when forged, altered, unreadable or from another node.
+
+    Example:
+
+        motcua-node verify-qr --data /srv/motcua "MC1:AEAQ..."
+    """
+    from protocol import paper_qr
+
+    from .qr import node_key, node_verifier
+    settings, conn = open_db(data_dir)
+    try:
+        keys_for, revision_for = node_verifier(conn, settings["agency_code"], node_key(data_dir))
+        verdict = paper_qr.verify(text, keys_for, revision_for)
+    finally:
+        conn.close()
+    click.echo(f"{verdict.outcome}: {verdict.detail}")
+    if verdict.qr and verdict.outcome != paper_qr.INVALID:
+        qr = verdict.qr
+        click.echo(f"  document: form {qr.document:02d}; dossier {qr.dossier}; procedure {qr.procedure or '-'}")
+        click.echo(f"  issued by {qr.issuer} at {qr.issued_at:%Y-%m-%d %H:%M}; revision {qr.revision}")
+    sys.exit({paper_qr.GENUINE: 0, paper_qr.SUPERSEDED: 2}.get(verdict.outcome, 1))
+
+
 @main.command()
 @data_option
 @click.argument("url")

@@ -92,14 +92,15 @@ def _write(conn, ctx: Context, state_before: dict | None, change: workflow.Chang
 
 
 def receive(ctx: Context, *, procedure_code: str, applicant: dict, documents: list[dict],
-            channel: str, return_method: str) -> dict:
+            channel: str, return_method: str, representative: dict | None = None) -> dict:
     """Counter intake: allocate the code and register number, compute the due time, save."""
     conn = ctx.conn
     with write_tx(conn):
         ctx, clock = _legal(ctx)
         procedure = reference.procedure(conn, procedure_code)
-        if procedure is None:
-            raise workflow.WorkflowError([workflow.Invalid("procedure", "Chọn thủ tục hành chính trong danh mục.")])
+        if procedure is None:  # say everything else that is wrong too, so the clerk fixes it in one go
+            raise workflow.WorkflowError([workflow.Invalid("procedure", "Chọn thủ tục hành chính trong danh mục.")]
+                                         + workflow.check_intake(applicant, documents, channel, return_method)[2])
         calendar = ctx.calendar_cache.get(conn)
         day_seq = _next_counter(conn, f"day:{ctx.agency}:{ctx.now:%y%m%d}")
         if day_seq > DESK_MAX_PER_DAY:
@@ -110,7 +111,8 @@ def receive(ctx: Context, *, procedure_code: str, applicant: dict, documents: li
         change = workflow.receive(
             procedure=procedure, applicant=applicant, documents=documents, channel=channel,
             return_method=return_method, code=code, agency=ctx.agency, now=ctx.now, calendar=calendar,
-            catalogue_version=reference.version(conn, "catalogue"), actor=ctx.actor, register_no=register_no)
+            catalogue_version=reference.version(conn, "catalogue"), actor=ctx.actor, register_no=register_no,
+            representative=representative)
         if clock is not None:  # the receipt (form 01) says the time is central's, not this PC's
             change.data["dossier"]["clock_correction"] = clock
         return _write(conn, ctx, None, change, code, clock)
@@ -141,10 +143,52 @@ def act(ctx: Context, code: str, action: str, params: dict) -> dict:
         return _write(conn, ctx, state, change, code, clock)
 
 
+def correct(ctx: Context, code: str, params: dict, role: str) -> dict:
+    """Correct an intake mistake (``dossier.corrected``); ``params["procedure"]`` is a catalogue code."""
+    conn = ctx.conn
+    with write_tx(conn):
+        ctx, clock = _legal(ctx)
+        state = get(conn, code)
+        if state is None:
+            raise NotFound(code)
+        if state["holder"] != "node":
+            raise NotHolder(code)
+        params = dict(params)
+        if params.get("procedure"):
+            procedure = reference.procedure(conn, params["procedure"])
+            if procedure is None:
+                raise workflow.WorkflowError([workflow.Invalid("procedure", "Chọn thủ tục hành chính trong danh mục.")])
+            params["procedure"] = procedure
+        else:
+            params.pop("procedure", None)
+        change = workflow.correct(state, params, ctx.now, ctx.calendar_cache.get(conn), role=role)
+        return _write(conn, ctx, state, change, code, clock)
+
+
 def log_access(conn, username: str, code: str, action: str, at: datetime) -> None:
     with write_tx(conn):
         conn.execute("INSERT INTO access_log(at, username, dossier, action) VALUES (?, ?, ?, ?)",
                      (workflow.iso(at), username, code, action))
+
+
+def log_accesses(conn, username: str, codes: list[str], action: str, at: datetime) -> None:
+    """One access_log row per dossier shown (or one ``*search*`` row when none was)."""
+    with write_tx(conn):
+        conn.executemany("INSERT INTO access_log(at, username, dossier, action) VALUES (?, ?, ?, ?)",
+                         [(workflow.iso(at), username, code, action) for code in (codes or ["*search*"])])
+
+
+def search_kind(query: str) -> str:
+    """What a search looks for, for the access log: code, id_number, phone or name."""
+    text = (query or "").strip()
+    if looks_like_code(text) or re.search(r"\d{6}-\d{4}$", text):
+        return "code"
+    compact = re.sub(r"[\s.\-]", "", text)
+    if re.fullmatch(r"\+?\d{4,12}", compact):
+        if compact.startswith("+") or len(compact) == 10:
+            return "phone"
+        return "id_number" if len(compact) in (9, 12) else "digits"
+    return "name"
 
 
 # --- lists and search ------------------------------------------------------------------------
@@ -217,3 +261,85 @@ def search(conn, query: str, limit: int = 50) -> list[dict]:
         return []
     return _rows(conn, "id IN (SELECT rowid FROM dossiers_fts WHERE dossiers_fts MATCH ?)", (match,),
                  "received_at DESC", limit)
+
+
+# --- filtered, paged lists with true totals (issue 12.6) -------------------------------------
+
+LIST_KINDS = {
+    "hom-nay": "Hồ sơ tiếp nhận hôm nay",
+    "sap-den-han": "Hồ sơ đến hạn trong 2 ngày làm việc",
+    "qua-han": "Hồ sơ quá hạn",
+    "den-han-hom-nay": "Hồ sơ đến hạn hôm nay",
+    "cho-tiep-nhan": "Hồ sơ trực tuyến chờ tiếp nhận",
+    "co-ket-qua": "Hồ sơ đã có kết quả, chờ trả",
+}
+SORTS = {"moi-nhat": "received_at DESC, code DESC", "han-tra": "due_at IS NULL, due_at, code",
+         "cu-nhat": "received_at, code"}
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    kind: str | None = None
+    status: int | None = None
+    handler: str | None = None
+    procedure: str | None = None
+    field: str | None = None
+    channel: str | None = None
+    date_from: str | None = None  # ISO dates of receipt, inclusive
+    date_to: str | None = None
+    sort: str = "moi-nhat"
+
+
+def _list_where(q: ListQuery, now: datetime, calendar) -> tuple[str, tuple]:
+    where, args = ["1 = 1"], []
+    if q.kind == "hom-nay":
+        where.append("received_at >= ?")
+        args.append(f"{now:%Y-%m-%d}T00:00:00")
+    elif q.kind == "sap-den-han":
+        horizon = calendar.add_working_minutes(now, 2 * calendar.minutes_per_day)
+        where.append(f"status IN ({_RUNNING}) AND due_at >= ? AND due_at <= ?")
+        args += [workflow.iso(now), workflow.iso(horizon)]
+    elif q.kind == "qua-han":
+        where.append(f"status IN ({_RUNNING}) AND due_at < ?")
+        args.append(workflow.iso(now))
+    elif q.kind == "den-han-hom-nay":
+        where.append(f"status IN ({_RUNNING}) AND due_at >= ? AND due_at <= ?")
+        args += [f"{now:%Y-%m-%d}T00:00:00", f"{now:%Y-%m-%d}T23:59:59"]
+    elif q.kind == "cho-tiep-nhan":
+        where.append("status = 1")
+    elif q.kind == "co-ket-qua":
+        where.append("status = 9")
+    if q.status is not None:
+        where.append("status = ?")
+        args.append(q.status)
+    if q.handler:
+        where.append("handler = ?")
+        args.append(q.handler)
+    for column, value in (("procedure_code", q.procedure), ("field", q.field), ("channel", q.channel)):
+        if value:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if q.date_from:
+        where.append("received_at >= ?")
+        args.append(f"{q.date_from}T00:00:00")
+    if q.date_to:
+        where.append("received_at <= ?")
+        args.append(f"{q.date_to}T23:59:59")
+    return " AND ".join(where), tuple(args)
+
+
+def find(conn, q: ListQuery, now: datetime, calendar, limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
+    """One page of the list and the TRUE total of rows matching (badges and headings show it)."""
+    where, args = _list_where(q, now, calendar)
+    total = conn.execute(f"SELECT count(*) FROM dossiers WHERE {where}", args).fetchone()[0]
+    order = SORTS.get(q.sort, SORTS["moi-nhat"])
+    return _rows(conn, where, args, order, limit, offset), total
+
+
+def count(conn, q: ListQuery, now: datetime, calendar) -> int:
+    where, args = _list_where(q, now, calendar)
+    return conn.execute(f"SELECT count(*) FROM dossiers WHERE {where}", args).fetchone()[0]
+
+
+def list_fields(conn) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT DISTINCT field FROM dossiers ORDER BY field")]

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 
 def register(app, csrf) -> None:
-    from . import admin, api, auth, dossiers, nodes, online, overview, publish, queue, reports, sync
+    from . import admin, api, auth, dossiers, nodes, online, overview, publish, queue, reports, sync, verify
     from .filters import register as register_filters
-    for module in (auth, overview, dossiers, queue, online, publish, nodes, admin, reports):
+    for module in (auth, overview, dossiers, queue, online, publish, nodes, admin, reports, verify):
         app.register_blueprint(module.bp)
     app.register_blueprint(sync.bp)
     app.register_blueprint(api.bp)

@@ -24,6 +24,18 @@ def vn_date(value: str | None) -> str:
     return datetime.fromisoformat(value).strftime("%d/%m/%Y")
 
 
+def form_time(value: str | None) -> str:
+    from .forms import form_time as _form_time
+    return _form_time(value)
+
+
+def hours_minutes(seconds) -> str:
+    """A duration in hours and minutes: 5400 -> '1 giờ 30 phút', 600 -> '10 phút', 90000 -> '25 giờ 0 phút'."""
+    minutes = max(0, int(seconds or 0)) // 60
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} giờ {minutes} phút" if hours else f"{minutes} phút"
+
+
 def money(value) -> str:
     if value in (None, ""):
         return ""
@@ -32,7 +44,8 @@ def money(value) -> str:
 
 def register(app) -> None:
     app.jinja_env.filters.update(
-        vn_datetime=vn_datetime, vn_date=vn_date, money=money, mask_id=mask_id_number,
+        vn_datetime=vn_datetime, vn_date=vn_date, money=money, form_time=form_time, hours_minutes=hours_minutes,
+        vn_datetime_obj=lambda dt: dt.strftime("%H:%M %d/%m/%Y") if dt else "", mask_id=mask_id_number,
         mask_phone=mask_phone, mask_name=mask_name,
         status_label=lambda code: LABELS[Status(int(code))],
         channel_label=lambda c: workflow.CHANNELS.get(c, c),

@@ -13,11 +13,11 @@ from datetime import date, datetime, timedelta
 from flask import Blueprint, abort, current_app, g, render_template, request
 from markupsafe import Markup
 
-from domain import workflow
+from domain.control_sheet import Names, control_rows
 
 from .. import events, store
 from ..db import get_db
-from ..qr import lookup_url, qr_svg
+from ..qr import lookup_url, node_key, paper_text, qr_svg
 from .auth import login_required
 
 bp = Blueprint("forms", __name__, url_prefix="/bieu-mau")
@@ -82,15 +82,49 @@ def date_words(value) -> str:
     return f"ngày {d.day:02d} tháng {month} năm {d.year}"
 
 
+FIRST_SHEET_DOCS = 8     # form 01 keeps one A4 sheet per copy up to this many document lines
+MORE_SHEET_DOCS = 22     # each continuation sheet (code and signatures repeated)
+
+
+def form_time(value) -> str:
+    """'09 giờ 00 phút, ngày 05/01/2026': times as form 01 writes them."""
+    if not value:
+        return "….. giờ ….. phút, ngày ….. /….. /………"
+    d = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return f"{d:%H} giờ {d:%M} phút, ngày {d:%d/%m/%Y}"
+
+
+def document_sheets(documents: list, first: int = FIRST_SHEET_DOCS, more: int = MORE_SHEET_DOCS):
+    """(lines on the first sheet, [{"start", "docs"} for each continuation sheet])."""
+    head, rest = list(documents[:first]), list(documents[first:])
+    chunks = [{"start": first + i, "docs": rest[i:i + more]} for i in range(0, len(rest), more)]
+    return head, chunks
+
+
 def _names(conn) -> dict[str, str]:
-    return {r["username"]: (r["full_name"] or r["username"])
-            for r in conn.execute("SELECT username, full_name FROM users")}
+    """username -> full name; official papers never print a login, so a user without one prints blank."""
+    return {r["username"]: (r["full_name"] or "") for r in conn.execute("SELECT username, full_name FROM users")}
+
+
+def _paper_qr(document: int, state: dict | None, until=None) -> Markup:
+    """The signed QR of Circular 01/2023, top-left of the paper (protocol/paper_qr.py)."""
+    settings = current_app.config["MOTCUA"]
+    key = current_app.extensions.get("motcua.node_key")
+    if key is None:
+        key = current_app.extensions["motcua.node_key"] = node_key(current_app.config["DATA_DIR"])
+    text = paper_text(key, document=document, state=state, issuer=settings["agency_code"], issued_at=g.now,
+                      until=datetime.fromisoformat(until) if isinstance(until, str) else until)
+    svg = qr_svg(text, title="Mã QR xác thực văn bản")
+    # the text rides along as data-qr: a scanner at the desk or a test reads it without decoding the image
+    frame = '<div class="paper-qr" data-qr="{}" title="Mã QR xác thực văn bản (Thông tư 01/2023/TT-VPCP)">{}</div>'
+    return Markup(frame).format(text, Markup(svg))
 
 
 def _render(template: str, status: int = 200, **context):
     settings = current_app.config["MOTCUA"]
     context.setdefault("place", place_name(settings["agency_name"]))
     html = render_template(template, date_words=date_words, limit_label=limit_label, desk_name=DESK,
+                           form_time=form_time,
                            form_titles=FORM_TITLES, **context)
     return html, status
 
@@ -98,61 +132,11 @@ def _render(template: str, status: int = 200, **context):
 # --- forms 01–06: one dossier ------------------------------------------------------------------
 
 def _control_rows(state: dict, dossier_events: list[dict], names: dict[str, str]) -> list[dict]:
-    """Form 06 rows: desk -> handler, each hand-off out and back, resolution, return."""
-    rows: list[dict] = []
-    handler = None
-    started = False
-    handoff_index = 0
-    handoffs = state.get("handoffs") or []
-
-    agency_name = current_app.config["MOTCUA"]["agency_name"]
-
-    def person(username):
-        return names.get(username, username or "")
-
-    def unit(value):
-        # a hand-off made without a "from" unit records the agency code; print the agency's name
-        return agency_name if not value or value == state.get("agency") else value
-
-    for event in dossier_events:
-        etype, data, at = event["type"], event.get("data") or {}, event["at"]
-        changes = data.get("set") or {}
-        if etype == "dossier.processing":
-            handler = changes.get("handler") or handler or state.get("handler") or ""
-            started = True
-            rows.append({"from": DESK, "to": handler or "Cán bộ xử lý", "at": at,
-                         "giver": person(event["actor"]), "receiver": handler, "result": None,
-                         "note": data.get("note") or "Chuyển hồ sơ để giải quyết"})
-        elif etype == "dossier.assigned":
-            new = changes.get("handler")
-            if started and new and new != handler:
-                rows.append({"from": handler or DESK, "to": new, "at": at, "giver": handler or person(event["actor"]),
-                             "receiver": new, "result": None, "note": data.get("note") or "Phân công lại người xử lý"})
-            handler = new or handler
-        elif etype == "dossier.handed_off":
-            row = handoffs[handoff_index] if handoff_index < len(handoffs) else (changes.get("handoffs") or [{}])[-1]
-            rows.append({"from": unit(row.get("from_unit")), "to": row.get("to_unit", ""),
-                         "at": row.get("sent_at") or at, "giver": row.get("giver") or person(event["actor"]),
-                         "receiver": row.get("receiver") or "", "result": None,
-                         "note": row.get("note") or "Chuyển liên thông"})
-        elif etype == "dossier.handed_back":
-            row = handoffs[handoff_index] if handoff_index < len(handoffs) else {}
-            handoff_index += 1
-            rows.append({"from": row.get("to_unit", ""), "to": unit(row.get("from_unit")),
-                         "at": row.get("returned_at") or at, "giver": row.get("receiver") or "",
-                         "receiver": person(event["actor"]), "result": row.get("result_class"),
-                         "note": row.get("return_note") or "Nhận lại kết quả liên thông"})
-        elif etype == "dossier.resolved":
-            rows.append({"from": handler or "Cán bộ xử lý", "to": DESK, "at": at, "giver": handler or "",
-                         "receiver": person(event["actor"]), "result": changes.get("result_class"),
-                         "note": changes.get("result_note") or "Đã giải quyết xong"})
-        elif etype == "dossier.returned":
-            method = changes.get("return_method") or state.get("return_method")
-            rows.append({"from": DESK, "to": state["applicant"]["name"], "at": at,
-                         "giver": person(event["actor"]), "receiver": state["applicant"]["name"],
-                         "result": None,
-                         "note": "Trả kết quả " + workflow.RETURN_METHODS.get(method, "").lower()})
-    return rows
+    """Form 06 rows, built by the pure domain.control_sheet.control_rows."""
+    settings = current_app.config["MOTCUA"]
+    return control_rows(state, dossier_events, Names(agency_code=state.get("agency") or settings["agency_code"],
+                                                     agency_name=settings["agency_name"],
+                                                     parent_name=settings["parent_name"], staff=names))
 
 
 @bp.route("/<code>/<form_no>")
@@ -172,8 +156,11 @@ def dossier_form(code: str, form_no: str):
             return _render("forms/not_applicable.html", 409, **context, message=(
                 "Hồ sơ đăng ký trực tuyến này chưa được tiếp nhận nên chưa có Giấy tiếp nhận và hẹn trả kết quả."))
         url = lookup_url(current_app.config["MOTCUA"]["public_url"], state["code"])
-        context.update(lookup=url, qr=Markup(qr_svg(url)), clerk=_names(conn).get(state.get("received_by"),
-                                                                                  state.get("received_by") or ""))
+        first_docs, more_docs = document_sheets(state.get("documents") or [])
+        corrections = state.get("corrections") or []
+        context.update(lookup=url, qr=Markup(qr_svg(url)), clerk=_names(conn).get(state.get("received_by"), ""),
+                       first_docs=first_docs, more_docs=more_docs, continued=bool(more_docs),
+                       reprint=len(corrections), reprint_at=corrections[-1]["at"] if corrections else None)
     elif form_no == "02":
         if not state.get("supplements"):
             return _render("forms/not_applicable.html", 409, **context, message=NOT_APPLICABLE["02"])
@@ -196,9 +183,10 @@ def dossier_form(code: str, form_no: str):
     elif form_no == "06":
         names = _names(conn)
         context["rows"] = _control_rows(state, events.for_dossier(conn, code), names)
-        context["clerk"] = names.get(state.get("received_by"), state.get("received_by") or "")
+        context["clerk"] = names.get(state.get("received_by"), "")
         context["partners"] = list(dict.fromkeys(h["to_unit"] for h in state.get("handoffs") or []))
 
+    context["paper_qr"] = _paper_qr(int(form_no), state, until=state.get("due_at") if form_no == "01" else None)
     store.log_access(conn, g.user.username, code, f"print_form_{form_no}", g.now)
     return _render(f"forms/form{form_no}.html", **context)
 
@@ -206,10 +194,16 @@ def dossier_form(code: str, form_no: str):
 # --- form 07: the register ---------------------------------------------------------------------
 
 def _parse_day(text: str | None) -> date | None:
-    try:
-        return date.fromisoformat((text or "").strip())
-    except ValueError:
-        return None
+    """dd/mm/yyyy as typed (whatever the browser's locale), or ISO yyyy-mm-dd from a link."""
+    from domain.citizen import parse_birth_date
+    value = parse_birth_date(text)
+    return date.fromisoformat(value) if value else None
+
+
+def _unit_name(unit: str) -> str:
+    """The real agency's name on form 07: an old hand-up recorded "Cấp trên"; print the parent's name."""
+    settings = current_app.config["MOTCUA"]
+    return Names(settings["agency_code"], settings["agency_name"], settings["parent_name"], {}).unit(unit)
 
 
 def _register_row(row, agency_name: str) -> dict:
@@ -227,7 +221,9 @@ def _register_row(row, agency_name: str) -> dict:
         "applicant_name": row["applicant_name"],
         "address": applicant.get("address", ""),
         "phone": row["phone"],
-        "lead": handoffs[-1]["to_unit"] if handoffs else agency_name,
+        "lead": _unit_name(handoffs[-1]["to_unit"]) if handoffs else agency_name,
+        "representative": state.get("representative"),
+        "collected_by": state.get("collected_by"),
         "received_at": row["received_at"],
         "due_at": row["due_at"],
         "sent": [h["sent_at"] for h in handoffs],
@@ -248,17 +244,17 @@ def register():
     raw_from, raw_to = request.args.get("tu"), request.args.get("den")
     start = _parse_day(raw_from) if raw_from else first
     end = _parse_day(raw_to) if raw_to else last
-    context = {"title": FORM_TITLES["07"], "form_no": "07", "tu": raw_from or first.isoformat(),
-               "den": raw_to or last.isoformat()}
+    context = {"title": FORM_TITLES["07"], "form_no": "07", "tu": raw_from or f"{first:%d/%m/%Y}",
+               "den": raw_to or f"{last:%d/%m/%Y}"}
     if start is None or end is None:
         return _render("forms/form07.html", 400, **context, rows=[], error=(
-            "Ngày không hợp lệ. Nhập ngày theo dạng năm-tháng-ngày, ví dụ 2026-01-05."))
+            "Ngày không hợp lệ. Nhập ngày theo dạng ngày/tháng/năm, ví dụ 05/01/2026."))
     if end < start:
         start, end = end, start
     if (end - start).days >= MAX_REGISTER_DAYS:
         return _render("forms/form07.html", 400, **context, rows=[], error=(
             f"Khoảng thời gian quá dài: mỗi lần in sổ tối đa {MAX_REGISTER_DAYS} ngày."))
-    context.update(tu=start.isoformat(), den=end.isoformat(), start=start, end=end)
+    context.update(tu=f"{start:%d/%m/%Y}", den=f"{end:%d/%m/%Y}", start=start, end=end)
 
     conn = get_db()
     agency_name = current_app.config["MOTCUA"]["agency_name"]
@@ -270,5 +266,5 @@ def register():
     rows = [_register_row(r, agency_name) for r in result]
     store.log_access(conn, g.user.username, "*register*", f"print_register:{start.isoformat()}..{end.isoformat()}",
                      g.now)
-    return _render("forms/form07.html", **context, rows=rows, error=None)
+    return _render("forms/form07.html", **context, rows=rows, error=None, paper_qr=_paper_qr(7, None))
 

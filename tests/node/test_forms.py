@@ -102,11 +102,11 @@ def test_receipt_shows_agency_code_applicant_procedure_documents_times_and_regis
     assert "Đăng ký kết hôn" in page
     assert "Tờ khai" in page and "Bản chính" in page
     assert "5 ngày làm việc" in page
-    assert "09:00 05/01/2026" in page  # received at hh:mm dd/mm/yyyy
-    due = datetime.fromisoformat(d["due_at"]).strftime("%H:%M %d/%m/%Y")
-    assert re.fullmatch(r"\d\d:\d\d \d\d/\d\d/\d{4}", due) and due in page
+    assert "09 giờ 00 phút, ngày 05/01/2026" in page  # received at, as the form writes it (issue 12.4)
+    due = datetime.fromisoformat(d["due_at"]).strftime("%H giờ %M phút, ngày %d/%m/%Y")
+    assert re.fullmatch(r"\d\d giờ \d\d phút, ngày \d\d/\d\d/\d{4}", due) and due in page
     assert "Tại bộ phận một cửa" in page
-    assert re.search(r"Số vào sổ: <strong>1</strong>", page)
+    assert re.search(r"Quyển số: <strong>2026</strong>, Số thứ tự: <strong>1</strong>", page)
     assert "NGƯỜI NỘP HỒ SƠ" in page and "NGƯỜI TIẾP NHẬN HỒ SƠ" in page
     assert "Nguyễn Thị Lan" in page  # the clerk who received it, under the signature
 
@@ -123,9 +123,9 @@ def test_receipt_carries_a_qr_code_and_the_lookup_address_in_text(clerk, ctx, ap
     d = receive(ctx, procedure_code=FIVE_DAYS)
     page = html(clerk.get(f"/bieu-mau/{d['code']}/01"))
     url = lookup_url(app.config["MOTCUA"]["public_url"], d["code"])
-    assert page.count("<svg") == 2  # one per copy
+    assert page.count("<svg") == 2  # one per copy: the signed QR of Circular 01/2023 (issue 12.2)
     assert page.count(url) == 2
-    assert qr_svg(url) in page
+    assert page.count("Mã QR xác thực văn bản</title>") == 2
 
 
 def test_form_pages_have_a_print_button_and_a_print_stylesheet_and_no_inline_style_or_script(clerk, ctx, app):
@@ -292,11 +292,11 @@ def test_register_defaults_to_the_current_month(clerk, ctx, clock):
     february = receive(ctx, procedure_code=FIVE_DAYS)
     page = register_page(clerk.get("/bieu-mau/so-theo-doi"))
     assert february["code"] in page and january["code"] not in page
-    assert 'value="2026-02-01"' in page and 'value="2026-02-28"' in page
+    assert 'value="01/02/2026"' in page and 'value="28/02/2026"' in page  # dd/mm/yyyy (issue 12.10)
 
 
 def test_register_with_a_bad_date_answers_400_with_a_message(clerk):
-    r = clerk.get("/bieu-mau/so-theo-doi?tu=05/01/2026&den=2026-01-31")
+    r = clerk.get("/bieu-mau/so-theo-doi?tu=31/02/2026&den=2026-01-31")
     assert r.status_code == 400 and "Ngày không hợp lệ" in html(r)
 
 
