@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.codes import ONLINE_FIRST, parse_code
+from domain.digitisation import ATTACHMENT_TYPES
 from domain.dossier import project
 from domain.validation import MAX_EVENT_BYTES, EventInvalid, check_event
 from protocol import sync as wire
@@ -311,10 +312,15 @@ def _learn_online_code(conn, node_id: str, code: str, event: dict, now: datetime
     return online.adopt_node_code(conn, node_id, code, event, now)
 
 
+def _folds(etype: str) -> bool:
+    """Events the dossier reducer folds: dossier.* and the document metadata events (issue 10)."""
+    return etype.startswith("dossier.") or etype in ATTACHMENT_TYPES
+
+
 def materialise(conn, node_id: str, events: list[dict], now: datetime, *,
                 sizes: list[int] | None = None, max_event: int = MAX_EVENT_BYTES) -> int:
     """Fold new events into dossier rows; problems become anomalies. Returns the anomaly count."""
-    codes = sorted({e["dossier"] for e in events if isinstance(e["dossier"], str) and e["type"].startswith("dossier.")})
+    codes = sorted({e["dossier"] for e in events if isinstance(e["dossier"], str) and _folds(e["type"])})
     states: dict[str, dict | None] = {}
     owners: dict[str, str] = {}
     for part in _chunks(codes):
@@ -326,7 +332,7 @@ def materialise(conn, node_id: str, events: list[dict], now: datetime, *,
     anomalies = []
     for i, event in enumerate(events):
         code = event["dossier"]
-        if not code or not event["type"].startswith("dossier."):
+        if not code or not _folds(event["type"]):
             continue
         size = sizes[i] if sizes else None
         try:

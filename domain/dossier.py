@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 
+from . import digitisation
 from .statuses import Status, TransitionError, check_transition
 from .text import fold
 
@@ -62,6 +63,11 @@ def apply_event(state: dict | None, event: dict) -> dict:
         return new
     if state is None:
         raise ReplayError(f"{event['dossier']}: {etype} for an unknown dossier")
+    if etype in digitisation.ATTACHMENT_TYPES:  # documents: metadata only (domain/digitisation.py)
+        try:
+            return digitisation.apply(state, etype, copy.deepcopy(data), event["at"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ReplayError(f"{event['dossier']}: bad {etype}: {exc}") from exc
     # Fields are only ever replaced whole (workflow builds new lists and dicts), never changed in
     # place, so the new state may share untouched values with the old one; only the event's own
     # values are copied, so a later change to the event cannot leak into the state.

@@ -582,3 +582,85 @@ def report(conn, period: Period, now: datetime, *, key: Sequence[str] = DEFAULT_
     out = table.to_dict(names)
     out["ratings"] = ratings_sql(conn, period.start, period.end, filters=filters).as_dict()
     return out
+
+
+# --- digitisation rates (Decision 766; issue 10) -------------------------------------------------
+# For a period [S, E):
+# - dossier rate = dossiers received in [S, E) whose every listed component is digitised or exempt
+#   (domain.digitisation.fully_digitised, as things stand at the time of the report) / dossiers received;
+# - result rate = dossiers resolved in [S, E) that carry a scanned result / dossiers resolved.
+# The same code reads the node's and central's ``dossiers`` tables (both keep ``agency``, ``field``,
+# ``received_at``, ``resolved_at`` and the state in ``doc``).
+
+@dataclass
+class DigitisationRates:
+    received: int = 0
+    received_digitised: int = 0
+    resolved: int = 0
+    results_digitised: int = 0
+
+    @property
+    def dossier_rate(self) -> float | None:
+        return self.received_digitised / self.received if self.received else None
+
+    @property
+    def result_rate(self) -> float | None:
+        return self.results_digitised / self.resolved if self.resolved else None
+
+    def to_dict(self) -> dict:
+        return {"received": self.received, "received_digitised": self.received_digitised,
+                "dossier_rate": self.dossier_rate, "resolved": self.resolved,
+                "results_digitised": self.results_digitised, "result_rate": self.result_rate}
+
+
+def digitisation_rates(states: Iterable[Mapping], period_start: date, period_end: date) -> dict:
+    """{(agency, field): DigitisationRates} plus ("", "") for the total, from dossier states."""
+    from . import digitisation
+    period = Period(period_start, period_end)
+    start, end = period.start_iso, period.end_iso
+    out: dict[tuple[str, str], DigitisationRates] = {("", ""): DigitisationRates()}
+    for state in states:
+        key = (state["agency"], state["field"])
+        for k in (key, ("", "")):
+            rates = out.setdefault(k, DigitisationRates())
+            received = state.get("received_at")
+            if received and start <= received < end:
+                rates.received += 1
+                rates.received_digitised += digitisation.fully_digitised(state)
+            resolved = state.get("resolved_at")
+            if resolved and start <= resolved < end:
+                rates.resolved += 1
+                rates.results_digitised += digitisation.result_digitised(state)
+    return out
+
+
+def digitisation_rates_sql(conn, period_start: date, period_end: date, *, filters: Mapping | None = None) -> dict:
+    """``digitisation_rates`` over the dossiers table, reading only the rows received or resolved in the period."""
+    import json
+    period = Period(period_start, period_end)
+    where, args = _filters_sql(filters)
+    sql = ("SELECT doc FROM dossiers WHERE ((received_at >= :s AND received_at < :e) OR "
+           "(resolved_at >= :s AND resolved_at < :e))" + where)
+    rows = (json.loads(r[0]) for r in conn.execute(sql, {"s": period.start_iso, "e": period.end_iso, **args}))
+    return digitisation_rates(rows, period_start, period_end)
+
+
+def digitisation_csv(rates: dict, names: Mapping[str, str] | None = None) -> bytes:
+    """The digitisation rates as CSV (UTF-8 with BOM so Excel opens Vietnamese text intact)."""
+    import csv
+    import io
+    names = names or {}
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Mã đơn vị", "Đơn vị", "Lĩnh vực", "Hồ sơ tiếp nhận", "Hồ sơ số hóa đủ", "Tỷ lệ hồ sơ số hóa (%)",
+                     "Kết quả đã giải quyết", "Kết quả đã số hóa", "Tỷ lệ kết quả số hóa (%)"])
+
+    def pct(value):
+        return "" if value is None else f"{value * 100:.1f}"
+    for (agency, field), r in sorted(rates.items(), key=lambda kv: (kv[0] == ("", ""), kv[0])):
+        if agency and not field:
+            continue
+        label = "Tổng cộng" if not agency else names.get(agency, agency)
+        writer.writerow([agency, label, field, r.received, r.received_digitised, pct(r.dossier_rate), r.resolved,
+                         r.results_digitised, pct(r.result_rate)])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")

@@ -485,6 +485,10 @@ EVENT_LABELS = {
     "dossier.withdrawal_requested": "Công dân xin rút hồ sơ", "dossier.stopped": "Dừng xử lý",
     "dossier.resolved": "Đã xử lý xong", "dossier.returned": "Trả kết quả",
 }
+EVENT_LABELS.update({  # documents (domain/digitisation.py)
+    "attachment.added": "Đính kèm tài liệu số hóa", "attachment.removed": "Gỡ tài liệu số hóa",
+    "digitisation.marked": "Ghi nhận miễn số hóa", "result.registered": "Vào sổ kết quả",
+})
 
 # name -> (function, Vietnamese button label, target status or None)
 ACTIONS = {

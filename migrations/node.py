@@ -137,3 +137,29 @@ def m0002_recovery_log(db):
 def m0003_code_tail_index(db):
     # "0361" (the daily sequence a citizen reads off a receipt) finds its dossiers without a scan
     db.execute("CREATE INDEX dossiers_code_tail ON dossiers(substr(code, -4))")
+
+
+@migrations(name="0100_documents")
+def m0100_documents(db):
+    # Blobs live encrypted in <data>/blobs/<2 hex>/<sha256>; a row here is written in the same transaction
+    # as the attachment event that names it, and only after the file is durable (node/blobs.py).
+    db.executescript("""
+    CREATE TABLE blobs (
+        hash TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        mime TEXT NOT NULL,
+        pages INTEGER NOT NULL,
+        stored_at TEXT NOT NULL,
+        thumb TEXT
+    );
+    CREATE TABLE capture_links (
+        token_hash TEXT PRIMARY KEY,
+        dossier TEXT NOT NULL,
+        username TEXT NOT NULL,
+        component TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        claimed_at TEXT,
+        device_hash TEXT
+    );
+    """)

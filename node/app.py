@@ -70,6 +70,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
+    from .views import documents; documents.register(app)  # noqa: E702 - documents pages and API (issue 10)
 
     from .views.filters import register as register_filters
     register_filters(app)

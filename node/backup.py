@@ -291,6 +291,7 @@ def _make_backup(data_dir: Path, settings: dict, folder: Path, now: datetime, st
         if problems:
             raise BackupError(f"the copy failed its check and was deleted: {problems[0]}")
         _fsync_file(partial)
+        _copy_blobs(data_dir, partial, folder)  # a backup file only exists once its blobs are beside it
         n = 0
         while (folder / backup_name(now, n)).exists():
             n += 1
@@ -304,6 +305,8 @@ def _make_backup(data_dir: Path, settings: dict, folder: Path, now: datetime, st
             leftover.unlink(missing_ok=True)
     pruned = prune(folder, settings.get("backup_keep_daily", 7), settings.get("backup_keep_weekly", 4),
                    protect=(final,))
+    if pruned:
+        _prune_blobs(folder)
     return BackupResult(path=final, size=final.stat().st_size, at=now.isoformat(),
                         seconds=time.monotonic() - started, pruned=pruned)
 
@@ -331,6 +334,7 @@ class RestoreResult:
     dossiers: int
     migrated: list[str]
     key_missing: bool = False  # enrolled with central, but node.key is not in the folder
+    blobs: int = 0  # document blobs brought back and verified against their hashes
 
 
 def _sync_values(path: Path) -> dict:
@@ -364,7 +368,8 @@ def _keep_current(db_path: Path, folder: Path, now: datetime) -> Path:
         return raw
 
 
-def restore(data_dir: Path, settings: dict, source: Path, now: datetime | None = None) -> RestoreResult:
+def restore(data_dir: Path, settings: dict, source: Path, now: datetime | None = None,
+            blob_key: Path | None = None) -> RestoreResult:
     """Install ``source`` as the node database of a stopped node. Raises NodeRunning or BackupError."""
     data_dir, source = Path(data_dir), Path(source)
     now = now or local_now()
@@ -390,6 +395,7 @@ def restore(data_dir: Path, settings: dict, source: Path, now: datetime | None =
                 raise BackupError(f"refusing to restore {source}: it was enrolled as node {theirs['node_id']}, "
                                   f"this node is {current['node_id']}")
             _prepare(candidate, current, theirs, source, now)
+            restored_blobs = _restore_blobs(data_dir, candidate, source, blob_key)
             kept = _keep_current(db_path, data_dir / "backups", now) if db_path.exists() else None
             for suffix in ("-wal", "-shm", "-journal"):  # the old WAL must never replay onto the new file
                 Path(f"{db_path}{suffix}").unlink(missing_ok=True)
@@ -412,7 +418,7 @@ def restore(data_dir: Path, settings: dict, source: Path, now: datetime | None =
             conn.close()
     log.info("restored database from %s (%d events); previous copy kept as %s", source.name, head, kept)
     return RestoreResult(source=source, kept_copy=kept, events=head, dossiers=dossiers, migrated=migrated,
-                         key_missing=enrolled and not (data_dir / "node.key").exists())
+                         key_missing=enrolled and not (data_dir / "node.key").exists(), blobs=restored_blobs)
 
 
 def _prepare(candidate: Path, current: dict, theirs: dict, source: Path, now: datetime) -> None:
@@ -516,3 +522,90 @@ class BackupScheduler:
         if not busy:
             self.checkpoints += 1
         return not busy
+
+
+# --- document blobs (issue 10) ---------------------------------------------------------------
+# Backups carry the blobs still encrypted, in <backup folder>/blobs/ (content-addressed, so shared by every
+# backup in the folder and copied only once). The data key (blobs.key) is never copied there: a technician
+# writes it where they choose with `motcua-node blobs export-key --to FILE` and hands it to a restore into a
+# fresh folder with `motcua-node restore --blob-key FILE`.
+
+def _blob_hashes(db_file: Path) -> list[str]:
+    conn = sqlite3.connect(sqlite_uri(db_file, "ro"), uri=True)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'blobs'").fetchone():
+            return []
+        out = set()
+        for digest, thumb in conn.execute("SELECT hash, thumb FROM blobs"):
+            out.add(digest)
+            if thumb:
+                out.add(thumb)
+        return sorted(out)
+    finally:
+        conn.close()
+
+
+def _copy_blobs(data_dir: Path, db_copy: Path, folder: Path) -> int:
+    from .blobs import FOLDER, BlobError, copy_encrypted
+    try:
+        return copy_encrypted(Path(data_dir) / FOLDER, folder / FOLDER, _blob_hashes(db_copy))
+    except BlobError as exc:
+        raise BackupError(f"backup to {folder} failed: {exc}; run motcua-node doctor") from None
+
+
+def _restore_blobs(data_dir: Path, candidate: Path, source: Path, blob_key: Path | None) -> int:
+    """Bring back every blob the backup names from the blobs folder beside it, and verify each one."""
+    from .blobs import BlobError
+    digests = _blob_hashes(candidate)
+    if not digests:
+        return 0
+    try:
+        return _install_blobs(data_dir, candidate, source, blob_key, digests)
+    except BlobError as exc:
+        raise BackupError(f"refusing to restore {source}: {exc}") from None
+
+
+def _install_blobs(data_dir: Path, candidate: Path, source: Path, blob_key: Path | None, digests: list[str]) -> int:
+    from .blobs import FOLDER, KEY_NAME, BlobError, BlobStore, copy_encrypted, read_key_file, write_key_file
+    key_path = Path(data_dir) / KEY_NAME
+    if blob_key is not None:
+        given = read_key_file(blob_key)
+        if key_path.exists() and read_key_file(key_path) != given:
+            raise BackupError(f"refusing to restore {source}: the folder already has another blob key ({key_path})")
+        if not key_path.exists():
+            write_key_file(key_path, given)
+    if not key_path.exists():
+        raise BackupError(f"refusing to restore {source}: it holds {len(digests)} document blobs and this folder "
+                          f"has no blob key; give the key saved with `motcua-node blobs export-key` as --blob-key")
+    try:
+        copy_encrypted(Path(source).parent / FOLDER, Path(data_dir) / FOLDER, digests)
+    except BlobError as exc:
+        raise BackupError(f"refusing to restore {source}: {exc} (the blobs folder beside the backup)") from None
+    blobs = BlobStore(data_dir, create_key=False)
+    for digest in digests:
+        problem = blobs.verify(digest)
+        if problem:
+            raise BackupError(f"refusing to restore {source}: {problem}")
+    return len(digests)
+
+
+def _prune_blobs(folder: Path, min_age: float = 3600) -> int:
+    """Delete blob files in ``folder/blobs`` that no backup left in the folder names (older than ``min_age``,
+    so the blobs of a backup still being written are safe). Returns files deleted."""
+    from .blobs import FOLDER
+    root = folder / FOLDER
+    if not root.is_dir():
+        return 0
+    named: set[str] = set()
+    for db_file in [p for _stamp, p in list_backups(folder)] + sorted(folder.glob("pre-*.db")):
+        try:
+            named.update(_blob_hashes(db_file))
+        except sqlite3.Error:
+            return 0  # an unreadable backup: keep every blob rather than guess
+    cutoff = time.time() - min_age
+    removed = 0
+    for path in root.glob("??/*"):
+        if path.is_file() and path.name not in named and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

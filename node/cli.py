@@ -339,8 +339,10 @@ def backup(data_dir, folder):
 @main.command()
 @data_option
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--blob-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The blob key saved with `motcua-node blobs export-key` (needed in a fresh folder).")
 @config_errors
-def restore(data_dir, file):
+def restore(data_dir, file, blob_key):
     """Put a backup FILE in place of the database of a stopped node.
 
     Refuses while the node is running, and refuses a damaged, truncated or foreign file
@@ -357,11 +359,12 @@ def restore(data_dir, file):
     from .settings import load_settings
     settings = load_settings(data_dir)
     try:
-        result = restore_file(data_dir, settings, file)
+        result = restore_file(data_dir, settings, file, blob_key=blob_key)
     except BackupError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"restored {file}: {result.dossiers} dossiers, {result.events} events")
+    click.echo(f"restored {file}: {result.dossiers} dossiers, {result.events} events, "
+               f"{result.blobs} document blobs verified")
     if result.kept_copy:
         click.echo(f"  the previous database was kept as {result.kept_copy}")
     if result.migrated:
@@ -462,6 +465,9 @@ def resync_feed_cmd(data_dir):
     click.echo(f"central's feed re-read: {result['entries']} entries, {result['applied']} applied here, "
                f"{result['skipped']} already here; pushed {result['pushed']} events")
 
+
+from .blobs_cli import blobs_group  # noqa: E402 - document store commands (issue 10)
+main.add_command(blobs_group)
 
 if __name__ == "__main__":
     main()

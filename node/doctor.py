@@ -191,8 +191,39 @@ def check_pending(conn: sqlite3.Connection, values: dict, now: datetime) -> Chec
     return Check("pending", OK, f"{pending} events waiting to be sent to central")
 
 
+def check_blobs(conn: sqlite3.Connection | None, data_dir: Path, verify: bool = True) -> Check:
+    """Every document blob the database names is on disk, decrypts and matches its SHA-256 (issue 10).
+
+    ``verify=False`` (GET /healthz) only looks for the files, so a health probe never reads every scan.
+    """
+    from .blobs import BlobStore, KeyMissing, known_hashes
+    if conn is None:
+        return Check("blobs", SKIP, "documents cannot be checked without the database")
+    try:
+        digests = sorted(known_hashes(conn))
+    except sqlite3.DatabaseError:
+        return Check("blobs", SKIP, "this database has no document table yet")
+    if not digests:
+        return Check("blobs", OK, "no documents stored yet")
+    store = BlobStore(data_dir, create_key=False)
+    try:
+        store.key()
+    except KeyMissing as exc:
+        return Check("blobs", FAIL, f"{len(digests)} documents but the blob key is missing ({exc})",
+                     "put back blobs.key from where `motcua-node blobs export-key` wrote it")
+    if verify:
+        bad = [p for p in (store.verify(d) for d in digests) if p]
+    else:
+        bad = [f"blob {d[:12]} is missing" for d in digests if not store.exists(d)]
+    if bad:
+        return Check("blobs", FAIL, f"{len(bad)} of {len(digests)} documents are missing or damaged: {bad[0]}",
+                     "restore them from a backup (motcua-node restore), then run the doctor again")
+    return Check("blobs", OK, f"{len(digests)} documents present and matching their hashes")
+
+
 def run_checks(data_dir: Path, settings: dict, *, now: datetime | None = None, http_timeout: float = 3.0,
-               disk_thresholds: tuple[int, int] = (DISK_WARN_BYTES, DISK_FAIL_BYTES)) -> list[Check]:
+               disk_thresholds: tuple[int, int] = (DISK_WARN_BYTES, DISK_FAIL_BYTES),
+               verify_blobs: bool = True) -> list[Check]:
     """Every check, in the order the doctor prints them. Opens (and closes) its own connection."""
     data_dir = Path(data_dir)
     now = now or local_now()
@@ -230,6 +261,7 @@ def run_checks(data_dir: Path, settings: dict, *, now: datetime | None = None, h
                 checks.append(Check("pending", FAIL, f"events cannot be counted ({exc})"))
         else:
             checks.append(Check("pending", SKIP, "events cannot be counted without the database"))
+        checks.append(check_blobs(conn, data_dir, verify_blobs))
         _backup_folder_note(checks, data_dir, settings)
         return checks
     finally:

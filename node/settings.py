@@ -61,6 +61,12 @@ SETTINGS = [
     Setting("backup_keep_daily", 7, "Backups kept: the newest of each of this many last days", positive_int),
     Setting("backup_keep_weekly", 4, "Backups kept: also the newest of each of this many last weeks (0: none)",
             _non_negative_int),
+    # Digitisation (issue 10): caps on what a clerk or a phone may upload, checked before anything is stored.
+    Setting("document_max_file_mb", 25, "Largest file accepted for one upload, in MB (a 12-MP phone photo is 3-6 MB)",
+            positive_int),
+    Setting("document_max_dossier_mb", 60, "Most stored (normalised) MB of documents one dossier may hold",
+            positive_int),
+    Setting("capture_link_minutes", 10, "How long a phone-capture QR link stays valid", positive_int),
 ]
 FILE = SettingsFile(SETTINGS, CONFIG_NAME, "motcua-node")
 parse_settings = FILE.parse

@@ -159,6 +159,12 @@ def get(conn, agency: str) -> dict | None:
     return dict(row) if row else None
 
 
+def public_keys(conn, agency: str) -> list[str]:
+    """Every public key the node ever registered, newest first (a paper outlives a key rotation)."""
+    return [r["public_key"] for r in conn.execute(
+        "SELECT public_key FROM node_keys WHERE node = ? ORDER BY id DESC", (agency,))]
+
+
 def detail(conn, agency: str) -> dict:
     """What the node's page shows beside its listing row: keys, codes issued, forks, anomalies, batches."""
     def rows(sql: str) -> list[dict]:

@@ -84,8 +84,10 @@ def overview(conn, period: reports.Period, now: datetime, *, field: str = "", no
                      "forks": item["forks"], "anomalies": item["anomalies"], "head_seq": item["head_seq"]},
             "reference": versions,
         })
+    digitisation = reports.digitisation_rates_sql(conn, period.start, period.end,
+                                                  filters={"field": field or None, "agency": node or None})
     return {"period": period, "as_of": period.as_of(now), "table": table, "rows": rows, "published": published,
-            "total": table.total, "field": field, "node": node, "now": now}
+            "total": table.total, "field": field, "node": node, "now": now, "digitisation": digitisation}
 
 
 def overview_json(data: dict) -> dict:
@@ -96,6 +98,8 @@ def overview_json(data: dict) -> dict:
         "nodes": [{"id": r["id"], "name": r["name"], "status": r["status"], "figures": r["figures"].as_dict(),
                    "sync": r["sync"], "reference": r["reference"]} for r in data["rows"]],
         "total": data["total"].as_dict(),
+        "digitisation": [{"node": k[0] or None, "field": k[1] or None, **v.to_dict()}
+                         for k, v in sorted(data["digitisation"].items())],
     }
 
 
@@ -123,3 +127,21 @@ def index():
     lag = replica.lag(conn) if current_app.config.get("READ_DATABASE") else None
     return render_template("overview/index.html", data=data, error=error, fields=fields, communes=communes, replica=lag,
                            silent_after_hours=settings["silent_after_hours"], now=iso(g.now)), (400 if error else 200)
+
+
+@bp.get("/so-hoa.csv")
+@login_required
+def digitisation_csv():
+    """Digitisation rates per commune and field (issue 10), the period and filters of the overview."""
+    from flask import Response
+    conn = get_db()
+    period, error = read_filters(request.args, g.now)
+    if error:
+        return render_template("error.html", title="Kỳ báo cáo không hợp lệ", message=error), 400
+    field = (request.args.get("field") or "").strip() or None
+    node = (request.args.get("node") or "").strip() or None
+    rates = reports.digitisation_rates_sql(conn, period.start, period.end, filters={"field": field, "agency": node})
+    names = {r["id"]: r["name"] for r in conn.execute("SELECT id, name FROM nodes")}
+    name = f"so-hoa-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"
+    return Response(reports.digitisation_csv(rates, names), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})

@@ -12,6 +12,7 @@ from domain.statuses import LABELS, Status, label
 
 from .. import events, reference, store
 from ..db import get_db
+from . import documents as documents_views
 from .auth import login_required
 from .context import store_context
 
@@ -69,7 +70,10 @@ def intake():
     if request.method == "POST":
         applicant = {k: form.get(k, "") for k in APPLICANT_FIELDS}
         representative = {k: form.get(f"rep_{k}", "") for k in ("name", "id_number", "phone", "relationship")}
+        scans = documents_views.prepare_intake(errors)  # scans made durable first; a bad file saves nothing
         try:
+            if errors:
+                raise workflow.WorkflowError([])
             state = store.receive(store_context(), procedure_code=form.get("procedure", ""), applicant=applicant,
                                   documents=_documents_from_form(form), channel=form.get("channel", ""),
                                   return_method=form.get("return_method", ""), representative=representative)
@@ -79,6 +83,7 @@ def intake():
                 errors[key] = f"{errors[key]} {e.message}" if key in errors else e.message
         else:
             current_app.logger.info("received dossier %s", state["code"])
+            documents_views.finish_intake(state, scans)
             flash(f"Đã tiếp nhận hồ sơ {state['code']}. Hạn trả kết quả: "
                   f"{workflow.parse_iso(state['due_at']):%H:%M %d/%m/%Y}.")
             if form.get("after") == "print":  # "Lưu và in": straight to form 01 with the print dialog open

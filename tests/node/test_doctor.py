@@ -265,7 +265,7 @@ def test_healthz_answers_200_with_the_checks_as_json_without_login(health_client
     body = r.get_json()
     assert body["status"] == "ok"
     assert [c["name"] for c in body["checks"]] == ["database", "disk", "key", "clock", "central", "sync", "backup",
-                                                   "pending"]
+                                                   "pending", "blobs"]
     assert set(body["checks"][0]) == {"name", "status", "message"}
     assert r.headers["Cache-Control"] == "no-store"
 
