@@ -195,6 +195,9 @@ def pytest_generate_tests(metafunc):
         if unknown:
             raise pytest.UsageError(f"--central-db: unknown engine {unknown[0]!r}; choose from {CENTRAL_BACKENDS}")
         metafunc.parametrize("central_backend", chosen, indirect=True)
+    if "central_backend_module" in metafunc.fixturenames:
+        chosen = [b.strip() for b in metafunc.config.getoption("--central-db").split(",") if b.strip()]
+        metafunc.parametrize("central_backend_module", chosen, indirect=True, scope="module")
 
 
 @pytest.fixture
@@ -235,6 +238,23 @@ def pg_database(pg_cluster):
     url = pg_cluster.create_database(name, template="motcua_template")
     yield url
     pg_cluster.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def central_backend_module(request):
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="module")
+def module_central_database(central_backend_module, request):
+    """``central_database`` for a module-scoped world (one central for the module's tests)."""
+    if central_backend_module == "sqlite":
+        yield ""
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    name = f"central_m{next(_databases)}"
+    yield cluster.create_database(name, template="motcua_template")
+    cluster.drop_database(name)
 
 
 @pytest.fixture

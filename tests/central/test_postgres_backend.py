@@ -168,3 +168,33 @@ def test_a_name_typed_without_diacritics_finds_it_on_postgresql_d_stroke_include
         "EXPLAIN " + dialect.POSTGRES.newest_name_matches(in_node=False).replace("?", "'nguyen <-> van'", 1)
         .replace("?", "10")))
     assert "dossiers_fts" in plan  # the GIN index, not a scan of every row
+
+
+def test_init_with_a_database_url_puts_central_on_postgresql_and_refuses_one_already_in_use(tmp_path, pg_database):
+    from click.testing import CliRunner
+
+    from central.cli import main
+    from central.settings import load_settings
+    args = ["init", "--name", "UBND tỉnh Quảng Ninh", "--admin", "admin", "--password-stdin", "--database"]
+    made = CliRunner().invoke(main, [*args[:1], "--data", str(tmp_path / "a"), *args[1:], pg_database],
+                              input="Admin-pass-2026\n")
+    assert made.exit_code == 0, made.output
+    assert load_settings(tmp_path / "a")["database"] == pg_database
+    assert not (tmp_path / "a" / "motcua-central.db").exists()  # no SQLite file beside it
+    again = CliRunner().invoke(main, [*args[:1], "--data", str(tmp_path / "b"), *args[1:], pg_database],
+                               input="Admin-pass-2026\n")
+    assert again.exit_code == 2 and "already holds central's data" in again.output
+    assert not (tmp_path / "b").exists()  # nothing half-made
+
+
+def test_init_with_an_unreachable_database_says_so_in_one_line_without_the_password(tmp_path):
+    from click.testing import CliRunner
+
+    from central.cli import main
+    from tests.pgcluster import free_port
+    url = f"postgresql://motcua:hunter2-secret@127.0.0.1:{free_port()}/motcua"
+    result = CliRunner().invoke(main, ["init", "--data", str(tmp_path / "c"), "--name", "UBND tỉnh", "--admin",
+                                       "admin", "--password-stdin", "--database", url], input="Admin-pass-2026\n")
+    assert result.exit_code == 2
+    assert "cannot connect" in result.output and "hunter2" not in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "c").exists()
