@@ -31,7 +31,8 @@ PG_FIGURES_SQL = """
 WITH raw AS (
     SELECT {keys_select}id, channel, received_at AS rec, due_at AS due, resolved_at AS res, result_class AS rc,
            supplement_count AS sc,
-           CASE WHEN status IN (7, 8) THEN (doc::jsonb #>> '{{withdrawal,at}}') END AS wd
+           CASE WHEN status IN (7, 8) THEN (
+               SELECT x.doc::jsonb #>> '{{withdrawal,at}}' FROM dossiers AS x WHERE x.id = dossiers.id) END AS wd
     FROM dossiers
     WHERE received_at IS NOT NULL AND received_at < :end AND (resolved_at IS NULL OR resolved_at >= :start){filters}
 ), base AS (
