@@ -134,7 +134,7 @@ def index():
 def digitisation_csv():
     """Digitisation rates per commune and field (issue 10), the period and filters of the overview."""
     from flask import Response
-    conn = get_db()
+    conn = get_read_db()  # an export: a streaming replica when read_database is set
     period, error = read_filters(request.args, g.now)
     if error:
         return render_template("error.html", title="Kỳ báo cáo không hợp lệ", message=error), 400

@@ -47,7 +47,7 @@ def plant(central_app, source: str, code: str, *, columns: dict, doc: dict, even
     """Copy dossier ``source`` as ``code`` with ``columns`` and ``doc`` changed, straight into the database.
 
     False when the engine's schema refuses such a row (PostgreSQL's typed columns: no page can see it)."""
-    from central.db import DB_ERRORS, connect, write_tx
+    from central.db import DB_ERRORS, connect
     db = connect(central_app.config["DATABASE"])
     try:
         db.execute("BEGIN IMMEDIATE")

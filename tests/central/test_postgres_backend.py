@@ -6,7 +6,6 @@ specific to the second engine. They use a real PostgreSQL cluster (tests/pgclust
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
 
 import pytest
 
@@ -198,3 +197,9 @@ def test_init_with_an_unreachable_database_says_so_in_one_line_without_the_passw
     assert result.exit_code == 2
     assert "cannot connect" in result.output and "hunter2" not in result.output and "Traceback" not in result.output
     assert not (tmp_path / "c").exists()
+
+
+def test_the_overview_and_every_export_it_links_answer_on_either_engine(admin, central_backend):
+    for path in ("/", "/so-hoa.csv", "/bao-cao/ii06a.csv", "/bao-cao/ii06a.xlsx", "/bao-cao", "/ho-so?q=nguyen"):
+        response = admin.get(path)
+        assert response.status_code == 200, (path, response.get_data(as_text=True)[:500])

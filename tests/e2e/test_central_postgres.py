@@ -20,7 +20,7 @@ from central.clock import local_now
 from protocol.events import event_hash
 from tests.central.conftest import FakeNode
 from tests.conftest import Clock
-from tests.e2e.harness import Central, Node, cli, wait_until
+from tests.e2e.harness import Central, Node, wait_until
 
 pytestmark = pytest.mark.usefixtures("pg_cluster")  # needs PostgreSQL: skipped (CI: failed) without it
 
