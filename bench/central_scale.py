@@ -205,6 +205,11 @@ def main() -> int:
     log(f"central_scale: {args.nodes} nodes x {args.events} events (batches of {args.batch}); "
         f"reports at {', '.join(f'{s:,}' for s in sizes)} dossiers over {args.communes} communes")
     cluster = pgcluster.Cluster.create(settings={"shared_buffers": "256MB", "synchronous_commit": "on", "jit": "off"})
+    import os
+    import platform
+    import sqlite3
+    log(f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+        f"{cluster.sql('SELECT version()')[0][0].split(' on ')[0]}, {os.cpu_count()} CPUs, {platform.platform()}")
     root = Path(tempfile.mkdtemp(prefix="motcua-scale-"))
     results: dict = {}
     try:
