@@ -63,16 +63,19 @@ def _pool(app, url: str):
     if url not in pools:
         from psycopg_pool import ConnectionPool
         size = int(app.config.get("MOTCUA", {}).get("pool_size", 10))
+        # check: a connection is tried before it is lent, so one broken by a restart, a failover or a
+        # replica going away is replaced instead of failing the request
         pools[url] = ConnectionPool(url, min_size=1, max_size=size, open=True, name="motcua-central",
+                                    check=ConnectionPool.check_connection,
                                     kwargs={"autocommit": True, "application_name": "motcua-central"})
     return pools[url]
 
 
-def _open(app, where):
+def _open(app, where, timeout: float = 30.0):
     if not is_postgres(where):
         return connect_sqlite(where)
     pool = _pool(app, where)
-    return PgConnection(pool.getconn(), release=pool.putconn)
+    return PgConnection(pool.getconn(timeout=timeout), release=pool.putconn)
 
 
 def get_db():
@@ -82,15 +85,25 @@ def get_db():
     return g.db
 
 
+REPLICA_WAIT_SECONDS = 3  # how long a page waits for the replica before reading from the primary
+
+
 def get_read_db():
     """The connection dashboards, searches, reports and exports read from: the replica when
-    ``read_database`` is set, else the main database. Never write through it."""
+    ``read_database`` is set (the main database while the replica cannot be reached), else the main
+    database. Never write through it."""
     from flask import current_app, g
     replica = current_app.config.get("READ_DATABASE")
     if not replica:
         return get_db()
     if "read_db" not in g:
-        g.read_db = _open(current_app, replica)
+        try:
+            g.read_db = _open(current_app, replica, timeout=REPLICA_WAIT_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - psycopg or pool errors: the page is served from the primary
+            import logging
+            logging.getLogger("motcua.central").warning("read replica unavailable (%s); reading from the "
+                                                        "primary", type(exc).__name__)
+            return get_db()
     return g.read_db
 
 

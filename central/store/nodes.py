@@ -16,7 +16,7 @@ from protocol.canonical import loads
 
 from .. import feed
 from ..clock import iso
-from ..db import write_tx
+from ..db import node_write_tx, write_tx
 from ..ingest import Refused, stored_head, touch
 from . import dialect
 
@@ -202,13 +202,13 @@ def applied_versions(conn) -> dict[str, dict]:
 
 def record_contact(conn, agency: str, payload: dict, now: datetime) -> None:
     """A verified request from the node: its last contact, pending count and clock offset."""
-    with write_tx(conn):
+    with node_write_tx(conn, agency):  # only the node's own row: in parallel with other nodes
         touch(conn, agency, payload, now)
 
 
 def record_feed_applied(conn, agency: str, seq: int) -> None:
     """The feed head the node says it applied (it tells which reference versions it runs)."""
-    with write_tx(conn):
+    with node_write_tx(conn, agency):
         conn.execute("UPDATE nodes SET feed_applied_seq = ? WHERE id = ?", (seq, agency))
 
 

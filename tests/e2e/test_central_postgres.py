@@ -159,6 +159,10 @@ def test_dashboards_and_searches_read_from_a_real_streaming_replica_and_the_over
         assert "đã cập nhật đủ" in staff.get(central.url + "/").text
         # the access log of those searches went to the primary, never to the read-only replica
         assert _count(url, "SELECT COUNT(*) FROM access_log WHERE dossier = ? AND action = 'web.search'", (second,)) >= 1
+        standby.stop(remove=False)  # the replica goes away: pages are served from the primary, and say so
+        page = staff.get(central.url + "/")
+        assert page.status_code == 200 and "Đang đọc từ cơ sở dữ liệu chính" in page.text
+        assert second in _search_codes(staff.get(central.url + "/ho-so", params={"q": second}).text)
     finally:
         central.stop()
         standby.stop()
