@@ -58,6 +58,9 @@ def migrate(where) -> list[str]:
         conn.close()
 
 
+_EVERY_POOL: list = []  # every pool this process opened (close_pools_for)
+
+
 def _pool(app, url: str):
     pools = app.extensions.setdefault("motcua.pools", {})
     if url not in pools:
@@ -68,6 +71,7 @@ def _pool(app, url: str):
         pools[url] = ConnectionPool(url, min_size=1, max_size=size, open=True, name="motcua-central",
                                     check=ConnectionPool.check_connection,
                                     kwargs={"autocommit": True, "application_name": "motcua-central"})
+        _EVERY_POOL.append((url, pools[url]))
     return pools[url]
 
 
@@ -118,3 +122,10 @@ def close_db(_exc=None) -> None:
 def close_pools(app) -> None:
     for pool in app.extensions.pop("motcua.pools", {}).values():
         pool.close()
+
+
+def close_pools_for(url: str) -> None:
+    """Close every pool of this process onto ``url`` (before that database is dropped or restored)."""
+    for entry in [e for e in _EVERY_POOL if e[0] == url]:
+        _EVERY_POOL.remove(entry)
+        entry[1].close()

@@ -311,7 +311,9 @@ def apply(raw) -> list[str]:
     schema; it needs no superuser right).
     """
     done_now = []
-    raw.execute(_TABLE)
+    with raw.transaction():  # two processes starting at once: one creates the table, the other waits
+        raw.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        raw.execute(_TABLE)
     for name, sql in STEPS:
         with raw.transaction():
             raw.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))

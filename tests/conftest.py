@@ -237,6 +237,8 @@ def pg_database(pg_cluster):
     name = f"central_{next(_databases)}"
     url = pg_cluster.create_database(name, template="motcua_template")
     yield url
+    from central.db import close_pools_for
+    close_pools_for(url)  # the apps a test built keep no connection (nor pool thread) to a dropped database
     pg_cluster.drop_database(name)
 
 
@@ -253,7 +255,10 @@ def module_central_database(central_backend_module, request):
         return
     cluster = request.getfixturevalue("pg_cluster")
     name = f"central_m{next(_databases)}"
-    yield cluster.create_database(name, template="motcua_template")
+    url = cluster.create_database(name, template="motcua_template")
+    yield url
+    from central.db import close_pools_for
+    close_pools_for(url)
     cluster.drop_database(name)
 
 

@@ -203,3 +203,30 @@ def test_the_overview_and_every_export_it_links_answer_on_either_engine(admin, c
     for path in ("/", "/so-hoa.csv", "/bao-cao/ii06a.csv", "/bao-cao/ii06a.xlsx", "/bao-cao", "/ho-so?q=nguyen"):
         response = admin.get(path)
         assert response.status_code == 200, (path, response.get_data(as_text=True)[:500])
+
+
+def test_two_central_processes_migrating_one_empty_database_at_once_apply_each_step_once(pg_cluster):
+    import threading
+
+    from central.db import migrate
+    url = pg_cluster.create_database("central_race")
+    try:
+        applied, errors = [], []
+
+        def run():
+            try:
+                applied.append(migrate(url))
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+        threads = [threading.Thread(target=run) for _ in range(3)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        assert errors == []
+        assert sorted(name for names in applied for name in names) == sorted(central_pg.NAMES)
+        conn = backend.connect_postgres(url)
+        try:
+            assert [r[0] for r in conn.execute("SELECT name FROM motcua_migrations ORDER BY name")] == central_pg.NAMES
+        finally:
+            conn.close()
+    finally:
+        pg_cluster.drop_database("central_race")
