@@ -3,6 +3,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-data
+PORT ?= 8080
+CENTRAL_PORT ?= 8090
 
 .PHONY: demo test check test-dates bench clean
 
@@ -13,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python tools/demo.py --data $(DEMO_DIR)
+	$(BIN)/python tools/demo.py --data $(DEMO_DIR) --port $(PORT) --central-port $(CENTRAL_PORT)
 
 # Everything, as CI runs it (.ci/run). The crash test's stress level: MOTCUA_CRASH_KILLS (default 100).
 # Central's tests and the end-to-end sync tests run on SQLite and on PostgreSQL (when installed; CI requires it):

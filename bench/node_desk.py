@@ -49,7 +49,7 @@ from domain.codes import format_code  # noqa: E402
 from domain.dossier import apply_event, project  # noqa: E402
 from domain.text import fold  # noqa: E402
 from node import reference, store, users  # noqa: E402
-from node.db import connect, write_tx  # noqa: E402
+from service.sqlite import connect, write_tx  # noqa: E402
 from node.provision import init_node  # noqa: E402
 from node.settings import DB_NAME, load_settings  # noqa: E402
 from protocol.canonical import canonical_json  # noqa: E402

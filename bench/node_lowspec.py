@@ -51,7 +51,7 @@ from domain.clock import today  # noqa: E402
 from domain.codes import format_code  # noqa: E402
 from domain.dossier import apply_event, project  # noqa: E402
 from node import reference  # noqa: E402
-from node.db import connect, write_tx  # noqa: E402
+from service.sqlite import connect, write_tx  # noqa: E402
 from node.settings import DB_NAME, load_settings  # noqa: E402
 from tests.e2e.harness import PY, Central, Node, Server, login  # noqa: E402
 

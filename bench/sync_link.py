@@ -55,7 +55,7 @@ from domain.clock import local_now, today  # noqa: E402
 from domain.codes import format_code  # noqa: E402
 from domain.dossier import apply_event, project  # noqa: E402
 from node import reference  # noqa: E402
-from node.db import connect, write_tx  # noqa: E402
+from service.sqlite import connect, write_tx  # noqa: E402
 from node.provision import init_node  # noqa: E402
 from node.settings import DB_NAME, load_settings  # noqa: E402
 from protocol import sync as wire  # noqa: E402

@@ -9,7 +9,7 @@ import click
 
 from .clock import local_now
 from service import cli as shared
-from service.cli import EXIT_CONFIG, config_errors, read_password  # noqa: F401
+from service.cli import config_errors, read_password
 from service.settings import ConfigError
 
 data_option = shared.data_option("MOTCUA_CENTRAL_DATA", "Central's")
@@ -36,6 +36,7 @@ def main():
 
         motcua-central init --data /srv/central --name "UBND tỉnh Quảng Ninh" --admin admin
     """
+    shared.private_files()
 
 
 @main.command()
@@ -80,17 +81,17 @@ def run(data_dir, host, port, threads):
 
         motcua-central run --data /srv/central --host 0.0.0.0 --port 8090
     """
-    import logging
-
-    import waitress
+    from service import logs
+    from service.web import make_server
 
     from .app import create_app
     from .settings import load_settings
     load_settings(data_dir)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app({"DATA_DIR": data_dir})
+    logs.configure(data_dir, "central.log")  # personal data redacted, as on the node
+    app = create_app({"DATA_DIR": data_dir})  # migrates after a copy; a failed step exits 2
+    server = make_server(app, host, port, threads, "motcua-central")  # a port in use: one line, exit 2
     click.echo(f"motcua central listening on http://{host}:{port}/")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="motcua-central")
+    server.run()
 
 
 @main.group()
@@ -198,60 +199,12 @@ def node_recovery_code(data_dir, agency):
     _print_code(code, expires, data_dir)
 
 
-@main.group()
-def user():
-    """Manage central accounts.
-
-    Example:
-
-        motcua-central user add --data /srv/central minh --role viewer
-    """
-
-
-@user.command("add")
-@data_option
-@click.argument("username")
-@click.option("--role", type=click.Choice(["admin", "viewer"]), default="viewer", show_default=True,
-              help="viewer reads, admin also hands dossiers back and manages nodes.")
-@click.option("--full-name", default="", help="Name shown in logs.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@config_errors
-def user_add(data_dir, username, role, full_name, password_stdin):
-    """Add an account.
-
-    Example:
-
-        echo 'Minh-pass-2026' | motcua-central user add --data /srv/central minh --role viewer --password-stdin
-    """
-    from . import users
-    shared.add_user(open_db, users, local_now(), data_dir, username, role, full_name, password_stdin)
-
-
-@main.group()
-def token():
-    """Manage API tokens.
-
-    Example:
-
-        motcua-central token create --data /srv/central admin
-    """
-
-
-@token.command("create")
-@data_option
-@click.argument("username")
-@click.option("--label", default="", help="What the token is for.")
-@config_errors
-def token_create(data_dir, username, label):
-    """Print a new API token for USERNAME (shown once; store it safely).
-
-    Example:
-
-        curl -H "Authorization: Bearer $(motcua-central token create --data /srv/central admin)" \\
-            http://127.0.0.1:8090/api/v1/nodes
-    """
-    from . import users
-    shared.create_token(open_db, users, local_now(), data_dir, username, label)
+_users = shared.LazyModule("central.users")
+main.add_command(shared.user_commands(data_option, open_db, _users, local_now, program="motcua-central",
+                                      roles=("admin", "viewer"), default_role="viewer", example_data="/srv/central",
+                                      role_help="viewer reads, admin also hands dossiers back and manages nodes."))
+main.add_command(shared.token_commands(data_option, open_db, _users, local_now, program="motcua-central",
+                                       example_data="/srv/central", example_url="http://127.0.0.1:8090/api/v1/nodes"))
 
 
 @main.command()

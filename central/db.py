@@ -3,20 +3,18 @@
 
 One connection per request (Flask g) or per command; explicit write transactions (``write_tx``:
 BEGIN IMMEDIATE on SQLite, a transaction holding central's advisory write lock on PostgreSQL);
-migrations applied at start. On PostgreSQL a request borrows a connection from the process's
-psycopg-pool, and dashboards, searches and exports may read from a streaming replica
-(``read_database``, ``get_read_db``).
+migrations applied at start (on SQLite after a copy that is written back if a step fails,
+service.sqlite.migrate; on PostgreSQL each step in its own transaction). On PostgreSQL a request
+borrows a connection from the process's psycopg-pool, and dashboards, searches and exports may read
+from a streaming replica (``read_database``, ``get_read_db``).
 """
 from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
 
-from sqlite_utils import Database
-
 from migrations.central import migrations
 from service import sqlite
-from service.sqlite import write_tx  # noqa: F401  (re-exported for central's modules)
 
 from .store import backend
 from .store.backend import DB_ERRORS, PgConnection, is_postgres, node_write_tx  # noqa: F401
@@ -38,8 +36,12 @@ def connect(where):
     return connect_sqlite(where)
 
 
-def migrate(where) -> list[str]:
-    """Apply pending migration steps; returns their names (the same names on both engines)."""
+def migrate(where, backup_dir: Path | None = None) -> list[str]:
+    """Apply pending migration steps; returns their names (the same names on both engines).
+
+    SQLite: a database that already has a schema is copied to backups/ first (written back if a
+    step fails). PostgreSQL: each step in its own transaction (point-in-time recovery and pg_dump
+    are the DBA's copies, docs/DBA.md)."""
     if is_postgres(where):
         from migrations import central_pg
         conn = backend.connect_postgres(where, application_name="motcua-central migrate")
@@ -47,15 +49,9 @@ def migrate(where) -> list[str]:
             return central_pg.apply(conn.raw)
         finally:
             conn.close()
-    conn = connect_sqlite(where)
-    try:
-        db = Database(conn)
-        pending = [m.name for m in migrations.pending(db)]
-        if pending:
-            migrations.apply(db)
-        return pending
-    finally:
-        conn.close()
+    folder = Path(backup_dir) if backup_dir is not None else Path(where).parent / "backups"
+    return sqlite.migrate(where, migrations, backup_dir=folder, busy_seconds=30,
+                          restore_hint="stop central and copy {copy} over the database file")
 
 
 _EVERY_POOL: list = []  # every pool this process opened (close_pools_for)

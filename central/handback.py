@@ -13,7 +13,7 @@ from domain import workflow
 
 from . import feed
 from .clock import iso
-from .db import write_tx
+from service.sqlite import write_tx
 
 
 class NotFound(LookupError):

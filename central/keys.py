@@ -5,7 +5,8 @@ from pathlib import Path
 
 from protocol import keys
 
-from .settings import KEY_NAME, ConfigError
+from service.settings import ConfigError
+from .settings import KEY_NAME
 
 
 def create(data_dir: Path):

@@ -23,7 +23,7 @@ from protocol.canonical import canonical_json
 
 from . import feed
 from .clock import iso
-from .db import write_tx
+from service.sqlite import write_tx
 
 ENTRY_TYPE = "dossier.handed_down"
 

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import secrets
-import shutil
 from datetime import datetime
 from pathlib import Path
 
+from service.files import make_private, new_data_folder
+from service.settings import ConfigError
+from service.sqlite import write_tx
+
 from . import feed, keys, users
-from .db import connect, is_postgres, migrate, target, write_tx
+from .db import connect, is_postgres, migrate, target
+from .settings import CONFIG_NAME, DB_NAME, KEY_NAME, parse_settings, write_settings
 from .store.backend import DB_ERRORS, redacted
-from .settings import CONFIG_NAME, DB_NAME, KEY_NAME, ConfigError, parse_settings, write_settings
 
 
 def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: datetime,
@@ -31,31 +34,26 @@ def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: d
     values = parse_settings(raw)
     if database:
         _check_empty_postgres(values["database"])
-    created_dir = not data_dir.exists()
-    data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        keys.create(data_dir)
-        db_path = target(data_dir, values)
-        migrate(db_path)
-        conn = connect(db_path)
-        try:
-            with write_tx(conn):
-                feed.publish_samples(conn, now=now)
+        with new_data_folder(data_dir, (CONFIG_NAME, KEY_NAME, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm")):
+            keys.create(data_dir)
+            make_private(data_dir / KEY_NAME)
+            db_path = target(data_dir, values)
+            migrate(db_path)
+            conn = connect(db_path)
             try:
-                users.create(conn, admin, password, "admin", "Quản trị viên", now)
-            except users.UserError as exc:
-                raise ConfigError(f"admin {exc}") from None
-        finally:
-            conn.close()
-        write_settings(data_dir, values)
+                with write_tx(conn):
+                    feed.publish_samples(conn, now=now)
+                try:
+                    users.create(conn, admin, password, "admin", "Quản trị viên", now)
+                except users.UserError as exc:
+                    raise ConfigError(f"admin {exc}") from None
+            finally:
+                conn.close()
+            write_settings(data_dir, values)
     except BaseException:
         if database:
             _undo_postgres(values["database"])
-        if created_dir:
-            shutil.rmtree(data_dir, ignore_errors=True)
-        else:
-            for leftover in (CONFIG_NAME, KEY_NAME, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
-                (data_dir / leftover).unlink(missing_ok=True)
         raise
     return values
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from service.settings import ConfigError, Setting, SettingsFile, as_str, nonempty, positive_int, secret  # noqa: F401
+from service.settings import Setting, SettingsFile, as_str, nonempty, positive_int, secret, web_settings
 
 CONFIG_NAME = "motcua-central.toml"
 DB_NAME = "motcua-central.db"
@@ -32,9 +32,8 @@ SETTINGS = [
             positive_int),
     Setting("max_event_bytes", 64 * 1024, "Largest single pushed event (canonical JSON bytes); a larger one is "
             "stored verbatim as an anomaly and never materialised", positive_int),
-    Setting("login_max_failures", 5, "Failed logins before an account is locked for a while", positive_int),
-    Setting("login_lock_minutes", 15, "How long a locked account stays locked", positive_int),
-    Setting("session_hours", 12, "How long a login to central's pages lasts", positive_int),
+    *web_settings(session_help="How long a login to central's pages lasts", max_request_bytes=8 * 1024 * 1024,
+                  max_request_help="Largest request body accepted, in bytes (at least max_body_bytes)"),
     Setting("silent_after_hours", 24, "A node not heard from for this long is shown as silent", positive_int),
     Setting("database", "", "Central's database: empty for the SQLite file motcua-central.db in the data folder, or "
             "a PostgreSQL URL postgresql://user:password@host:5432/dbname (see docs/DBA.md)", database_url),

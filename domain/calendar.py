@@ -364,8 +364,3 @@ def classify_resolution(resolved_at: datetime, due_at: datetime) -> str:
     if resolved_at.date() < due_at.date():
         return "early"
     return "on_time" if resolved_at <= due_at else "late"
-
-
-def is_overdue(now: datetime, due_at: datetime) -> bool:
-    """Past the due time; whether the dossier is still open is checked elsewhere."""
-    return now > due_at

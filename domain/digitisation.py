@@ -63,7 +63,10 @@ def component_index(state: dict, component) -> int | str:
 
 def active(state: dict) -> list[dict]:
     """Attachments not removed, in the order they were added."""
-    return [a for a in state.get("attachments") or [] if not a.get("removed_at")]
+    attachments = state.get("attachments")
+    if not isinstance(attachments, list):  # a row of another shape (central reads what nodes sent)
+        return []
+    return [a for a in attachments if isinstance(a, dict) and not a.get("removed_at")]
 
 
 def stored_bytes(state: dict) -> int:
@@ -204,13 +207,18 @@ def components(state: dict) -> list[dict]:
     """Each listed component with its digitisation state, exemption and active attachments."""
     attached = active(state)
     exemptions = state.get("exemptions") or {}
+    if not isinstance(exemptions, dict):
+        exemptions = {}
     online = state.get("channel") == "online"
+    documents = state.get("documents")
     out = []
-    for i, doc in enumerate(state["documents"]):
-        files = [a for a in attached if a["component"] == i]
+    for i, doc in enumerate(documents if isinstance(documents, list) else []):
+        if not isinstance(doc, dict):  # shown as it was sent, never a crash
+            doc = {"name": str(doc), "kind": None}
+        files = [a for a in attached if a.get("component") == i]
         exemption = "online" if online and not files else exemptions.get(str(i))
         status = "digitised" if files else ("exempt" if exemption else "not_digitised")
-        out.append({"index": i, "name": doc["name"], "kind": doc["kind"], "status": status,
+        out.append({"index": i, "name": doc.get("name"), "kind": doc.get("kind"), "status": status,
                     "exemption": exemption if status == "exempt" else None, "files": files})
     return out
 
@@ -221,7 +229,7 @@ def fully_digitised(state: dict) -> bool:
 
 
 def result_files(state: dict) -> list[dict]:
-    return [a for a in active(state) if a["component"] == RESULT]
+    return [a for a in active(state) if a.get("component") == RESULT]
 
 
 def result_digitised(state: dict) -> bool:

@@ -117,7 +117,3 @@ def project(state: dict) -> dict:
         "phone": applicant["phone"],
         "updated_at": state["updated_at"],
     }
-
-
-def is_open(state: dict) -> bool:
-    return Status(state["status"]) not in (Status.REFUSED, Status.STOPPED, Status.RETURNED)

@@ -49,9 +49,6 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 FINAL = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 # The due-time clock runs in these statuses; 5 pauses it, 1 has not started it.
 CLOCK_RUNNING = frozenset({Status.RECEIVED, Status.PROCESSING, Status.FEE_REQUESTED})
-# Still being worked on for the on-time figures (not finished, not withdrawn).
-IN_PROGRESS = frozenset({Status.RECEIVED, Status.PROCESSING, Status.SUPPLEMENT_REQUESTED,
-                         Status.FEE_REQUESTED})
 
 
 class TransitionError(ValueError):

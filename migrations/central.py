@@ -270,3 +270,19 @@ def m0003_report_indexes(db):
     DROP INDEX dossiers_period_received;
     DROP INDEX dossiers_withdrawn_at;
     """)
+
+
+@migrations(name="0004_sessions")
+def m0004_sessions(db):
+    # Server-side sessions (logout, a password change or disabling an account ends them at once)
+    # and the flag an admin's password reset sets so the next login must choose a new password.
+    db.executescript("""
+    ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+    """)

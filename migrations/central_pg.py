@@ -283,6 +283,20 @@ def m0003_report_indexes():
     """
 
 
+@step("0004_sessions")
+def m0004_sessions():
+    return """
+    ALTER TABLE users ADD COLUMN must_change_password BIGINT NOT NULL DEFAULT 0;
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+    """
+
+
 NAMES = [name for name, _sql in STEPS]
 
 _TABLE = """CREATE TABLE IF NOT EXISTS motcua_migrations (

@@ -139,8 +139,24 @@ def m0003_code_tail_index(db):
     db.execute("CREATE INDEX dossiers_code_tail ON dossiers(substr(code, -4))")
 
 
-@migrations(name="0100_documents")
-def m0100_documents(db):
+@migrations(name="0004_sessions")
+def m0004_sessions(db):
+    # Server-side sessions (logout, a password change or disabling an account ends them at once)
+    # and the flag an admin's password reset sets so the next login must choose a new password.
+    db.executescript("""
+    ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+    """)
+
+
+@migrations(name="0005_documents")
+def m0005_documents(db):
     # Blobs live encrypted in <data>/blobs/<2 hex>/<sha256>; a row here is written in the same transaction
     # as the attachment event that names it, and only after the file is durable (node/blobs.py).
     db.executescript("""

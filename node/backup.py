@@ -38,8 +38,8 @@ from migrations.node import migrations
 
 from . import events, sync_state
 from .clock import local_now
-from .database import FolderLock, backup_to, migrate
-from .db import connect, write_tx
+from .db import FolderLock, migrate
+from service.sqlite import backup_to, connect, write_tx
 from .settings import DB_NAME
 
 log = logging.getLogger("motcua.backup")

@@ -45,7 +45,7 @@ def clean(data_dir, min_age):
         motcua-node blobs clean --data /srv/motcua --min-age 0
     """
     from .blobs import BlobStore, known_hashes
-    from .database import is_locked
+    from .db import is_locked
     if min_age < 60 and is_locked(data_dir):
         raise click.ClickException("the node is running; stop it before cleaning with --min-age under 60")
     try:

@@ -8,7 +8,7 @@ import click
 
 from .clock import local_now
 from service import cli as shared
-from service.cli import EXIT_CONFIG, config_errors, read_password  # noqa: F401
+from service.cli import config_errors, read_password
 from service.settings import ConfigError
 
 data_option = shared.data_option("MOTCUA_DATA", "The node's")
@@ -16,8 +16,8 @@ data_option = shared.data_option("MOTCUA_DATA", "The node's")
 
 def open_db(data_dir: Path):
     """Connection to an existing, migrated node database (config checked first)."""
-    from .database import migrate
-    from .db import connect
+    from .db import migrate
+    from service.sqlite import connect
     from .settings import DB_NAME, load_settings
     settings = load_settings(data_dir)
     path = data_dir / DB_NAME
@@ -36,6 +36,7 @@ def main():
 
         motcua-node init --data /srv/motcua --agency 000.00.06.H56 --name "UBND xã Hòa Bình" --admin admin
     """
+    shared.private_files()
 
 
 @main.command()
@@ -78,25 +79,27 @@ def run(data_dir, host, port, threads):
 
         motcua-node run --data /srv/motcua --host 0.0.0.0 --port 8080
     """
-    import waitress
+    from service import logs
+    from service.web import make_server
 
-    from . import create_app, logs
+    from . import create_app
     from .backup import BackupScheduler
-    from .database import FolderLock
+    from .db import FolderLock
     from .settings import load_settings
     from .sync import SyncWorker
     settings = load_settings(data_dir)  # refuse a bad config before touching the folder
     lock = FolderLock(data_dir, "run").acquire()  # one node per folder; `restore` waits for it to stop
     try:
-        logs.configure(data_dir)
+        logs.configure(data_dir, "node.log")
         app = create_app({"DATA_DIR": data_dir})  # migrates after a backup; a failed step exits 2
+        server = make_server(app, host, port, threads, "motcua")  # a port in use: one line, exit 2
         worker = SyncWorker(data_dir, settings).start()
         backups = BackupScheduler(data_dir, settings).start()
         app.extensions["motcua.sync"] = worker
         app.extensions["motcua.backup"] = backups
         click.echo(f"motcua node {settings['agency_code']} listening on http://{host}:{port}/")
         try:
-            waitress.serve(app, host=host, port=port, threads=threads, ident="motcua")
+            server.run()
         finally:
             backups.stop()
             worker.stop()
@@ -104,60 +107,30 @@ def run(data_dir, host, port, threads):
         lock.release()
 
 
-@main.group()
-def user():
-    """Manage staff accounts.
+_users = shared.LazyModule("node.users")
+main.add_command(shared.user_commands(data_option, open_db, _users, local_now, program="motcua-node",
+                                      roles=("clerk", "leader", "admin"), default_role="clerk", example_data="/srv/motcua",
+                                      role_help="clerk receives dossiers, leader resolves them, admin manages the node."))
+main.add_command(shared.token_commands(data_option, open_db, _users, local_now, program="motcua-node",
+                                       example_data="/srv/motcua", example_url="http://127.0.0.1:8080/api/v1/procedures"))
+
+
+@main.command("deploy-files")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def deploy_files(folder):
+    """Copy the service files shipped with the node (systemd unit, Windows runner and its guide) to FOLDER.
 
     Example:
 
-        motcua-node user add --data /srv/motcua lan --role clerk --full-name "Nguyễn Thị Lan"
+        motcua-node deploy-files /tmp/motcua-deploy && sudo install -m 644 /tmp/motcua-deploy/motcua-node.service \\
+            /etc/systemd/system/
     """
-
-
-@user.command("add")
-@data_option
-@click.argument("username")
-@click.option("--role", type=click.Choice(["clerk", "leader", "admin"]), default="clerk", show_default=True,
-              help="clerk receives dossiers, leader resolves them, admin manages the node.")
-@click.option("--full-name", default="", help="Name shown on forms.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@config_errors
-def user_add(data_dir, username, role, full_name, password_stdin):
-    """Add a staff account.
-
-    Example:
-
-        echo 'Lan-pass-2026' | motcua-node user add --data /srv/motcua lan --role clerk --password-stdin
-    """
-    from . import users
-    shared.add_user(open_db, users, local_now(), data_dir, username, role, full_name, password_stdin)
-
-
-@main.group()
-def token():
-    """Manage API tokens.
-
-    Example:
-
-        motcua-node token create --data /srv/motcua lan
-    """
-
-
-@token.command("create")
-@data_option
-@click.argument("username")
-@click.option("--label", default="", help="What the token is for.")
-@config_errors
-def token_create(data_dir, username, label):
-    """Print a new API token for USERNAME (shown once; store it safely).
-
-    Example:
-
-        curl -H "Authorization: Bearer $(motcua-node token create --data /srv/motcua lan)" \\
-            http://127.0.0.1:8080/api/v1/procedures
-    """
-    from . import users
-    shared.create_token(open_db, users, local_now(), data_dir, username, label)
+    from importlib.resources import files
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in sorted(files("node").joinpath("deploy").iterdir(), key=lambda i: i.name):
+        if item.is_file() and not item.name.startswith(("_", ".")):
+            (folder / item.name).write_bytes(item.read_bytes())
+            click.echo(f"wrote {folder / item.name}")
 
 
 @main.command("verify-qr")

@@ -17,7 +17,7 @@ from domain import digitisation, workflow
 
 from . import scans, store
 from .blobs import BlobStore
-from .db import write_tx
+from service.sqlite import write_tx
 
 
 class DocumentRefused(ValueError):

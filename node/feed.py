@@ -10,7 +10,7 @@ from protocol.events import GENESIS, Head, verify_chain
 from protocol.sync import FEED_NODE
 
 from . import events, reference, store, sync_state
-from .db import write_tx
+from service.sqlite import write_tx
 
 log = logging.getLogger("motcua.sync")
 

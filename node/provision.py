@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import secrets
-import shutil
 from datetime import datetime
 from pathlib import Path
 
 from domain.calendar import load_default_calendar
 from domain.catalogue import load_sample_catalogue
+from service.files import new_data_folder
+from service.settings import ConfigError
+from service.sqlite import connect, write_tx
 
 from . import reference, users
-from .db import connect, write_tx
-from .database import migrate
-from .settings import CONFIG_NAME, DB_NAME, ConfigError, parse_settings, write_settings
+from .db import migrate
+from .settings import CONFIG_NAME, DB_NAME, parse_settings, write_settings
 
 
 def init_node(data_dir: Path, *, agency_code: str, agency_name: str, admin: str, password: str,
@@ -28,9 +29,7 @@ def init_node(data_dir: Path, *, agency_code: str, agency_name: str, admin: str,
         "agency_code": agency_code, "agency_name": agency_name, "parent_name": parent_name,
         "secret_key": secrets.token_urlsafe(48), "public_url": public_url,
     })
-    created_dir = not data_dir.exists()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:
+    with new_data_folder(data_dir, (CONFIG_NAME, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm")):
         db_path = data_dir / DB_NAME
         migrate(db_path)
         conn = connect(db_path)
@@ -41,17 +40,11 @@ def init_node(data_dir: Path, *, agency_code: str, agency_name: str, admin: str,
             with write_tx(conn):
                 reference.install_catalogue(conn, cat_version, procedures, stamp)
                 reference.install_calendar(conn, cal_version, entries, stamp)
-            users.create(conn, admin, password, "admin", "Quản trị viên", now)
+            try:
+                users.create(conn, admin, password, "admin", "Quản trị viên", now)
+            except users.UserError as exc:
+                raise ConfigError(f"admin {exc}") from None
         finally:
             conn.close()
         write_settings(data_dir, values)
-    except BaseException:
-        if created_dir:
-            shutil.rmtree(data_dir, ignore_errors=True)
-        else:
-            for name in (CONFIG_NAME, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
-                (data_dir / name).unlink(missing_ok=True)
-        raise
-    (data_dir / "backups").mkdir(exist_ok=True)
-    (data_dir / "logs").mkdir(exist_ok=True)
     return values

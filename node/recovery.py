@@ -21,8 +21,7 @@ from protocol.events import EMPTY_HEAD, Head, event_hash, verify_chain
 
 from . import events, store, sync_state
 from .clock import local_now
-from .database import backup_to
-from .db import write_tx
+from service.sqlite import backup_to, write_tx
 from .sync_client import CentralClient, fail
 
 log = logging.getLogger("motcua.recovery")

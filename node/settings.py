@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from domain.calendar import CalendarError, parse_hours
 from domain.codes import agency_code_error
-from service.settings import (ConfigError, Setting, SettingsFile, as_str, clock_time, nonempty,  # noqa: F401
-                              positive_int, secret, url)
+from service.settings import (Setting, SettingsFile, as_str, clock_time, nonempty, positive_int, secret, url,
+                              web_settings)
 
 CONFIG_NAME = "motcua.toml"
 DB_NAME = "motcua-node.db"
@@ -47,10 +47,9 @@ SETTINGS = [
     Setting("public_url", "http://127.0.0.1:8080", "Address citizens use for the lookup page (printed as a QR code)",
             url),
     Setting("central_url", "", "Address of central, set by enrolment", url),
-    Setting("login_max_failures", 5, "Failed logins before an account is locked for a while", positive_int),
-    Setting("login_lock_minutes", 15, "How long a locked account stays locked", positive_int),
+    *web_settings(session_help="How long a staff login lasts", max_request_bytes=32 * 1024 * 1024,
+                  max_request_help="Largest request body accepted, in bytes (room for a dossier's scanned pages)"),
     Setting("lookup_max_attempts", 10, "Citizen lookups allowed per address per 10 minutes", positive_int),
-    Setting("session_hours", 12, "How long a staff login lasts", positive_int),
     Setting("sync_interval_seconds", 60, "How often the sync worker runs when nothing wakes it", positive_int),
     Setting("sync_connect_timeout", 10, "Seconds to wait for a connection to central", positive_int),
     Setting("sync_read_timeout", 60, "Seconds to wait for central's answer", positive_int),

@@ -19,7 +19,7 @@ from protocol.canonical import canonical_json
 
 from . import events, reference
 from .clock import legal_time
-from .db import write_tx
+from service.sqlite import write_tx
 
 log = logging.getLogger("motcua.store")
 

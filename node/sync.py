@@ -22,7 +22,7 @@ from protocol.keys import load_private, load_public
 
 from . import events, sync_state
 from .clock import CORRECTION_KEY, local_now
-from .db import connect
+from service.sqlite import connect
 from .feed import FeedError, apply_entries
 from .sync_client import MESSAGES, CentralClient, SyncError, fail
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from protocol.events import GENESIS
 
-from .db import write_tx
+from service.sqlite import write_tx
 
 INT_KEYS = {"acked_seq", "feed_seq", "batch_size", "clock_offset_seconds", "pending"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from service.accounts import (MIN_PASSWORD, LoginLocked, User, UserError, all_users, authenticate,  # noqa: F401
-                              by_id, by_name, password_problem, set_active, user_for_token)
+                              by_id, by_name, password_problem, reset_password, set_active, user_for_token)
 from service import accounts
 
 ROLES = {"clerk": "Cán bộ một cửa", "leader": "Lãnh đạo / cán bộ xử lý", "admin": "Quản trị"}

@@ -6,7 +6,7 @@ import os
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -42,13 +42,15 @@ class User:
     full_name: str
     role: str
     active: bool
+    must_change_password: bool = False
 
     def can(self, *roles: str) -> bool:
         return self.role in roles or self.role == "admin"
 
 
 def _user(row) -> User:
-    return User(row["id"], row["username"], row["full_name"], row["role"], bool(row["active"]))
+    return User(row["id"], row["username"], row["full_name"], row["role"], bool(row["active"]),
+                bool(row["must_change_password"]))
 
 
 def password_problem(password: str) -> str | None:
@@ -93,9 +95,12 @@ def all_users(conn) -> list[User]:
 
 
 def set_active(conn, user_id: int, active: bool) -> None:
+    """Enable or disable an account; disabling ends every session it has, at once."""
     with write_tx(conn):
         conn.execute("UPDATE users SET active = ?, failed_logins = 0, locked_until = NULL WHERE id = ?",
                      (int(active), user_id))
+        if not active:
+            conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
 
 
 class LoginLocked(Exception):
@@ -104,25 +109,104 @@ class LoginLocked(Exception):
 
 def authenticate(conn, username: str, password: str, now: datetime, max_failures: int,
                  lock_minutes: int) -> User | None:
-    """Return the user, None for wrong credentials; raise LoginLocked while the account is locked."""
+    """Return the user, None for wrong credentials; raise LoginLocked while the account is locked.
+
+    Check-and-count is one step: a conditional UPDATE reserves an attempt before the hash is
+    evaluated, so however many requests race, at most ``max_failures`` passwords are checked
+    before the lock; the reservation that reaches the limit sets the lock itself.
+    """
     row = conn.execute("SELECT * FROM users WHERE username = ?", ((username or "").strip().lower(),)).fetchone()
     if row is None:
         check_password_hash(_DUMMY_HASH, password or "")
         return None
-    if row["locked_until"] and row["locked_until"] > now.isoformat():
+    stamp = now.isoformat()
+    until = (now + timedelta(minutes=lock_minutes)).isoformat()
+    with write_tx(conn):
+        reserved = conn.execute(
+            "UPDATE users SET "
+            " failed_logins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END,"
+            " locked_until = CASE WHEN (CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END) >= :max"
+            "                THEN :until END "
+            "WHERE id = :id AND (CASE WHEN locked_until IS NOT NULL THEN locked_until <= :now"
+            "                         ELSE failed_logins < :max END)",
+            {"id": row["id"], "now": stamp, "until": until, "max": max_failures}).rowcount
+    if not reserved:
         raise LoginLocked()
     ok = check_password_hash(row["password_hash"], password or "")
-    with write_tx(conn):
-        if ok and row["active"]:
+    if ok and row["active"]:
+        with write_tx(conn):
             conn.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?", (row["id"],))
-            return _user(row)
-        failures = row["failed_logins"] + 1
-        locked = (now + timedelta(minutes=lock_minutes)).isoformat() if failures >= max_failures else None
-        conn.execute("UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?",
-                     (0 if locked else failures, locked, row["id"]))
-    if locked:
+        return by_id(conn, row["id"])
+    locked = conn.execute("SELECT locked_until FROM users WHERE id = ?", (row["id"],)).fetchone()[0]
+    if locked and locked > stamp:
         raise LoginLocked()
     return None
+
+
+def _session_hash(session_id: str) -> str:
+    return hashlib.sha256(("session:" + session_id).encode()).hexdigest()
+
+
+def _utc_now() -> datetime:
+    # Sessions last real hours (as the signed cookie's own max-age does), whatever the app's clock says.
+    return datetime.now(UTC)
+
+
+def start_session(conn, user_id: int, lifetime: timedelta) -> str:
+    """A new server-side session for the user; the returned id goes into the signed cookie."""
+    session_id = secrets.token_urlsafe(32)
+    now = _utc_now()
+    with write_tx(conn):
+        conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now.isoformat(),))
+        conn.execute("INSERT INTO sessions(id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                     (_session_hash(session_id), user_id, now.isoformat(), (now + lifetime).isoformat()))
+    return session_id
+
+
+def user_for_session(conn, session_id: str | None) -> User | None:
+    """The active account a live session belongs to; None once it ended (logout, password, disabled)."""
+    if not session_id:
+        return None
+    row = conn.execute(
+        "SELECT users.* FROM sessions JOIN users ON users.id = sessions.user_id "
+        "WHERE sessions.id_hash = ? AND sessions.expires_at > ? AND users.active = 1",
+        (_session_hash(session_id), _utc_now().isoformat())).fetchone()
+    return _user(row) if row else None
+
+
+def end_session(conn, session_id: str | None) -> None:
+    if session_id:
+        with write_tx(conn):
+            conn.execute("DELETE FROM sessions WHERE id_hash = ?", (_session_hash(session_id),))
+
+
+def _set_password(conn, user_id: int, password: str, must_change: bool) -> None:
+    problem = password_problem(password)
+    if problem:
+        raise UserError(problem)
+    password_hash = generate_password_hash(password)
+    with write_tx(conn):
+        changed = conn.execute(
+            "UPDATE users SET password_hash = ?, must_change_password = ?, failed_logins = 0, "
+            "locked_until = NULL WHERE id = ?", (password_hash, int(must_change), user_id)).rowcount
+        if changed != 1:
+            raise UserError("no such user")
+        conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+
+def change_password(conn, user_id: int, current: str, new: str) -> None:
+    """The user's own change: the current password must be right; every session of the user ends."""
+    row = conn.execute("SELECT password_hash FROM users WHERE id = ?", (user_id,)).fetchone()
+    if row is None or not check_password_hash(row["password_hash"], current or ""):
+        raise UserError("current password is wrong")
+    if current == new:
+        raise UserError("new password must differ from the current one")
+    _set_password(conn, user_id, new, must_change=False)
+
+
+def reset_password(conn, user_id: int, temporary: str) -> None:
+    """An admin's reset: the user's sessions end and the next login must choose a new password."""
+    _set_password(conn, user_id, temporary, must_change=True)
 
 
 def _token_hash(token: str) -> str:

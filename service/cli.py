@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import click
 
+from .files import PRIVATE_UMASK
 from .settings import ConfigError
 
 EXIT_CONFIG = 2
@@ -39,20 +41,119 @@ def read_password(password_stdin: bool, prompt: str) -> str:
     return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
 
 
-def add_user(open_db: Callable, users, now, data_dir: Path, username: str, role: str, full_name: str,
-             password_stdin: bool) -> None:
-    _settings, conn = open_db(data_dir)
-    password = read_password(password_stdin, f"Password for {username}")
-    try:
-        created = users.create(conn, username, password, role, full_name, now)
-    except users.UserError as exc:
-        raise ConfigError(str(exc)) from None
-    click.echo(f"User {created.username} ({created.role}) created.")
+def private_files() -> None:
+    """Every file this process creates is owner-only (databases, settings, keys, backups, logs)."""
+    os.umask(PRIVATE_UMASK)
 
 
-def create_token(open_db: Callable, users, now, data_dir: Path, username: str, label: str) -> None:
-    _settings, conn = open_db(data_dir)
+def user_commands(data_option, open_db: Callable, users, now: Callable, *, program: str, roles: tuple[str, ...],
+                  default_role: str, role_help: str, example_data: str) -> click.Group:
+    """The ``user`` group both CLIs mount: add, reset-password, disable, enable."""
+
+    @click.group("user")
+    def group():
+        pass
+    group.help = (f"Manage staff accounts.\n\nExample:\n\n    {program} user add --data {example_data} lan "
+                  f"--role {default_role} --full-name \"Nguyễn Thị Lan\"")
+
+    @group.command("add")
+    @data_option
+    @click.argument("username")
+    @click.option("--role", type=click.Choice(roles), default=default_role, show_default=True,
+                  help=role_help)
+    @click.option("--full-name", default="", help="Name shown on forms and in logs.")
+    @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+    @config_errors
+    def add(data_dir, username, role, full_name, password_stdin):
+        _settings, conn = open_db(data_dir)
+        password = read_password(password_stdin, f"Password for {username}")
+        try:
+            created = users.create(conn, username, password, role, full_name, now())
+        except users.UserError as exc:
+            raise ConfigError(str(exc)) from None
+        click.echo(f"User {created.username} ({created.role}) created.")
+    add.help = (f"Add a staff account.\n\nExample:\n\n    echo 'Lan-pass-2026' | {program} user add "
+                f"--data {example_data} lan --role {default_role} --password-stdin")
+
+    @group.command("reset-password")
+    @data_option
+    @click.argument("username")
+    @click.option("--password-stdin", is_flag=True, help="Read the temporary password from standard input.")
+    @config_errors
+    def reset(data_dir, username, password_stdin):
+        _settings, conn = open_db(data_dir)
+        account = _existing(users, conn, username)
+        password = read_password(password_stdin, f"Temporary password for {username}")
+        try:
+            users.reset_password(conn, account.id, password)
+        except users.UserError as exc:
+            raise ConfigError(str(exc)) from None
+        click.echo(f"Password of {account.username} reset; their sessions ended and they choose a new one "
+                   f"at the next login.")
+    reset.help = (f"Set a temporary password: the user's sessions end and the next login must change it."
+                  f"\n\nExample:\n\n    echo 'Temp-pass-2026' | {program} user reset-password "
+                  f"--data {example_data} lan --password-stdin")
+
+    for name, active in (("disable", False), ("enable", True)):
+        group.add_command(_toggle(name, active, data_option, open_db, users, program, example_data))
+    return group
+
+
+def _existing(users, conn, username: str):
     account = users.by_name(conn, username)
-    if account is None or not account.active:
-        raise ConfigError(f"no active user {username!r}")
-    click.echo(users.create_token(conn, account, label, now))
+    if account is None:
+        raise ConfigError(f"no user {username!r}")
+    return account
+
+
+def _toggle(name: str, active: bool, data_option, open_db, users, program: str, example_data: str):
+    @click.command(name)
+    @data_option
+    @click.argument("username")
+    @config_errors
+    def toggle(data_dir, username):
+        _settings, conn = open_db(data_dir)
+        account = _existing(users, conn, username)
+        users.set_active(conn, account.id, active)
+        click.echo(f"User {account.username} {name}d" + ("" if active else "; their sessions ended."))
+    toggle.help = (("Disable an account: it can log in nowhere and its open sessions end at once."
+                    if not active else "Enable a disabled account again.")
+                   + f"\n\nExample:\n\n    {program} user {name} --data {example_data} lan")
+    return toggle
+
+
+def token_commands(data_option, open_db: Callable, users, now: Callable, *, program: str, example_data: str,
+                   example_url: str) -> click.Group:
+    """The ``token`` group both CLIs mount: create."""
+
+    @click.group("token")
+    def group():
+        pass
+    group.help = f"Manage API tokens.\n\nExample:\n\n    {program} token create --data {example_data} admin"
+
+    @group.command("create")
+    @data_option
+    @click.argument("username")
+    @click.option("--label", default="", help="What the token is for.")
+    @config_errors
+    def create(data_dir, username, label):
+        _settings, conn = open_db(data_dir)
+        account = users.by_name(conn, username)
+        if account is None or not account.active:
+            raise ConfigError(f"no active user {username!r}")
+        click.echo(users.create_token(conn, account, label, now()))
+    create.help = (f"Print a new API token for USERNAME (shown once; store it safely).\n\nExample:\n\n"
+                   f"    curl -H \"Authorization: Bearer $({program} token create --data {example_data} admin)\" "
+                   f"{example_url}")
+    return group
+
+
+class LazyModule:
+    """A module imported on first use, so that building the CLI (and `--help`) stays fast."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr):
+        import importlib
+        return getattr(importlib.import_module(self._name), attr)

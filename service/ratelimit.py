@@ -29,3 +29,23 @@ class SlidingWindow:
             if len(self._hits) > 10_000:  # bound memory under a flood of distinct keys
                 for k in [k for k, v in self._hits.items() if not v]:
                     del self._hits[k]
+
+    def try_acquire(self, key: str) -> bool:
+        """Check and count in one step: False when the key is at its limit, else record one attempt."""
+        with self._lock:
+            now = self.clock()
+            hits = self._trim(key, now)
+            if len(hits) >= self.limit:
+                return False
+            hits.append(now)
+            if len(self._hits) > 10_000:  # bound memory under a flood of distinct keys
+                for k in [k for k, v in self._hits.items() if not v]:
+                    del self._hits[k]
+            return True
+
+    def release(self, key: str) -> None:
+        """Give back the newest attempt of ``key`` (an attempt that turned out not to count)."""
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits:
+                hits.pop()

@@ -5,11 +5,17 @@ line; the CLIs turn that into exit code 2 so a technician sees exactly what to f
 """
 from __future__ import annotations
 
+import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+import tomli_w
+
+from .files import owner_only
 
 
 class ConfigError(Exception):
@@ -64,13 +70,15 @@ def clock_time(value):
     return value
 
 
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+def web_settings(*, session_help: str, max_request_bytes: int, max_request_help: str) -> list[Setting]:
+    """The staff-login and request-cap settings both servers declare (read by service.web*)."""
+    return [
+        Setting("login_max_failures", 5, "Failed logins before an account is locked for a while", positive_int),
+        Setting("login_lock_minutes", 15, "How long a locked account stays locked", positive_int),
+        Setting("login_max_per_address", 30, "Failed logins allowed from one address per 10 minutes", positive_int),
+        Setting("session_hours", 12, session_help, positive_int),
+        Setting("max_request_bytes", max_request_bytes, max_request_help, positive_int),
+    ]
 
 
 class SettingsFile:
@@ -114,13 +122,19 @@ class SettingsFile:
         lines = [f"# {self.program} settings. Edit with care; every value is checked at start-up.", ""]
         for setting in self.settings:
             lines.append(f"# {setting.help}")
-            lines.append(f"{setting.name} = {_toml_value(values.get(setting.name, setting.default))}")
+            lines.append(tomli_w.dumps({setting.name: values.get(setting.name, setting.default)}).rstrip("\n"))
             lines.append("")
         return "\n".join(lines)
 
     def write(self, data_dir: Path, values: dict) -> None:
+        """Write the file owner-only (it holds secret_key), atomically, and check it reads back."""
         self.parse(values)
+        text = self.render(values)
+        if self.parse(tomllib.loads(text)) != self.parse(values):
+            raise ConfigError(f"{self.config_name} would not read back as written")
         path = Path(data_dir) / self.config_name
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(self.render(values), encoding="utf-8")
+        with owner_only():
+            tmp.write_text(text, encoding="utf-8")
+        os.chmod(tmp, 0o600)
         tmp.replace(path)

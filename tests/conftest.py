@@ -93,7 +93,7 @@ def clerk(client):
 @pytest.fixture
 def ctx(app, clock):
     """A store Context factory bound to the app's database (real SQLite file)."""
-    from node.db import connect
+    from service.sqlite import connect
     from node.store import Context
     conns = []
 

@@ -78,10 +78,18 @@ def _wait_for(url: str, seconds: float = 30) -> None:
 
 
 def main() -> None:
+    from service.settings import ConfigError
+    try:
+        run_demo()
+    except ConfigError as exc:
+        sys.exit(f"demo: {exc}")
+
+
+def run_demo() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default="demo-data", type=Path)
     parser.add_argument("--port", default=8080, type=int, help="the node's port")
-    parser.add_argument("--central-port", default=8090, type=int)
+    parser.add_argument("--central-port", default=8090, type=int, help="central's port")
     args = parser.parse_args()
     node_dir, central_dir = args.data / "node", args.data / "central"
     central_url = f"http://127.0.0.1:{args.central_port}"
@@ -107,13 +115,14 @@ def main() -> None:
         _wait_for(central_url + "/")
         if code:
             print(_cli("node.cli", "enroll", "--data", node_dir, central_url, code))
-        import waitress
-
-        from node import create_app, logs
+        from node import create_app
         from node.settings import load_settings
         from node.sync import SyncWorker
-        logs.configure(node_dir)
+        from service import logs
+        from service.web import make_server
+        logs.configure(node_dir, "node.log")
         app = create_app({"DATA_DIR": node_dir})
+        server = make_server(app, "127.0.0.1", args.port, 4, "motcua")
         from node.backup import BackupScheduler
         worker = SyncWorker(node_dir, load_settings(node_dir)).start()
         backups = BackupScheduler(node_dir, load_settings(node_dir)).start()  # as `motcua-node run` does
@@ -131,7 +140,7 @@ See the README ("See a dossier travel to central") for a walk-through. Stop with
 Data lives in {args.data} (delete it to start over).
 """, flush=True)
         try:
-            waitress.serve(app, host="127.0.0.1", port=args.port, threads=4, ident="motcua")
+            server.run()
         finally:
             worker.stop()
             backups.stop()

@@ -12,7 +12,7 @@ from datetime import datetime
 from domain.statuses import Status
 
 from ..clock import iso
-from ..db import write_tx
+from service.sqlite import write_tx
 from . import dialect
 
 

@@ -16,7 +16,8 @@ from protocol.canonical import loads
 
 from .. import feed
 from ..clock import iso
-from ..db import node_write_tx, write_tx
+from service.sqlite import write_tx
+from ..db import node_write_tx
 from ..ingest import Refused, stored_head, touch
 from . import dialect
 

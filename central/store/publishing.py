@@ -19,7 +19,7 @@ from domain.catalogue import CatalogueError, parse_catalogue, parse_procedure
 
 from .. import feed
 from ..clock import iso
-from ..db import write_tx
+from service.sqlite import write_tx
 from . import dialect, nodes
 
 KINDS = ("catalogue", "calendar")

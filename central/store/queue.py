@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from ..clock import iso
-from ..db import write_tx
+from service.sqlite import write_tx
 from . import dialect
 from .dialect import LAST
 

@@ -101,6 +101,11 @@ def ratings(conn, period: reports.Period, *, filters: Mapping | None = None) -> 
     return reports.ratings_sql(conn, period.start, period.end, filters=filters)
 
 
+def digitisation_rates(conn, period: reports.Period, *, field: str | None = None, node: str | None = None) -> dict:
+    """Digitisation rates per (commune, field) for the period (issue 10), optionally one field or commune."""
+    return reports.digitisation_rates_sql(conn, period.start, period.end, filters={"field": field, "agency": node})
+
+
 def document(conn, period: reports.Period, now: datetime, *, filters: Mapping | None = None) -> dict:
     """The report's JSON document (domain.reports.report) with every commune's name."""
     if dialect.of(conn) is dialect.POSTGRES:

@@ -1,62 +1,25 @@
-"""Tài khoản: central's accounts (admin, viewer) — add, disable/enable, issue an API token."""
+"""Tài khoản: central's accounts (admin, viewer) — the shared account pages (service.web_admin) plus
+issuing an API token."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, g, render_template, request
+
+from service.web_admin import admin_blueprint
+from service.web_auth import admin_required
 
 from .. import users as accounts
 from ..db import get_db
 from ..store.accounts import open_token_counts
-from .auth import admin_required
-
-bp = Blueprint("admin", __name__, url_prefix="/quan-tri")
-
-USER_ERRORS_VI = {
-    "already exists": "Tên đăng nhập đã tồn tại.",
-    "password must be at least": f"Mật khẩu phải có ít nhất {accounts.MIN_PASSWORD} ký tự.",
-    "password must mix": "Mật khẩu phải gồm cả chữ và số hoặc ký hiệu.",
-    "username must be": "Tên đăng nhập chỉ gồm chữ, số, dấu chấm, gạch ngang hoặc gạch dưới.",
-    "role must be": "Chọn vai trò.",
-}
 
 
-def _vi(message: str) -> str:
-    return next((text for key, text in USER_ERRORS_VI.items() if key in message), "Không tạo được tài khoản.")
+def _page(conn, token=None, **context):
+    return render_template("admin/users.html", users=accounts.all_users(conn), roles=accounts.ROLES,
+                           default_role="viewer",
+                           token=token, tokens=open_token_counts(conn), **context)
 
 
-def _page(error=None, token=None, status=200):
-    conn = get_db()
-    return render_template("admin/users.html", users=accounts.all_users(conn), roles=accounts.ROLES, error=error,
-                           token=token, tokens=open_token_counts(conn)), status
 
-
-@bp.route("/nguoi-dung", methods=("GET", "POST"))
-@admin_required
-def users():
-    if request.method == "POST":
-        form = request.form
-        try:
-            user = accounts.create(get_db(), form.get("username", ""), form.get("password", ""), form.get("role", ""),
-                                   form.get("full_name", ""), g.now)
-        except accounts.UserError as exc:
-            return _page(_vi(str(exc)), status=400)
-        flash(f"Đã tạo tài khoản {user.username} ({accounts.ROLES[user.role]}).")
-        return redirect(url_for("admin.users"), 303)
-    return _page()
-
-
-@bp.post("/nguoi-dung/<int:user_id>/trang-thai")
-@admin_required
-def toggle(user_id):
-    conn = get_db()
-    user = accounts.by_id(conn, user_id)
-    if user is None:
-        abort(404)
-    if user.id == g.user.id:
-        flash("Không thể tự khóa tài khoản đang đăng nhập.")
-    else:
-        accounts.set_active(conn, user_id, not user.active)
-        flash(f"Đã {'mở khóa' if not user.active else 'khóa'} tài khoản {user.username}.")
-    return redirect(url_for("admin.users"), 303)
+bp = admin_blueprint(accounts, get_db, _page)
 
 
 @bp.post("/nguoi-dung/<int:user_id>/ma-api")
@@ -68,4 +31,4 @@ def token(user_id):
         abort(404)
     label = (request.form.get("label") or "").strip()[:100] or f"tạo trên web bởi {g.user.username}"
     value = accounts.create_token(conn, user, label, g.now)
-    return _page(token={"user": user, "value": value})
+    return _page(conn, token={"user": user, "value": value})

@@ -12,7 +12,7 @@ from .. import handback
 from ..clock import iso
 from ..db import get_db, get_read_db
 from ..store import accounts, dossiers, nodes, queue, search as finder
-from .auth import login_required
+from service.web_auth import login_required
 from .filters import overdue
 
 bp = Blueprint("dossiers", __name__)

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from .. import keys
 from ..db import get_db
 from ..store import nodes
-from .auth import admin_required, login_required
+from service.web_auth import admin_required, login_required
 
 bp = Blueprint("nodes", __name__, url_prefix="/don-vi")
 

@@ -9,7 +9,7 @@ from domain.catalogue import fields as catalogue_fields
 from .. import online
 from ..db import get_db
 from ..store import nodes
-from .auth import admin_required, login_required
+from service.web_auth import admin_required, login_required
 
 bp = Blueprint("online", __name__, url_prefix="/truc-tuyen")
 

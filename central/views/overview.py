@@ -17,7 +17,7 @@ from .. import feed
 from ..clock import iso
 from ..db import get_read_db
 from ..store import nodes, publishing, replica, reports as report_store
-from .auth import login_required
+from service.web_auth import login_required
 
 bp = Blueprint("overview", __name__)
 
@@ -84,8 +84,7 @@ def overview(conn, period: reports.Period, now: datetime, *, field: str = "", no
                      "forks": item["forks"], "anomalies": item["anomalies"], "head_seq": item["head_seq"]},
             "reference": versions,
         })
-    digitisation = reports.digitisation_rates_sql(conn, period.start, period.end,
-                                                  filters={"field": field or None, "agency": node or None})
+    digitisation = report_store.digitisation_rates(conn, period, field=field or None, node=node or None)
     return {"period": period, "as_of": period.as_of(now), "table": table, "rows": rows, "published": published,
             "total": table.total, "field": field, "node": node, "now": now, "digitisation": digitisation}
 
@@ -140,8 +139,8 @@ def digitisation_csv():
         return render_template("error.html", title="Kỳ báo cáo không hợp lệ", message=error), 400
     field = (request.args.get("field") or "").strip() or None
     node = (request.args.get("node") or "").strip() or None
-    rates = reports.digitisation_rates_sql(conn, period.start, period.end, filters={"field": field, "agency": node})
-    names = {r["id"]: r["name"] for r in conn.execute("SELECT id, name FROM nodes")}
+    rates = report_store.digitisation_rates(conn, period, field=field, node=node)
+    names = report_store.commune_names(conn)
     name = f"so-hoa-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"
     return Response(reports.digitisation_csv(rates, names), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})

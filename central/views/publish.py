@@ -8,7 +8,7 @@ from domain.catalogue import DOCUMENT_KINDS, LIMIT_UNITS, fields as catalogue_fi
 
 from ..db import get_db
 from ..store import publishing
-from .auth import admin_required, login_required
+from service.web_auth import admin_required, login_required
 
 bp = Blueprint("publish", __name__, url_prefix="/xuat-ban")
 

@@ -15,7 +15,7 @@ from .. import handback, users
 from ..clock import iso
 from ..db import get_db
 from ..store import dossiers, queue
-from .auth import admin_required, login_required
+from service.web_auth import admin_required, login_required, safe_next
 from .dossiers import DECISIONS, open_handoff_no
 
 bp = Blueprint("queue", __name__, url_prefix="/lien-thong")
@@ -61,17 +61,14 @@ def assign(code):
         user = users.by_name(conn, username)
         if user is None or not user.active or user.role != "admin":
             flash("Chọn một tài khoản quản trị đang hoạt động (chỉ quản trị được gửi quyết định).")
-            return redirect(request.form.get("back") or url_for("dossiers.dossier", code=code), 303)
+            return redirect(_back(code), 303)
         queue.assign(conn, code, number, user.username, by=g.user.username, now=g.now)
         flash(f"Đã phân công hồ sơ {code} cho {user.full_name or user.username}.")
     return redirect(_back(code), 303)
 
 
 def _back(code: str) -> str:
-    target = request.form.get("back") or ""
-    if target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("dossiers.dossier", code=code)
+    return safe_next(request.form.get("back"), url_for("dossiers.dossier", code=code))
 
 
 def decision_params(form) -> tuple[dict, dict]:

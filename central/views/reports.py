@@ -16,7 +16,7 @@ from domain.workflow import RATINGS
 from ..db import get_read_db
 from ..store import reports as report_store
 from . import api
-from .auth import login_required
+from service.web_auth import login_required
 
 bp = Blueprint("reports", __name__)
 

@@ -1,62 +1,21 @@
-"""Admin pages: staff accounts."""
+"""Admin pages: staff accounts (service.web_admin), with the node's reference versions and last backup."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import g, render_template
 
-from .. import reference
-from .. import users as accounts
+from service.web_admin import admin_blueprint
+
+from .. import reference, users
 from ..db import get_db
-from .auth import login_required
 from .health import last_backup_summary
 
-bp = Blueprint("admin", __name__, url_prefix="/quan-tri")
 
-USER_ERRORS_VI = {
-    "already exists": "Tên đăng nhập đã tồn tại.",
-    "password must be at least": f"Mật khẩu phải có ít nhất {accounts.MIN_PASSWORD} ký tự.",
-    "password must mix": "Mật khẩu phải gồm cả chữ và số hoặc ký hiệu.",
-    "username must be": "Tên đăng nhập chỉ gồm chữ, số, dấu chấm, gạch ngang hoặc gạch dưới.",
-    "role must be": "Chọn vai trò.",
-}
-
-
-def _vi(message: str) -> str:
-    for key, text in USER_ERRORS_VI.items():
-        if key in message:
-            return text
-    return "Không tạo được tài khoản."
-
-
-@bp.route("/nguoi-dung", methods=("GET", "POST"))
-@login_required(roles=("admin",))
-def users():
-    conn = get_db()
-    error = None
-    if request.method == "POST":
-        try:
-            user = accounts.create(conn, request.form.get("username", ""), request.form.get("password", ""),
-                                request.form.get("role", ""), request.form.get("full_name", ""), g.now)
-        except accounts.UserError as exc:
-            error = _vi(str(exc))
-        else:
-            flash(f"Đã tạo tài khoản {user.username}.")
-            return redirect(url_for("admin.users"), 303)
-    return render_template("admin/users.html", users=accounts.all_users(conn), roles=accounts.ROLES, error=error,
+def _page(conn, **context):
+    return render_template("admin/users.html", users=users.all_users(conn), roles=users.ROLES,
+                           default_role="clerk",
                            catalogue_version=reference.version(conn, "catalogue"),
                            calendar_version=reference.version(conn, "calendar"),
-                           backup=last_backup_summary(conn, g.now)), (400 if error else 200)
+                           backup=last_backup_summary(conn, g.now), **context)
 
 
-@bp.route("/nguoi-dung/<int:user_id>/trang-thai", methods=("POST",))
-@login_required(roles=("admin",))
-def toggle(user_id):
-    conn = get_db()
-    user = accounts.by_id(conn, user_id)
-    if user is None:
-        abort(404)
-    if user.id == g.user.id:
-        flash("Không thể tự khóa tài khoản đang đăng nhập.")
-    else:
-        accounts.set_active(conn, user_id, not user.active)
-        flash(f"Đã {'mở khóa' if not user.active else 'khóa'} tài khoản {user.username}.")
-    return redirect(url_for("admin.users"), 303)
+bp = admin_blueprint(users, get_db, _page)

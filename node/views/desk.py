@@ -13,7 +13,7 @@ from domain.statuses import LABELS, Status, label
 from .. import events, reference, store
 from ..db import get_db
 from . import documents as documents_views
-from .auth import login_required
+from service.web_auth import login_required
 from .context import store_context
 
 bp = Blueprint("desk", __name__)

@@ -32,7 +32,7 @@ from ..blobs import BlobError, BlobStore
 from ..db import get_db
 from ..qr import qr_svg
 from . import api
-from .auth import login_required
+from service.web_auth import login_required
 from .context import store_context
 
 bp = Blueprint("documents", __name__)

@@ -18,7 +18,7 @@ from domain.control_sheet import Names, control_rows
 from .. import events, store
 from ..db import get_db
 from ..qr import lookup_url, node_key, paper_text, qr_svg
-from .auth import login_required
+from service.web_auth import login_required
 
 bp = Blueprint("forms", __name__, url_prefix="/bieu-mau")
 

@@ -14,7 +14,7 @@ from domain.workflow import RATINGS
 
 from .. import users
 from ..db import get_db
-from .auth import login_required
+from service.web_auth import login_required
 
 bp = Blueprint("reports", __name__)
 

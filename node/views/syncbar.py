@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, flash, g, redirect, request, url_for
 
 from .. import sync_state
 from ..db import get_db
-from .auth import login_required
+from service.web_auth import login_required
 
 bp = Blueprint("syncbar", __name__)
 

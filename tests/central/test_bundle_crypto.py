@@ -19,7 +19,7 @@ from tests.conftest import AGENCY, APPLICANT, receive
 def enrolled_node(app, node_dir, central, central_app, conn, clock):
     """The node's data folder enrolled with a real central (key registered, central's key pinned)."""
     from node import sync_state
-    from node.db import connect
+    from service.sqlite import connect
     from tests.central.conftest import add_node
     key = keys.generate()
     keys.save_private(key, node_dir / "node.key")

@@ -27,7 +27,7 @@ def test_an_enrolled_node_s_feed_starts_with_the_published_catalogue_and_calenda
 
 def test_publishing_a_new_version_extends_every_active_node_s_chain(central, central_app, conn, clock, node):
     from central import feed
-    from central.db import write_tx
+    from service.sqlite import write_tx
     add_node(conn, clock, OTHER_AGENCY, "UBND xã Chưa Đăng Ký")  # pending: gets it at enrolment instead
     before = pull(central, central_app, node)
     body = {"entries": [{"date": "2026-09-02", "kind": "holiday", "name": "Quốc khánh"}]}
@@ -47,7 +47,7 @@ def test_publishing_a_new_version_extends_every_active_node_s_chain(central, cen
 def test_a_version_that_is_not_newer_is_refused(conn, clock, node):
     import pytest
     from central import feed
-    from central.db import write_tx
+    from service.sqlite import write_tx
     with pytest.raises(feed.PublishError):
         with write_tx(conn):
             feed.publish(conn, "catalogue", 1, {"procedures": []}, now=clock.now)

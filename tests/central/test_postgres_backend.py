@@ -61,7 +61,7 @@ def test_rows_read_like_sqlite_rows_by_position_and_name(pg):
 
 
 def test_a_write_transaction_holds_centrals_advisory_lock_until_it_ends(pg, pg_database):
-    from central.db import write_tx
+    from service.sqlite import write_tx
     other = backend.connect_postgres(pg_database)
     try:
         with write_tx(pg):
@@ -79,7 +79,7 @@ def test_a_write_transaction_holds_centrals_advisory_lock_until_it_ends(pg, pg_d
 
 
 def test_a_failed_write_transaction_leaves_nothing_behind(pg):
-    from central.db import write_tx
+    from service.sqlite import write_tx
     with pytest.raises(RuntimeError):
         with write_tx(pg):
             pg.execute("INSERT INTO nodes(id, name, status, created_at) VALUES (?, ?, 'pending', ?)",
@@ -109,7 +109,7 @@ def _sqlite_central(tmp_path):
 
 
 def _fill(conn, states) -> None:
-    from central.db import write_tx
+    from service.sqlite import write_tx
     with write_tx(conn):
         for agency in AGENCIES:
             conn.execute("INSERT INTO nodes(id, name, status, created_at) VALUES (?, ?, 'active', ?)",

@@ -14,7 +14,6 @@ from domain.calendar import (
     due_time,
     extend_by_working_days,
     extend_for_pause,
-    is_overdue,
     load_default_calendar,
     parse_entries,
     parse_hours,
@@ -212,12 +211,6 @@ def test_extension_needs_at_least_one_working_day(days):
 )
 def test_classify_resolution_is_early_on_an_earlier_date_on_time_up_to_the_due_time_else_late(resolved, expected):
     assert classify_resolution(dt(resolved), dt("2026-03-05 10:00")) == expected
-
-
-def test_a_dossier_is_overdue_only_after_its_due_time():
-    due_at = dt("2026-03-05 10:00")
-    assert not is_overdue(due_at, due_at)
-    assert is_overdue(due_at + timedelta(minutes=1), due_at)
 
 
 # --- working time and minutes ---------------------------------------------------------------------

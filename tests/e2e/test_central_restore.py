@@ -114,7 +114,8 @@ def test_after_central_is_restored_from_an_old_copy_two_online_dossiers_handed_d
 def test_a_publish_after_central_is_restored_heals_with_resync_feed(world, tmp_path):
     from central.feed import latest, publish
     from central.clock import local_now
-    from central.db import connect, write_tx
+    from central.db import connect
+    from service.sqlite import write_tx
     central, node = world
     old = tmp_path / "central-before.db"
     copy_db(central, old)

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from node import events
-from node.logs import RedactPersonalData
+from service.logs import RedactPersonalData
 from node.provision import init_node
 from tests.conftest import ADMIN_PASSWORD, AGENCY, CLERK_PASSWORD, Clock, login
 from tests.e2e.harness import ROOT, Node
@@ -154,8 +154,8 @@ def test_a_logged_traceback_has_id_and_phone_numbers_masked():
 
 ROTATE = """
 import logging, sys
-from node import logs
-logs.configure(sys.argv[1])
+from service import logs
+logs.configure(sys.argv[1], "node.log")
 for i in range(20000):
     logging.getLogger("motcua.node").info("received dossier 000.00.06.H56-260105-%04d via API %s", i, "." * 300)
 """

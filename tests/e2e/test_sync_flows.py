@@ -3,6 +3,7 @@ import json
 import shutil
 import sqlite3
 import time
+from datetime import datetime
 
 import pytest
 import requests

@@ -2,7 +2,7 @@
 import pytest
 
 from node import users
-from node.db import connect
+from service.sqlite import connect
 from tests.conftest import APPLICANT
 
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from domain.dossier import apply_event
 from node import events, store
 from node.cli import main
-from node.db import connect
+from service.sqlite import connect
 from tests.conftest import receive
 
 FIVE_DAYS = "1.000894"  # Đăng ký kết hôn, 5 working days

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from node import store
-from node.db import connect
+from service.sqlite import connect
 from tests.conftest import receive
 
 

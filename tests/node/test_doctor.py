@@ -6,7 +6,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from node import doctor, sync_state
 from node.backup import make_backup
 from node.cli import main
 from node.clock import local_now
-from node.db import connect
+from service.sqlite import connect
 from node.settings import DB_NAME, load_settings
 from protocol.keys import generate, save_private
 from tests.conftest import APPLICANT, LiveServer, free_port, receive

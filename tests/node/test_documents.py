@@ -13,7 +13,7 @@ from domain import digitisation
 from domain.dossier import apply_event
 from node import documents, events, scans, store
 from node.blobs import BlobError, BlobStore, known_hashes
-from node.db import connect
+from service.sqlite import connect
 from tests.conftest import APPLICANT
 from tests.node import document_samples as samples
 

@@ -8,7 +8,7 @@ import pytest
 
 from domain import digitisation
 from node import store, users
-from node.db import connect
+from service.sqlite import connect
 from tests.conftest import APPLICANT
 from tests.node import document_samples as samples
 from tests.node.test_web import intake_form
@@ -256,10 +256,11 @@ def test_form_01_says_which_components_were_digitised(app, clerk):
     form["scan_2"] = (io.BytesIO(samples.small_jpeg(2)), "p1.jpg")
     assert clerk.post("/tiep-nhan", data=form, content_type="multipart/form-data").status_code == 302
     page = clerk.get("/bieu-mau/000.00.06.H56-260105-0001/01").get_data(as_text=True)
-    note = page[page.index('id="form01-digitisation"'):]
-    note = note[:note.index("</p>")]
-    assert "1. Tờ khai đăng ký kết hôn: chưa số hóa;" in note
-    assert "2. Giấy chứng nhận kết hôn: đã số hóa." in note
+    table = page[page.index('id="form01-digitisation"'):]
+    table = table[:table.index("</table>")]
+    rows = re.findall(r"<tr><td class=\"num\">(\d+)</td><td>([^<]*)</td>.*?data-status=\"(\w+)\">([^<]*)</td></tr>", table)
+    assert ("1", "Tờ khai đăng ký kết hôn", "not_digitised", "Chưa số hóa") in rows
+    assert ("2", "Giấy chứng nhận kết hôn", "digitised", "Đã số hóa") in rows
 
 
 def test_the_digitisation_rates_export_as_csv_with_the_same_figures(app, clerk, ctx):

@@ -7,7 +7,7 @@ import pytest
 from domain.statuses import Status
 from domain.workflow import WorkflowError
 from node import events, store
-from node.db import connect
+from service.sqlite import connect
 from protocol.events import event_hash
 from tests.conftest import AGENCY, APPLICANT, receive
 
@@ -175,7 +175,7 @@ def test_withdrawal_then_stop(ctx):
 def test_online_registration_is_accepted_or_refused(ctx, clock):
     from domain import workflow
     from node import reference
-    from node.db import write_tx
+    from service.sqlite import write_tx
     c = ctx()
     proc = reference.procedure(c.conn, "1.001193")
     code = f"{AGENCY}-260105-0900"

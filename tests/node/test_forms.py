@@ -9,7 +9,7 @@ import pytest
 from domain import workflow
 from domain.codes import format_code
 from node import reference, store
-from node.db import connect, write_tx
+from service.sqlite import connect, write_tx
 from node.qr import lookup_url, qr_svg
 from node.views.forms import date_words, limit_label, place_name
 from tests.conftest import AGENCY, APPLICANT, receive

@@ -15,7 +15,7 @@ PERIOD = {"from": "2026-01-01", "to": "2026-01-31"}
 def install_field(app, clock, field: str) -> str:
     """Publish (as central would) a catalogue whose first procedure belongs to ``field``; its code."""
     from node import reference
-    from node.db import connect, write_tx
+    from service.sqlite import connect, write_tx
     conn = connect(app.config["DATABASE"])
     try:
         procedures = reference.procedures(conn)

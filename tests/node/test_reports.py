@@ -8,7 +8,7 @@ import pytest
 
 from domain import reports
 from node import store
-from node.db import connect
+from service.sqlite import connect
 from tests.conftest import AGENCY, receive
 
 JAN = {"from": "2026-01-01", "to": "2026-01-31"}

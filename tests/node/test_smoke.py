@@ -1,4 +1,3 @@
-from tests.conftest import login
 
 
 def test_home_requires_login(client):

@@ -2,10 +2,9 @@
 import re
 from datetime import datetime
 
-import pytest
 
 from node import create_app
-from node.db import connect
+from service.sqlite import connect
 from tests.conftest import APPLICANT, CLERK_PASSWORD, login, receive
 
 
@@ -153,7 +152,7 @@ def test_only_admins_reach_the_admin_page_and_can_add_and_disable_users(client):
     page = client.get("/quan-tri/nguoi-dung").get_data(as_text=True)
     assert "Lê Thị Mai" in page
     from node import users
-    from node.db import connect as c
+    from service.sqlite import connect as c
     conn = c(client.application.config["DATABASE"])
     mai = users.by_name(conn, "mai")
     client.post(f"/quan-tri/nguoi-dung/{mai.id}/trang-thai")
@@ -183,7 +182,7 @@ def test_pages_load_nothing_from_the_internet(ctx, clerk):
 
 
 def test_digit_searches_use_indexes_not_a_table_scan(app, ctx):
-    from node.db import connect as c
+    from service.sqlite import connect as c
     conn = c(app.config["DATABASE"])
     receive(ctx)
     from node import store
