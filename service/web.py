@@ -160,7 +160,8 @@ def base_app(import_name: str, test_config: dict | None, *, envvar: str, setting
     )
     app.json.ensure_ascii = False
     app.config.update(test_config)
-    if isinstance(app.config["DATABASE"], Path) and not app.config["DATABASE"].exists():
+    where = app.config["DATABASE"]
+    if not str(where).startswith(("postgresql://", "postgres://")) and not Path(where).exists():
         raise ConfigError(f"no database at {app.config['DATABASE']} (run {program} init first)")
     app.extensions["motcua.login_limiter"] = SlidingWindow(settings["login_max_per_address"], 600)
 
