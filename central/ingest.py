@@ -242,7 +242,7 @@ def _record_fork(conn, node_id, seq, stored_hash, offered_hash, offered_raw: byt
 
 # --- materialisation -------------------------------------------------------------------------
 #
-# What a node may say about a dossier (docs/SECURITY-INGEST.md):
+# What a node may say about a dossier (docs/SECURITY.md, part 1):
 # - ownership: it may create only a dossier whose code carries its own agency code, or an online
 #   dossier central handed down to it (online_dossiers); it may change only a dossier whose row
 #   it owns. The row is keyed by the event's ``dossier``, never by a code inside ``data``, and the

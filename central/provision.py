@@ -6,7 +6,9 @@ from datetime import datetime
 from pathlib import Path
 
 from service.files import make_private, new_data_folder
+from service.provision import check_admin_password, fill_new_database
 from service.settings import ConfigError
+
 from service.sqlite import write_tx
 
 from . import feed, keys, users
@@ -25,9 +27,7 @@ def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: d
     data_dir = Path(data_dir)
     if data_dir.exists() and any(data_dir.iterdir()):
         raise ConfigError(f"{data_dir} already exists and is not empty; refusing to overwrite it")
-    problem = users.password_problem(password)
-    if problem:
-        raise ConfigError(f"admin {problem}")
+    check_admin_password(password)
     raw = {"name": name, "secret_key": secrets.token_urlsafe(48)}
     if database:
         raw["database"] = database
@@ -38,18 +38,9 @@ def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: d
         with new_data_folder(data_dir, (CONFIG_NAME, KEY_NAME, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm")):
             keys.create(data_dir)
             make_private(data_dir / KEY_NAME)
-            db_path = target(data_dir, values)
-            migrate(db_path)
-            conn = connect(db_path)
-            try:
-                with write_tx(conn):
-                    feed.publish_samples(conn, now=now)
-                try:
-                    users.create(conn, admin, password, "admin", "Quản trị viên", now)
-                except users.UserError as exc:
-                    raise ConfigError(f"admin {exc}") from None
-            finally:
-                conn.close()
+            fill_new_database(target(data_dir, values), migrate=migrate, connect=connect,
+                              seed=lambda conn: feed.publish_samples(conn, now=now),
+                              create_user=users.create, admin=admin, password=password, now=now)
             write_settings(data_dir, values)
     except BaseException:
         if database:

@@ -184,7 +184,10 @@ def parse_calendar_document(doc: dict) -> tuple[int, list[CalendarEntry]]:
     version = doc.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise CalendarError(f"calendar version must be a positive integer, got {version!r}")
-    return version, parse_entries(doc.get("entries"))
+    entries = doc.get("entries")
+    if not isinstance(entries, list):
+        raise CalendarError("a calendar document's 'entries' must be a list")
+    return version, parse_entries(entries)
 
 
 def load_default_calendar() -> tuple[int, list[CalendarEntry]]:

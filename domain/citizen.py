@@ -161,8 +161,9 @@ def validate_person(raw: dict, who: str = "người được ủy quyền") -> t
     problems = []
     if not values["name"] or len(values["name"]) > MAX_NAME or any(c.isdigit() for c in values["name"]):
         problems.append(f"Nhập họ và tên {who} (không quá {MAX_NAME} ký tự, không chứa chữ số).")
-    if id_number_error(values["id_number"]):
-        problems.append(f"Số định danh của {who}: " + id_number_error(values["id_number"]).lower())
+    id_error = id_number_error(values["id_number"])
+    if id_error:
+        problems.append(f"Số định danh của {who}: " + id_error.lower())
     if values["phone"] and phone_error(values["phone"]):
         problems.append(f"Số điện thoại của {who} không hợp lệ.")
     if len(values["relationship"]) > 200:

@@ -17,6 +17,8 @@ Events (metadata only, never bytes; the bytes are blobs beside the log, named by
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import re
 from datetime import date
 
@@ -61,7 +63,7 @@ def component_index(state: dict, component) -> int | str:
     raise DigitisationError("component", "Chọn thành phần hồ sơ để đính kèm tệp.")
 
 
-def active(state: dict) -> list[dict]:
+def active(state: Mapping) -> list[dict]:
     """Attachments not removed, in the order they were added."""
     attachments = state.get("attachments")
     if not isinstance(attachments, list):  # a row of another shape (central reads what nodes sent)
@@ -203,7 +205,7 @@ def apply(state: dict, etype: str, data: dict, at: str) -> dict:
 
 # --- status of a dossier ------------------------------------------------------------------------
 
-def components(state: dict) -> list[dict]:
+def components(state: Mapping) -> list[dict]:
     """Each listed component with its digitisation state, exemption and active attachments."""
     attached = active(state)
     exemptions = state.get("exemptions") or {}
@@ -223,16 +225,16 @@ def components(state: dict) -> list[dict]:
     return out
 
 
-def fully_digitised(state: dict) -> bool:
+def fully_digitised(state: Mapping) -> bool:
     """Every listed component is digitised or exempt (the numerator of the dossier digitisation rate)."""
     return all(c["status"] != "not_digitised" for c in components(state))
 
 
-def result_files(state: dict) -> list[dict]:
+def result_files(state: Mapping) -> list[dict]:
     return [a for a in active(state) if a.get("component") == RESULT]
 
 
-def result_digitised(state: dict) -> bool:
+def result_digitised(state: Mapping) -> bool:
     return bool(result_files(state))
 
 

@@ -153,8 +153,8 @@ def to_xlsx(table: Table, agency_names: Mapping[str, str] | None = None, *, issu
             sheet.merge_range(top, col, sub, col, group, head)
         else:
             sheet.merge_range(top, col, top, col + len(cols) - 1, group, head)
-            for offset, (_, label) in enumerate(cols):
-                sheet.write(sub, col + offset, label, head)
+            for offset, (_key, sub_label) in enumerate(cols):
+                sheet.write(sub, col + offset, sub_label, head)
         col += len(cols)
     sheet.set_row(top, 30)
     sheet.set_row(sub, 30)

@@ -45,5 +45,5 @@ def score(query: str | None, text: str) -> int | None:
 
 def rank(query: str | None, items: list, text_of) -> list:
     """The items matching ``query``, best first (stable for equal scores)."""
-    scored = [(score(query, text_of(item)), i, item) for i, item in enumerate(items)]
-    return [item for s, _i, item in sorted((t for t in scored if t[0] is not None), key=lambda t: (-t[0], t[1]))]
+    scored = [(s, i, item) for i, item in enumerate(items) if (s := score(query, text_of(item))) is not None]
+    return [item for _s, _i, item in sorted(scored, key=lambda t: (-t[0], t[1]))]

@@ -105,10 +105,10 @@ def _supplement_pairs(items) -> list[tuple[str, str | None]]:
 def row_from_state(state: Mapping) -> dict:
     """The report row of a dossier's full state (``domain.dossier`` shape)."""
     row = {k: state.get(k) for k in PROJECTION_KEYS}
-    row["supplement_count"] = row["supplement_count"] or 0
+    count = row["supplement_count"] = row["supplement_count"] or 0
     withdrawal = state.get("withdrawal") or {}
     row["withdrawn_at"] = withdrawal.get("at") if state.get("status") in WITHDRAWN_STATUSES else None
-    row["supplements"] = _supplement_pairs(state.get("supplements")) if row["supplement_count"] > 0 else []
+    row["supplements"] = _supplement_pairs(state.get("supplements")) if count > 0 else []
     return row
 
 

@@ -76,4 +76,4 @@ def check_transition(current: int, target: int) -> None:
 
 def is_overdue(status: int, due_at: str | None, now_iso: str) -> bool:
     """Overdue is derived, never stored: the clock is running and now is past the due time."""
-    return bool(due_at) and Status(status) in CLOCK_RUNNING and now_iso > due_at
+    return due_at is not None and due_at != "" and Status(status) in CLOCK_RUNNING and now_iso > due_at

@@ -6,7 +6,7 @@ sends, however well signed, only becomes a row if it obeys the same rules). It r
 new state, or raises ``EventInvalid`` (English message: it goes to logs and to central's
 anomaly list, never to a citizen).
 
-What is checked (docs/SECURITY-INGEST.md lists it for operators):
+What is checked (docs/SECURITY.md, part 1 lists it for operators):
 - the event's canonical size is within ``max_bytes`` (checked first: nothing else runs on
   an oversized event);
 - the reducer accepts it (``domain.dossier.apply_event``: legal transition from the current

@@ -447,8 +447,8 @@ def correct(state, params, now, calendar, procedure=None, *, role: str = "clerk"
             if documents != state["documents"]:
                 changes["documents"] = documents
     if "representative" in params:
-        person, problems = validate_person(params["representative"] or {})
-        errors.extend(Invalid("representative", p) for p in problems)
+        person, person_problems = validate_person(params["representative"] or {})
+        errors.extend(Invalid("representative", p) for p in person_problems)
         if person != state.get("representative"):
             changes["representative"] = person
     new_procedure = params.get("procedure")
@@ -538,7 +538,7 @@ def available_actions(state: dict) -> list[str]:
             names.append(name)
         elif name == "hand_off" and status == Status.PROCESSING and not open_handoff(state):
             names.append(name)
-        elif name == "hand_back" and open_handoff(state) and not open_handoff(state).get("upper"):
+        elif name == "hand_back" and (handoff := open_handoff(state)) and not handoff.get("upper"):
             names.append(name)
         elif name == "hand_up" and status == Status.PROCESSING and not open_handoff(state):
             names.append(name)

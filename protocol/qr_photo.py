@@ -24,12 +24,12 @@ def qr_texts(data: bytes) -> list[str]:
         raise PhotoError("empty or too large")
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         image.load()
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as exc:
         raise PhotoError(f"not a readable image: {type(exc).__name__}") from None
     image = image.convert("L")
     if max(image.size) > WORK_SIZE:
         image.thumbnail((WORK_SIZE, WORK_SIZE))
-    texts = [r.text for r in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode) if r.text]
+    texts = [r.text for r in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)) if r.text]
     return sorted(texts, key=lambda t: not t.upper().startswith("MC1:"))

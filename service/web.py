@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Callable
 
-from flask import Flask, jsonify, render_template, request
+from flask import Blueprint, Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -20,6 +20,9 @@ from .settings import ConfigError
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+# the app's static/ and the shell's service/static/ (shell.css, which templates/shared/layout.html links first)
+STATIC_ENDPOINTS = ("static", "shell.static")
 
 # status -> (JSON code, English message, Vietnamese title, Vietnamese message)
 ERRORS = {
@@ -91,7 +94,7 @@ def harden(app: Flask, logger: str) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Content-Security-Policy", CSP)
-        if request.endpoint != "static" and not request.path.startswith("/static/"):
+        if request.endpoint not in STATIC_ENDPOINTS and not request.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -145,6 +148,7 @@ def base_app(import_name: str, test_config: dict | None, *, envvar: str, setting
     if check is not None:
         check(settings)
     app = Flask(import_name)
+    app.register_blueprint(Blueprint("shell", __name__, static_folder="static", static_url_path="/static/shell"))
     app.config.update(
         SECRET_KEY=settings["secret_key"],
         DATA_DIR=data_dir,

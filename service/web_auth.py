@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 
 from . import accounts
+from .web import STATIC_ENDPOINTS
 
 MESSAGES_VI = {
     "current password is wrong": "Mật khẩu hiện tại không đúng.",
@@ -86,7 +87,7 @@ def auth_blueprint(home_endpoint: str, get_db: Callable, *, logger: str, skip_pr
         if skip_prefixes and request.path.startswith(skip_prefixes):
             return None
         g.user = None
-        if request.endpoint == "static":
+        if request.endpoint in STATIC_ENDPOINTS:
             return None
         session_id = session.get("sid")
         if session_id is None:

@@ -193,6 +193,22 @@ def test_after_an_admin_reset_the_user_must_choose_a_new_password_before_anythin
     assert fresh.get(site.staff_pages[0]).status_code == 200
 
 
+
+def test_the_shared_stylesheet_is_linked_first_and_served_even_to_a_user_who_must_change_password(site):
+    client = site.client()
+    login(client)
+    conn = site.conn()
+    try:
+        conn.execute("UPDATE users SET must_change_password = 1 WHERE username = 'lan'")
+    finally:
+        conn.close()
+    page = client.get("/doi-mat-khau").get_data(as_text=True)
+    shell, own = page.index('href="/static/shell/shell.css"'), page.index('href="/static/style.css"')
+    assert shell < own  # each app's own rules come after the shared ones
+    r = client.get("/static/shell/shell.css")
+    assert r.status_code == 200 and r.mimetype == "text/css" and "header.top" in r.get_data(as_text=True)
+    assert r.headers.get("Cache-Control") != "no-store"  # a static file, not a page with citizens' data
+
 # --- throttles under concurrency ----------------------------------------------------------------
 
 @pytest.fixture
