@@ -48,7 +48,8 @@ from domain.clock import local_now, today  # noqa: E402
 from domain.codes import format_code  # noqa: E402
 from domain.dossier import apply_event, project  # noqa: E402
 from domain.text import fold  # noqa: E402
-from node import reference, store, users  # noqa: E402
+from node import reference, store, roles  # noqa: E402
+from service import accounts  # noqa: E402
 from service.sqlite import connect, write_tx  # noqa: E402
 from node.provision import init_node  # noqa: E402
 from node.settings import DB_NAME, load_settings  # noqa: E402
@@ -168,8 +169,8 @@ def make_node(folder: Path) -> tuple[Path, str]:
               now=now, parent_name="UBND tỉnh Quảng Ninh")
     conn = connect(data / DB_NAME)
     try:
-        clerk = users.create(conn, "lan", PASSWORD, "clerk", "Nguyễn Thị Lan", now)
-        token = users.create_token(conn, clerk, "bench", now)
+        clerk = accounts.create(conn, "lan", PASSWORD, "clerk", "Nguyễn Thị Lan", now, roles=roles.ROLES)
+        token = accounts.create_token(conn, clerk, "bench", now, prefix=roles.TOKEN_PREFIX)
     finally:
         conn.close()
     return data, token

@@ -401,7 +401,7 @@ def agency_code(i: int) -> str:
 def register_nodes(central: CentralProcess, n: int) -> list[tuple[str, object]]:
     """Node entries with one-time codes straight in central's database (what `node add` does),
     then each node enrols over HTTP with its own fresh key."""
-    from central.clock import local_now
+    from domain.clock import local_now
     from central.db import connect as central_connect
     from central.store.nodes import add_node
     conn = central_connect(central.dir / "motcua-central.db")

@@ -4,11 +4,11 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
+from domain.clock import local_now
 from service.settings import ConfigError
 from service.web import base_app
 
 from . import db, keys
-from .clock import local_now
 from .ingest import Caps
 from .settings import DB_NAME, FILE
 

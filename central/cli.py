@@ -7,10 +7,12 @@ from pathlib import Path
 
 import click
 
-from .clock import local_now
+from domain.clock import local_now
 from service import cli as shared
 from service.cli import config_errors, read_password
 from service.settings import ConfigError
+
+from .roles import ROLES, TOKEN_PREFIX
 
 data_option = shared.data_option("MOTCUA_CENTRAL_DATA", "Central's")
 
@@ -199,11 +201,11 @@ def node_recovery_code(data_dir, agency):
     _print_code(code, expires, data_dir)
 
 
-_users = shared.LazyModule("central.users")
-main.add_command(shared.user_commands(data_option, open_db, _users, local_now, program="motcua-central",
-                                      roles=("admin", "viewer"), default_role="viewer", example_data="/srv/central",
+main.add_command(shared.user_commands(data_option, open_db, local_now, program="motcua-central",
+                                      roles=ROLES, default_role="viewer", example_data="/srv/central",
                                       role_help="viewer reads, admin also hands dossiers back and manages nodes."))
-main.add_command(shared.token_commands(data_option, open_db, _users, local_now, program="motcua-central",
+main.add_command(shared.token_commands(data_option, open_db, local_now, program="motcua-central",
+                                       token_prefix=TOKEN_PREFIX,
                                        example_data="/srv/central", example_url="http://127.0.0.1:8090/api/v1/nodes"))
 
 

@@ -1,12 +1,11 @@
-"""Central's notion of now: Vietnam local time (UTC+7, no daylight saving), naive, whole seconds.
+"""Central's timestamps as text: whole seconds, ISO 8601.
 
-Defined once in domain/clock.py for node, central, tests and tools alike.
+Now itself (Vietnam local time, UTC+7, naive) is defined once in domain/clock.py (``local_now``) for node,
+central, tests and tools alike; import it from there.
 """
 from __future__ import annotations
 
 from datetime import datetime
-
-from domain.clock import VIETNAM, local_now, today  # noqa: F401  (the one definition)
 
 
 def iso(dt: datetime) -> str:

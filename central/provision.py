@@ -9,9 +9,10 @@ from service.files import make_private, new_data_folder
 from service.provision import check_admin_password, fill_new_database
 from service.settings import ConfigError
 
+from service import accounts
 from service.sqlite import write_tx
 
-from . import feed, keys, users
+from . import feed, keys, roles
 from .db import connect, is_postgres, migrate, target
 from .settings import CONFIG_NAME, DB_NAME, KEY_NAME, parse_settings, write_settings
 from .store.backend import DB_ERRORS, redacted
@@ -40,7 +41,8 @@ def init_central(data_dir: Path, *, name: str, admin: str, password: str, now: d
             make_private(data_dir / KEY_NAME)
             fill_new_database(target(data_dir, values), migrate=migrate, connect=connect,
                               seed=lambda conn: feed.publish_samples(conn, now=now),
-                              create_user=users.create, admin=admin, password=password, now=now)
+                              create_user=lambda *a: accounts.create(*a, roles=roles.ROLES),
+                              admin=admin, password=password, now=now)
             write_settings(data_dir, values)
     except BaseException:
         if database:

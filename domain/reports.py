@@ -158,21 +158,24 @@ class Period:
         return {"from": self.start.isoformat(), "to": self.end.isoformat(), "as_of": self.as_of(now)}
 
 
+def parse_day(text: str) -> date:
+    """A date typed as DD/MM/YYYY (the boxes' format) or YYYY-MM-DD (links); ValueError in Vietnamese."""
+    text = (text or "").strip()
+    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            pass
+    raise ValueError(f"Ngày “{text}” không hợp lệ: nhập theo dạng ngày/tháng/năm (dd/mm/yyyy), ví dụ 31/01/2026.")
+
+
 def parse_period(start_text: str | None, end_text: str | None, today: date) -> Period:
-    """Dates typed as YYYY-MM-DD (or DD/MM/YYYY); missing ones default to this month so far.
+    """Dates typed as DD/MM/YYYY (or YYYY-MM-DD); missing ones default to this month so far.
 
     Raises ValueError with a Vietnamese message.
     """
     def parse(text, default):
-        text = (text or "").strip()
-        if not text:
-            return default
-        for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
-            try:
-                return datetime.strptime(text, fmt).date()
-            except ValueError:
-                pass
-        raise ValueError(f"Ngày “{text}” không hợp lệ: nhập theo dạng năm-tháng-ngày, ví dụ 2026-01-31.")
+        return parse_day(text) if (text or "").strip() else default
     start = parse(start_text, today.replace(day=1))
     end = parse(end_text, max(today, start))
     if end < start:

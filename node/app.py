@@ -1,14 +1,14 @@
 """The node's Flask application factory (the shared shell is service.web.base_app)."""
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_wtf.csrf import CSRFProtect
 
 from service.ratelimit import SlidingWindow
 from service.web import base_app
 
 from . import db
-from .clock import local_now
+from .clock import legal_time, local_now
 from .reference import CalendarCache
 from .settings import DB_NAME, FILE
 
@@ -24,10 +24,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = base_app(__name__, test_config, envvar="MOTCUA_DATA", settings_file=FILE, db_name=DB_NAME,
                    cookie_name="motcua_session", program="motcua-node", logger="motcua.node", clock=local_now)
     settings, data_dir = app.config["MOTCUA"], app.config["DATA_DIR"]
+    app.config.setdefault("STATUS_REFRESH_SECONDS", 30)  # how often app.js refreshes the status bar
     db.migrate(app.config["DATABASE"], backup_dir=data_dir / "backups")
 
     app.extensions["motcua.calendar"] = CalendarCache(settings["working_hours"])
-    app.extensions["motcua.lookup_limiter"] = SlidingWindow(settings["lookup_max_attempts"], 600)
+    from .views.lookup import ADDRESS_FACTOR
+    limit = settings["lookup_max_attempts"]  # per dossier code; per address ten times as many
+    app.extensions["motcua.lookup_code_limiter"] = SlidingWindow(limit, 600)
+    app.extensions["motcua.lookup_address_limiter"] = SlidingWindow(limit * ADDRESS_FACTOR, 600)
 
     db.init_app(app)
     csrf.init_app(app)
@@ -47,6 +51,14 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from .views.filters import register as register_filters
     register_filters(app)
+
+    @app.before_request
+    def legal_now():
+        """The request's clock is the legal time (issue 8.13): lists, today and overdue follow central's
+        clock when this PC's is known to be off; ``g.pc_now`` keeps what the PC said (service.web set g.now)."""
+        g.pc_now = g.now
+        if request.endpoint != "static":
+            g.now = legal_time(db.get_db(), g.pc_now).now
 
     @app.after_request
     def wake_sync(response):

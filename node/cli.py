@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .clock import local_now
+from .roles import ROLES, TOKEN_PREFIX
 from service import cli as shared
 from service.cli import config_errors, read_password
 from service.settings import ConfigError
@@ -107,11 +108,11 @@ def run(data_dir, host, port, threads):
         lock.release()
 
 
-_users = shared.LazyModule("node.users")
-main.add_command(shared.user_commands(data_option, open_db, _users, local_now, program="motcua-node",
-                                      roles=("clerk", "leader", "admin"), default_role="clerk", example_data="/srv/motcua",
+main.add_command(shared.user_commands(data_option, open_db, local_now, program="motcua-node",
+                                      roles=ROLES, default_role="clerk", example_data="/srv/motcua",
                                       role_help="clerk receives dossiers, leader resolves them, admin manages the node."))
-main.add_command(shared.token_commands(data_option, open_db, _users, local_now, program="motcua-node",
+main.add_command(shared.token_commands(data_option, open_db, local_now, program="motcua-node",
+                                       token_prefix=TOKEN_PREFIX,
                                        example_data="/srv/motcua", example_url="http://127.0.0.1:8080/api/v1/procedures"))
 
 

@@ -4,15 +4,16 @@
 clock corrected by central's, once a signed reply from central has shown that the PC is off by
 more than ``clock_warning_minutes`` (node/sync.py records that correction in sync_state). A node
 that has never synced has nothing to correct with and uses the PC clock (the status bar says so).
-Codes, received_at and due times are computed from the legal time (node/store.py), and each
-corrected event records both the PC's time and the corrected one.
+Every web request runs on the legal time (``g.now``, set in node/app.py; ``g.pc_now`` keeps the PC's):
+codes, received_at, due times, the "today" and overdue lists. node/store.py corrects from the PC's time
+inside its transaction, once, and each corrected event records both the PC's time and the corrected one.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from domain.clock import VIETNAM, local_now, today  # noqa: F401  (the one definition of now)
+from domain.clock import local_now  # the one definition of now
 
 CORRECTION_KEY = "clock_correction_seconds"
 

@@ -12,7 +12,8 @@ from service.provision import check_admin_password, fill_new_database
 from service.settings import ConfigError
 from service.sqlite import connect
 
-from . import reference, users
+from . import reference, roles
+from service import accounts
 from .db import migrate
 from .settings import CONFIG_NAME, DB_NAME, parse_settings, write_settings
 
@@ -38,6 +39,6 @@ def init_node(data_dir: Path, *, agency_code: str, agency_name: str, admin: str,
             reference.install_calendar(conn, cal_version, entries, stamp)
 
         fill_new_database(data_dir / DB_NAME, migrate=migrate, connect=connect, seed=seed,
-                          create_user=users.create, admin=admin, password=password, now=now)
+                          create_user=lambda *a: accounts.create(*a, roles=roles.ROLES), admin=admin, password=password, now=now)
         write_settings(data_dir, values)
     return values

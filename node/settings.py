@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from domain.calendar import CalendarError, parse_hours
 from domain.codes import agency_code_error
-from service.settings import (Setting, SettingsFile, as_str, clock_time, nonempty, positive_int, secret, url,
-                              web_settings)
+from service.settings import (ConfigError, Setting, SettingsFile, as_str, clock_time, nonempty, positive_int,
+                              secret, url, web_settings)
 
 CONFIG_NAME = "motcua.toml"
 DB_NAME = "motcua-node.db"
@@ -48,8 +48,11 @@ SETTINGS = [
             url),
     Setting("central_url", "", "Address of central, set by enrolment", url),
     *web_settings(session_help="How long a staff login lasts", max_request_bytes=32 * 1024 * 1024,
-                  max_request_help="Largest request body accepted, in bytes (room for a dossier's scanned pages)"),
-    Setting("lookup_max_attempts", 10, "Citizen lookups allowed per address per 10 minutes", positive_int),
+                  max_request_help="Largest request body accepted, in bytes, uploads included (at least "
+                                   "document_max_file_mb + 1 MB)"),
+    Setting("lookup_max_attempts", 10,
+            "Wrong citizen lookups allowed per dossier code per 10 minutes (per address: 10 times as many)",
+            positive_int),
     Setting("sync_interval_seconds", 60, "How often the sync worker runs when nothing wakes it", positive_int),
     Setting("sync_connect_timeout", 10, "Seconds to wait for a connection to central", positive_int),
     Setting("sync_read_timeout", 60, "Seconds to wait for central's answer", positive_int),
@@ -67,7 +70,18 @@ SETTINGS = [
             positive_int),
     Setting("capture_link_minutes", 10, "How long a phone-capture QR link stays valid", positive_int),
 ]
-FILE = SettingsFile(SETTINGS, CONFIG_NAME, "motcua-node")
+UPLOAD_OVERHEAD = 2**20  # room for a multipart upload's headers and form fields beside its file
+
+
+def _check(values: dict) -> None:
+    """The server refuses any body over max_request_bytes before the app sees it: one largest file must fit."""
+    need = values["document_max_file_mb"] * 2**20 + UPLOAD_OVERHEAD
+    if values["max_request_bytes"] < need:
+        raise ConfigError(f"setting 'max_request_bytes' ({values['max_request_bytes']}) must be at least "
+                          f"document_max_file_mb + 1 MB ({need}), or the largest file allowed could never be uploaded")
+
+
+FILE = SettingsFile(SETTINGS, CONFIG_NAME, "motcua-node", check=_check)
 parse_settings = FILE.parse
 load_settings = FILE.load
 render_config = FILE.render

@@ -34,13 +34,19 @@ class NotHolder(PermissionError):
 
 @dataclass(frozen=True)
 class Context:
-    """Who is acting, where and when (``now`` is this PC's clock; store corrects it); one per request."""
+    """Who is acting, where and when; one per request.
+
+    ``now`` is this PC's clock, which the store corrects to the legal time; or, when ``pc_now`` is given
+    (a web request: node/views/context.py), ``now`` is already the legal time and ``pc_now`` the PC's
+    clock it came from. Either way the store corrects from the PC's time, once, inside its transaction.
+    """
     conn: sqlite3.Connection
     node: str
     agency: str
     actor: str
     now: datetime
     calendar_cache: reference.CalendarCache
+    pc_now: datetime | None = None
 
 
 def _next_counter(conn, name: str) -> int:
@@ -66,10 +72,9 @@ def save_row(conn, state: dict, state_before: dict | None) -> None:
 
 def _legal(ctx: Context) -> tuple[Context, dict | None]:
     """The context at the legal time (PC clock corrected by central's, when off), and the record of it."""
-    legal = legal_time(ctx.conn, ctx.now)
-    if not legal.corrected:
-        return ctx, None
-    return replace(ctx, now=legal.now), legal.record()
+    pc = ctx.pc_now or ctx.now  # always from the PC's clock: never corrected twice
+    legal = legal_time(ctx.conn, pc)
+    return replace(ctx, now=legal.now, pc_now=pc), (legal.record() if legal.corrected else None)
 
 
 def _write(conn, ctx: Context, state_before: dict | None, change: workflow.Change, code: str,

@@ -46,9 +46,9 @@ def private_files() -> None:
     os.umask(PRIVATE_UMASK)
 
 
-def user_commands(data_option, open_db: Callable, users, now: Callable, *, program: str, roles: tuple[str, ...],
+def user_commands(data_option, open_db: Callable, now: Callable, *, program: str, roles: dict[str, str],
                   default_role: str, role_help: str, example_data: str) -> click.Group:
-    """The ``user`` group both CLIs mount: add, reset-password, disable, enable."""
+    """The ``user`` group both CLIs mount: add, reset-password, disable, enable (``roles``: the app's ROLES)."""
 
     @click.group("user")
     def group():
@@ -59,17 +59,18 @@ def user_commands(data_option, open_db: Callable, users, now: Callable, *, progr
     @group.command("add")
     @data_option
     @click.argument("username")
-    @click.option("--role", type=click.Choice(roles), default=default_role, show_default=True,
+    @click.option("--role", type=click.Choice(tuple(roles)), default=default_role, show_default=True,
                   help=role_help)
     @click.option("--full-name", default="", help="Name shown on forms and in logs.")
     @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
     @config_errors
     def add(data_dir, username, role, full_name, password_stdin):
+        from . import accounts
         _settings, conn = open_db(data_dir)
         password = read_password(password_stdin, f"Password for {username}")
         try:
-            created = users.create(conn, username, password, role, full_name, now())
-        except users.UserError as exc:
+            created = accounts.create(conn, username, password, role, full_name, now(), roles=roles)
+        except accounts.UserError as exc:
             raise ConfigError(str(exc)) from None
         click.echo(f"User {created.username} ({created.role}) created.")
     add.help = (f"Add a staff account.\n\nExample:\n\n    echo 'Lan-pass-2026' | {program} user add "
@@ -81,12 +82,13 @@ def user_commands(data_option, open_db: Callable, users, now: Callable, *, progr
     @click.option("--password-stdin", is_flag=True, help="Read the temporary password from standard input.")
     @config_errors
     def reset(data_dir, username, password_stdin):
+        from . import accounts
         _settings, conn = open_db(data_dir)
-        account = _existing(users, conn, username)
+        account = _existing(conn, username)
         password = read_password(password_stdin, f"Temporary password for {username}")
         try:
-            users.reset_password(conn, account.id, password)
-        except users.UserError as exc:
+            accounts.reset_password(conn, account.id, password)
+        except accounts.UserError as exc:
             raise ConfigError(str(exc)) from None
         click.echo(f"Password of {account.username} reset; their sessions ended and they choose a new one "
                    f"at the next login.")
@@ -95,26 +97,28 @@ def user_commands(data_option, open_db: Callable, users, now: Callable, *, progr
                   f"--data {example_data} lan --password-stdin")
 
     for name, active in (("disable", False), ("enable", True)):
-        group.add_command(_toggle(name, active, data_option, open_db, users, program, example_data))
+        group.add_command(_toggle(name, active, data_option, open_db, program, example_data))
     return group
 
 
-def _existing(users, conn, username: str):
-    account = users.by_name(conn, username)
+def _existing(conn, username: str):
+    from . import accounts
+    account = accounts.by_name(conn, username)
     if account is None:
         raise ConfigError(f"no user {username!r}")
     return account
 
 
-def _toggle(name: str, active: bool, data_option, open_db, users, program: str, example_data: str):
+def _toggle(name: str, active: bool, data_option, open_db, program: str, example_data: str):
     @click.command(name)
     @data_option
     @click.argument("username")
     @config_errors
     def toggle(data_dir, username):
+        from . import accounts
         _settings, conn = open_db(data_dir)
-        account = _existing(users, conn, username)
-        users.set_active(conn, account.id, active)
+        account = _existing(conn, username)
+        accounts.set_active(conn, account.id, active)
         click.echo(f"User {account.username} {name}d" + ("" if active else "; their sessions ended."))
     toggle.help = (("Disable an account: it can log in nowhere and its open sessions end at once."
                     if not active else "Enable a disabled account again.")
@@ -122,9 +126,9 @@ def _toggle(name: str, active: bool, data_option, open_db, users, program: str, 
     return toggle
 
 
-def token_commands(data_option, open_db: Callable, users, now: Callable, *, program: str, example_data: str,
-                   example_url: str) -> click.Group:
-    """The ``token`` group both CLIs mount: create."""
+def token_commands(data_option, open_db: Callable, now: Callable, *, program: str, token_prefix: str,
+                   example_data: str, example_url: str) -> click.Group:
+    """The ``token`` group both CLIs mount: create (tokens start with the app's ``token_prefix``)."""
 
     @click.group("token")
     def group():
@@ -137,23 +141,13 @@ def token_commands(data_option, open_db: Callable, users, now: Callable, *, prog
     @click.option("--label", default="", help="What the token is for.")
     @config_errors
     def create(data_dir, username, label):
+        from . import accounts
         _settings, conn = open_db(data_dir)
-        account = users.by_name(conn, username)
+        account = accounts.by_name(conn, username)
         if account is None or not account.active:
             raise ConfigError(f"no active user {username!r}")
-        click.echo(users.create_token(conn, account, label, now()))
+        click.echo(accounts.create_token(conn, account, label, now(), prefix=token_prefix))
     create.help = (f"Print a new API token for USERNAME (shown once; store it safely).\n\nExample:\n\n"
                    f"    curl -H \"Authorization: Bearer $({program} token create --data {example_data} admin)\" "
                    f"{example_url}")
     return group
-
-
-class LazyModule:
-    """A module imported on first use, so that building the CLI (and `--help`) stays fast."""
-
-    def __init__(self, name: str):
-        self._name = name
-
-    def __getattr__(self, attr):
-        import importlib
-        return getattr(importlib.import_module(self._name), attr)

@@ -1,4 +1,8 @@
-"""In-process sliding-window limiter (each server is one process; waitress threads share it)."""
+"""In-process sliding-window limiter (each server is one process; waitress threads share it).
+
+Only check-and-count in one step (``try_acquire``), so parallel requests cannot all pass a check before
+any of them is counted; ``release`` gives back an attempt that turned out not to count.
+"""
 from __future__ import annotations
 
 import threading
@@ -17,18 +21,6 @@ class SlidingWindow:
         while hits and hits[0] <= now - self.seconds:
             hits.popleft()
         return hits
-
-    def blocked(self, key: str) -> bool:
-        with self._lock:
-            return len(self._trim(key, self.clock())) >= self.limit
-
-    def hit(self, key: str) -> None:
-        with self._lock:
-            now = self.clock()
-            self._trim(key, now).append(now)
-            if len(self._hits) > 10_000:  # bound memory under a flood of distinct keys
-                for k in [k for k, v in self._hits.items() if not v]:
-                    del self._hits[k]
 
     def try_acquire(self, key: str) -> bool:
         """Check and count in one step: False when the key is at its limit, else record one attempt."""

@@ -84,9 +84,12 @@ def web_settings(*, session_help: str, max_request_bytes: int, max_request_help:
 class SettingsFile:
     """One program's settings: the declarations, the file name and how to read and write it."""
 
-    def __init__(self, settings: list[Setting], config_name: str, program: str):
+    def __init__(self, settings: list[Setting], config_name: str, program: str,
+                 check: Callable[[dict], None] | None = None):
+        """``check`` sees the parsed values and raises ConfigError when they do not fit together."""
         self.settings, self.config_name, self.program = settings, config_name, program
         self.by_name = {s.name: s for s in settings}
+        self.check = check
 
     def parse(self, raw: dict) -> dict:
         unknown = sorted(set(raw) - set(self.by_name))
@@ -103,6 +106,8 @@ class SettingsFile:
                 values[setting.name] = setting.parse(raw[setting.name])
             except ValueError as exc:
                 raise ConfigError(f"setting {setting.name!r}: {exc}") from None
+        if self.check is not None:
+            self.check(values)
         return values
 
     def load(self, data_dir: Path) -> dict:

@@ -1,5 +1,5 @@
 """The account pages both servers' admins use (/quan-tri/nguoi-dung): add, disable or enable, and
-reset a password. Each app gives its users module, its database getter and how to render its own
+reset a password. Each app gives its roles (name -> Vietnamese label), its database getter and how to render its own
 ``admin/users.html`` (the node shows reference versions and the last backup there, central API tokens)."""
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 
+from . import accounts
 from .accounts import MIN_PASSWORD
 from .web_auth import admin_required, password_error_vi
 
@@ -23,7 +24,7 @@ def user_error_vi(message: str) -> str:
     return next((text for key, text in USER_ERRORS_VI.items() if key in message), "Không tạo được tài khoản.")
 
 
-def admin_blueprint(users, get_db: Callable, render_page: Callable) -> Blueprint:
+def admin_blueprint(roles: dict[str, str], get_db: Callable, render_page: Callable) -> Blueprint:
     """The ``admin`` blueprint; ``render_page(conn, **context)`` renders the app's admin/users.html."""
     # admin/_reset_password.html (service/templates) is the reset form both apps' admin/users.html include
     bp = Blueprint("admin", __name__, url_prefix="/quan-tri", template_folder="templates")
@@ -37,17 +38,17 @@ def admin_blueprint(users, get_db: Callable, render_page: Callable) -> Blueprint
         if request.method == "POST":
             form = request.form
             try:
-                user = users.create(conn, form.get("username", ""), form.get("password", ""), form.get("role", ""),
-                                    form.get("full_name", ""), g.now)
-            except users.UserError as exc:
+                user = accounts.create(conn, form.get("username", ""), form.get("password", ""), form.get("role", ""),
+                                       form.get("full_name", ""), g.now, roles=roles)
+            except accounts.UserError as exc:
                 return render_page(conn, error=user_error_vi(str(exc))), 400
-            flash(f"Đã tạo tài khoản {user.username} ({users.ROLES[user.role]}).")
+            flash(f"Đã tạo tài khoản {user.username} ({roles[user.role]}).")
             return back()
         return render_page(conn)
     bp.add_url_rule("/nguoi-dung", "users", users_page, methods=("GET", "POST"))
 
     def account(conn, user_id):
-        user = users.by_id(conn, user_id)
+        user = accounts.by_id(conn, user_id)
         if user is None:
             abort(404)
         return user
@@ -60,7 +61,7 @@ def admin_blueprint(users, get_db: Callable, render_page: Callable) -> Blueprint
         if user.id == g.user.id:
             flash("Không thể tự khóa tài khoản đang đăng nhập.")
         else:
-            users.set_active(conn, user_id, not user.active)  # disabling ends the user's sessions at once
+            accounts.set_active(conn, user_id, not user.active)  # disabling ends the user's sessions at once
             flash(f"Đã {'mở khóa' if not user.active else 'khóa'} tài khoản {user.username}.")
         return back()
 
@@ -77,8 +78,8 @@ def admin_blueprint(users, get_db: Callable, render_page: Callable) -> Blueprint
             flash("Hãy đổi mật khẩu của chính mình ở trang Đổi mật khẩu.")
             return back()
         try:
-            users.reset_password(conn, user.id, request.form.get("password", ""))
-        except users.UserError as exc:
+            accounts.reset_password(conn, user.id, request.form.get("password", ""))
+        except accounts.UserError as exc:
             return render_page(conn, reset_error=password_error_vi(str(exc), "Không đặt lại được mật khẩu.")), 400
         flash(f"Đã đặt lại mật khẩu của {user.username}; lần đăng nhập sau họ phải đổi mật khẩu.")
         return back()

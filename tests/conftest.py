@@ -45,15 +45,16 @@ def clock():
 
 @pytest.fixture
 def node_dir(tmp_path, clock) -> Path:
-    from node import users
+    from node import roles
+    from service import accounts
     from node.cli import open_db
     from node.provision import init_node
     data = tmp_path / "node"
     init_node(data, agency_code=AGENCY, agency_name="UBND xã Hòa Bình", admin="admin",
               password=ADMIN_PASSWORD, now=clock.now, parent_name="UBND tỉnh Quảng Ninh")
     _settings, conn = open_db(data)
-    users.create(conn, "lan", CLERK_PASSWORD, "clerk", "Nguyễn Thị Lan", clock.now)
-    users.create(conn, "hung", "Leader-pass-2026", "leader", "Trần Văn Hùng", clock.now)
+    accounts.create(conn, "lan", CLERK_PASSWORD, "clerk", "Nguyễn Thị Lan", clock.now, roles=roles.ROLES)
+    accounts.create(conn, "hung", "Leader-pass-2026", "leader", "Trần Văn Hùng", clock.now, roles=roles.ROLES)
     conn.close()
     return data
 

@@ -15,7 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from node import store, users  # noqa: E402
+from node import store, roles  # noqa: E402
+from service import accounts  # noqa: E402
 from node.cli import open_db  # noqa: E402
 from node.clock import local_now  # noqa: E402
 from node.provision import init_node  # noqa: E402
@@ -34,8 +35,8 @@ GIVEN = ["An", "Bình", "Dũng", "Đào", "Hà", "Hùng", "Lan", "Mai", "Nam", "
 def seed(data_dir: Path) -> None:
     settings, conn = open_db(data_dir)
     now = local_now()
-    users.create(conn, CLERK[0], CLERK[1], "clerk", "Nguyễn Thị Lan", now)
-    users.create(conn, LEADER[0], LEADER[1], "leader", "Trần Văn Hùng", now)
+    accounts.create(conn, CLERK[0], CLERK[1], "clerk", "Nguyễn Thị Lan", now, roles=roles.ROLES)
+    accounts.create(conn, LEADER[0], LEADER[1], "leader", "Trần Văn Hùng", now, roles=roles.ROLES)
     cache = CalendarCache(settings["working_hours"])
     rng = random.Random(2026)
     codes = ["1.001193", "1.000894", "1.004873", "2.000815", "2.000884", "1.001776", "XA-DD-01", "1.001612"]

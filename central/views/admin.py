@@ -7,19 +7,21 @@ from flask import abort, g, render_template, request
 from service.web_admin import admin_blueprint
 from service.web_auth import admin_required
 
-from .. import users as accounts
+from service import accounts
+
+from .. import roles
 from ..db import get_db
 from ..store.accounts import open_token_counts
 
 
 def _page(conn, token=None, **context):
-    return render_template("admin/users.html", users=accounts.all_users(conn), roles=accounts.ROLES,
+    return render_template("admin/users.html", users=accounts.all_users(conn), roles=roles.ROLES,
                            default_role="viewer",
                            token=token, tokens=open_token_counts(conn), **context)
 
 
 
-bp = admin_blueprint(accounts, get_db, _page)
+bp = admin_blueprint(roles.ROLES, get_db, _page)
 
 
 @bp.post("/nguoi-dung/<int:user_id>/ma-api")
@@ -30,5 +32,5 @@ def token(user_id):
     if user is None or not user.active:
         abort(404)
     label = (request.form.get("label") or "").strip()[:100] or f"tạo trên web bởi {g.user.username}"
-    value = accounts.create_token(conn, user, label, g.now)
+    value = accounts.create_token(conn, user, label, g.now, prefix=roles.TOKEN_PREFIX)
     return _page(conn, token={"user": user, "value": value})

@@ -19,7 +19,8 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from domain import workflow
 
-from .. import handback, keys, online, users
+from .. import handback, keys, online
+from service import accounts
 from ..db import get_db, get_read_db
 from ..store import dossiers, nodes, search as finder
 from .overview import overview, overview_json, read_filters
@@ -41,7 +42,7 @@ def bearer_user():
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         return error("unauthorized", "Send 'Authorization: Bearer <token>' (motcua-central token create USER).", 401)
-    g.user = users.user_for_token(get_db(), token.strip())
+    g.user = accounts.user_for_token(get_db(), token.strip())
     if g.user is None:
         return error("unauthorized", "Unknown, revoked or disabled token.", 401)
     return None

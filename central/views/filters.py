@@ -14,7 +14,7 @@ from domain import workflow
 from domain.citizen import mask_id_number, mask_name, mask_phone
 from domain.statuses import LABELS, Status, is_overdue
 
-from .. import keys, users
+from .. import keys, roles
 
 
 UNKNOWN_STATUS = "Trạng thái không xác định"
@@ -173,7 +173,7 @@ def register(app) -> None:
             "now_iso": workflow.iso(now) if now else "",
             "overdue": lambda row: overdue(row["status"], row["due_at"], workflow.iso(g.now)),
             "STATUS_LABELS": {int(k): v for k, v in LABELS.items()},
-            "ROLE_LABELS": users.ROLES,
+            "ROLE_LABELS": roles.ROLES,
             "has_endpoint": lambda name: name in current_app.view_functions,
         }
 

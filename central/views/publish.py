@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from domain.calendar import DAY_KINDS
+from domain import reports
 from domain.catalogue import DOCUMENT_KINDS, LIMIT_UNITS, fields as catalogue_fields, parse_procedure
 
 from ..db import get_db
@@ -105,14 +106,19 @@ def calendar():
 def add_day():
     conn = get_db()
     try:
-        publishing.add_calendar_entry(conn, {k: request.form.get(k, "") for k in ("date", "kind", "name")},
+        try:  # typed dd/mm/yyyy in the box (issue 12.10); the draft stores ISO dates
+            day = reports.parse_day(request.form.get("date", "")).isoformat()
+        except ValueError as exc:
+            raise publishing.DraftError(str(exc), field="date") from None
+        publishing.add_calendar_entry(conn, {"date": day, "kind": request.form.get("kind", ""),
+                                             "name": request.form.get("name", "")},
                                       actor=g.user.username, now=g.now)
     except publishing.DraftError as exc:
         draft = publishing.get(conn, "calendar")
         years = sorted({e["date"][:4] for e in draft.body["entries"]})
         return render_template("publish/calendar.html", draft=draft, years=years, day_kinds=DAY_KIND_LABELS,
                                changes=publishing.changes(conn, "calendar"), error=exc, form=request.form), 400
-    flash(f"Đã thêm ngày {request.form.get('date')} vào bản nháp lịch.")
+    flash(f"Đã thêm ngày {reports.parse_day(day):%d/%m/%Y} vào bản nháp lịch.")
     return redirect(url_for("publish.calendar"), 303)
 
 

@@ -11,7 +11,8 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from domain import workflow
 
-from .. import handback, users
+from .. import handback
+from service import accounts
 from ..clock import iso
 from ..db import get_db
 from ..store import dossiers, queue
@@ -58,7 +59,7 @@ def assign(code):
         queue.unassign(conn, code, number)
         flash(f"Đã bỏ phân công hồ sơ {code}.")
     else:
-        user = users.by_name(conn, username)
+        user = accounts.by_name(conn, username)
         if user is None or not user.active or user.role != "admin":
             flash("Chọn một tài khoản quản trị đang hoạt động (chỉ quản trị được gửi quyết định).")
             return redirect(_back(code), 303)

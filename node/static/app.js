@@ -205,8 +205,9 @@
     }, true);
   }
 
-  // The status bar (sync state, clock warning) refreshes itself every 30 seconds.
+  // The status bar (sync state, clock warning) refreshes itself every data-refresh-seconds (30 by default).
   var statusUrl = document.body.getAttribute("data-status-url");
+  var refreshSeconds = parseInt(document.body.getAttribute("data-refresh-seconds"), 10) || 30;
   if (statusUrl && document.getElementById("sync-bar")) {
     window.setInterval(function () {
       var bar = document.getElementById("sync-bar");
@@ -221,7 +222,7 @@
         if (fresh && bar.parentNode) { bar.parentNode.replaceChild(fresh, bar); }
       };
       req.send();
-    }, 30000);
+    }, refreshSeconds * 1000);
   }
 
   // Print buttons (inline scripts are forbidden by the Content-Security-Policy).

@@ -5,6 +5,35 @@
 
   function each(list, fn) { for (var i = 0; i < list.length; i++) { fn(list[i], i); } }
 
+  // Uploads over the cap: the server refuses a body over max_request_bytes before the app can answer, so
+  // the page says so in Vietnamese (the server's own wording, on <body>) and sends nothing.
+  var maxBytes = parseInt(document.body.getAttribute("data-upload-max-bytes"), 10);
+  var FORM_ROOM = 64 * 1024;  // the form's other fields and the multipart framing
+  function refuseIfTooLarge(form) {
+    if (!maxBytes) { return false; }
+    var total = 0;
+    each(form.querySelectorAll("input[type=file]"), function (input) {
+      each(input.files || [], function (f) { total += f.size; });
+    });
+    var shown = form.querySelector("[data-upload-too-large]");
+    if (total + FORM_ROOM <= maxBytes) {
+      if (shown) { shown.parentNode.removeChild(shown); }
+      return false;
+    }
+    if (!shown) {
+      shown = document.createElement("p");
+      shown.className = "error";
+      shown.setAttribute("role", "alert");
+      shown.setAttribute("data-upload-too-large", "");
+      form.insertBefore(shown, form.firstChild);
+    }
+    shown.textContent = document.body.getAttribute("data-upload-too-large");
+    return true;
+  }
+  document.addEventListener("submit", function (e) {
+    if (e.target && e.target.querySelector && refuseIfTooLarge(e.target)) { e.preventDefault(); }
+  }, true);
+
   // Drop files onto any upload form: they go into its file input and the form is sent.
   each(document.querySelectorAll("[data-dropzone]"), function (form) {
     var input = form.querySelector("input[type=file]");
@@ -16,7 +45,7 @@
       form.className = form.className.replace(/ dragging/g, "");
       if (!e.dataTransfer || !e.dataTransfer.files.length) { return; }
       input.files = e.dataTransfer.files;
-      if (form.id !== "result-form" && !form.closest("#intake-form")) { form.submit(); }
+      if (form.id !== "result-form" && !form.closest("#intake-form") && !refuseIfTooLarge(form)) { form.submit(); }
     });
   });
 

@@ -5,17 +5,18 @@ from flask import g, render_template
 
 from service.web_admin import admin_blueprint
 
-from .. import reference, users
+from .. import reference, roles
+from service import accounts
 from ..db import get_db
 from .health import last_backup_summary
 
 
 def _page(conn, **context):
-    return render_template("admin/users.html", users=users.all_users(conn), roles=users.ROLES,
+    return render_template("admin/users.html", users=accounts.all_users(conn), roles=roles.ROLES,
                            default_role="clerk",
                            catalogue_version=reference.version(conn, "catalogue"),
                            calendar_version=reference.version(conn, "calendar"),
-                           backup=last_backup_summary(conn, g.now), **context)
+                           backup=last_backup_summary(conn, g.pc_now), **context)
 
 
-bp = admin_blueprint(users, get_db, _page)
+bp = admin_blueprint(roles.ROLES, get_db, _page)

@@ -10,7 +10,8 @@ from domain import workflow
 from domain.citizen import mask_id_number
 from domain.statuses import Status
 
-from .. import reference, store, users
+from .. import reference, store
+from service import accounts
 from ..db import get_db
 from .context import store_context
 
@@ -33,7 +34,7 @@ def authenticate():
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return error("unauthorized", "Send 'Authorization: Bearer <token>' (motcua-node token create USER).", 401)
-    g.user = users.user_for_token(get_db(), token.strip())
+    g.user = accounts.user_for_token(get_db(), token.strip())
     if g.user is None:
         return error("unauthorized", "Unknown, revoked or disabled token.", 401)
     if request.method == "POST" and not g.user.can(*WRITE_ROLES):

@@ -10,5 +10,5 @@ from ..store import Context
 def store_context(actor: str | None = None) -> Context:
     settings = current_app.config["MOTCUA"]
     return Context(conn=get_db(), node=settings["agency_code"], agency=settings["agency_code"],
-                   actor=actor or g.user.username, now=g.now,
+                   actor=actor or g.user.username, now=g.now, pc_now=g.pc_now,
                    calendar_cache=current_app.extensions["motcua.calendar"])

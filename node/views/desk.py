@@ -311,7 +311,7 @@ def list_view(kind):
 @bp.route("/trang-thai")
 @login_required
 def status_bar():
-    """The status bar alone: app.js fetches it every 30 s so the bar refreshes itself."""
+    """The status bar alone: app.js fetches it every STATUS_REFRESH_SECONDS (30 s) so the bar refreshes itself."""
     return render_template("_status_bar.html"), 200, {"Cache-Control": "no-store"}
 
 

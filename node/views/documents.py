@@ -18,7 +18,10 @@ API (Bearer token, one JSON error shape)
     GET  /api/v1/dossiers/<code>/attachments/<id>    the file (access-logged)
 
 Upload bodies: each file may be up to ``document_max_file_mb``; one request carries at most
-``MAX_FILES`` files, so these routes raise the app's body cap to ``MAX_FILES`` x that for themselves.
+``MAX_FILES`` files. These routes' body cap is ``upload_cap``: MAX_FILES x that, but never more than
+``max_request_bytes``, which waitress enforces before the app sees a body (node/settings.py checks at
+start-up that one largest file fits). An upload over the cap gets a Vietnamese answer saying the limits,
+from the server when the body reaches the app, and from documents.js before it is sent when it would not.
 """
 from __future__ import annotations
 
@@ -27,8 +30,10 @@ from flask import (Blueprint, Response, abort, current_app, flash, g, jsonify, m
 
 from domain import digitisation
 
-from .. import documents, store, users
+from .. import documents, store
+from service import accounts
 from ..blobs import BlobError, BlobStore
+from ..settings import UPLOAD_OVERHEAD
 from ..db import get_db
 from ..qr import qr_svg
 from . import api
@@ -44,9 +49,22 @@ CAPTURE_COOKIE = "motcua_capture"
 def register(app) -> None:
     """Called once from the app factory: both blueprints, the API one exempt from CSRF like the API."""
     from ..app import csrf
+    from service.web import error_response
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
+    # first of all hooks: CSRFProtect reads the form in its own, and the form is parsed under the cap once
+    app.before_request_funcs.setdefault(None, []).insert(0, upload_cap_hook)
+
+    @app.errorhandler(413)
+    def too_large(_exc):
+        """An upload over the cap says the limits in Vietnamese (the API in its one error shape)."""
+        if request.endpoint not in UPLOAD_ENDPOINTS:
+            return error_response(413)
+        message = too_large_message(_settings())
+        if request.path.startswith("/api/"):
+            return api.error("too_large", message, 413)
+        return render_template("error.html", title="Tệp gửi lên quá lớn", message=message), 413
 
 
 def blob_store() -> BlobStore:
@@ -60,17 +78,27 @@ def _settings() -> dict:
     return current_app.config["MOTCUA"]
 
 
+def upload_cap(settings: dict) -> int:
+    """The largest body an upload route accepts: never more than the server's own cap (max_request_bytes)."""
+    return min(MAX_FILES * documents.caps(settings)[0] + UPLOAD_OVERHEAD, settings["max_request_bytes"])
+
+
+def too_large_message(settings: dict) -> str:
+    return (f"Các tệp gửi lên lần này quá lớn: mỗi lần gửi tối đa {upload_cap(settings) // 2**20} MB, mỗi tệp "
+            f"tối đa {settings['document_max_file_mb']} MB. Chưa có gì được lưu. Hãy gửi ít tệp hơn mỗi lần, "
+            "hoặc quét/chụp lại với độ phân giải thấp hơn.")
+
+
 def _allow_uploads() -> None:
-    request.max_content_length = MAX_FILES * documents.caps(_settings())[0] + 2**20
+    request.max_content_length = upload_cap(_settings())
 
 
 UPLOAD_ENDPOINTS = {"desk.intake", "documents.attach", "documents.result", "documents.capture",
                     "documents_api.api_attach"}
 
 
-@bp.before_app_request
-def upload_cap():
-    """Uploads may be larger than other bodies: MAX_FILES x ``document_max_file_mb`` for these routes only."""
+def upload_cap_hook():
+    """Uploads may be larger than other bodies (``upload_cap``) on these routes only."""
     if request.method == "POST" and request.endpoint in UPLOAD_ENDPOINTS:
         _allow_uploads()
 
@@ -139,7 +167,8 @@ def percent(value) -> str:
 @bp.app_context_processor
 def document_labels():
     return {"exemption_labels": digitisation.EXEMPTIONS, "digitisation_states": digitisation.STATES,
-            "document_sources": digitisation.SOURCES}
+            "document_sources": digitisation.SOURCES, "upload_max_bytes": upload_cap(_settings()),
+            "upload_too_large": too_large_message(_settings())}
 
 
 def _back(code: str):
@@ -286,7 +315,7 @@ def capture(token):
             link = documents.capture_link(conn, token, device, g.now)
     except documents.DocumentRefused as exc:
         return render_template("error.html", title="Liên kết không còn hiệu lực", message=exc.message), exc.status
-    clerk = users.by_name(conn, link["username"])
+    clerk = accounts.by_name(conn, link["username"])
     if clerk is None or not clerk.active:  # the link is bound to a clerk who must still be allowed in
         return render_template("error.html", title="Liên kết không còn hiệu lực",
                                message="Tài khoản đã tạo mã QR không còn hoạt động."), 410

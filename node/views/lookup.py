@@ -28,17 +28,12 @@ ADDRESS_FACTOR = 10  # one kiosk or one NAT serves many citizens: the address li
 
 
 def _limiters():
-    """(per dossier code, per address): a wrong pair counts against both.
+    """(per dossier code, per address), built with the app (node/app.py): a wrong pair counts against both.
 
     The strict limit is per dossier code, so nobody can try phone endings on one dossier; the address
     limit is ten times looser, so one kiosk (or a commune behind one NAT) is not locked out by a few typos.
     """
     ext = current_app.extensions
-    if "motcua.lookup_code_limiter" not in ext:
-        from service.ratelimit import SlidingWindow
-        limit = current_app.config["MOTCUA"]["lookup_max_attempts"]
-        ext["motcua.lookup_code_limiter"] = SlidingWindow(limit, 600)
-        ext["motcua.lookup_address_limiter"] = SlidingWindow(limit * ADDRESS_FACTOR, 600)
     return ext["motcua.lookup_code_limiter"], ext["motcua.lookup_address_limiter"]
 
 
@@ -65,19 +60,23 @@ def lookup():
     code = code_from_scan(request.values.get("ma") or "")
     if request.method == "POST":
         digits = (request.form.get("so") or "").strip()
-        if by_address.blocked(ip) or (code and by_code.blocked(code)):
+        # each attempt takes its slot before it is evaluated (check and count in one step), so parallel
+        # requests cannot all pass the check before any is counted; a right pair gives its slots back
+        if not by_address.try_acquire(ip):
             error, status = BLOCKED, 429
         elif not parse_code(code) or not (len(digits) == 4 and digits.isdigit()):
             error, status = "Nhập mã hồ sơ (vd: 000.00.06.H56-260105-0001) và đúng 4 số cuối điện thoại.", 400
-            by_address.hit(ip)
+        elif not by_code.try_acquire(code):
+            by_address.release(ip)
+            error, status = BLOCKED, 429
         else:
             state = store.get(get_db(), code)
             phone_tail = state["applicant"]["phone"][-4:] if state else "----"
             if state is None or not hmac.compare_digest(phone_tail, digits):
-                by_address.hit(ip)
-                by_code.hit(code)
                 error, status = NOT_FOUND, 404
             else:
+                by_address.release(ip)
+                by_code.release(code)
                 result = {
                     "code": state["code"], "name": mask_name(state["applicant"]["name"]),
                     "procedure": state["procedure_name"], "status": label(state["status"]),

@@ -12,7 +12,7 @@ from domain import exports, reports
 from domain.text import fold
 from domain.workflow import RATINGS
 
-from .. import users
+from service import accounts
 from ..db import get_db
 from service.web_auth import login_required
 
@@ -93,7 +93,7 @@ def export(ext):
 def api_ii06a():
     """The same JSON for scripts and tests, with a Bearer token (motcua-node token create USER)."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token or users.user_for_token(get_db(), token.strip()) is None:
+    if scheme.lower() != "bearer" or not token or accounts.user_for_token(get_db(), token.strip()) is None:
         return jsonify({"error": {"code": "unauthorized",
                                   "message": "Send 'Authorization: Bearer <token>' (motcua-node token create USER)."}}), 401
     period, error = _period()

@@ -13,6 +13,9 @@ bp = Blueprint("syncbar", __name__)
 
 
 def _age(value: str | None, now: datetime) -> str:
+    """How long ago, in Vietnamese: "vừa xong", "5 phút trước", "2 giờ 15 phút trước", "3 ngày 4 giờ trước".
+
+    ``now`` is the PC's clock, the clock the sync worker stamps its times with."""
     if not value:
         return "chưa bao giờ"
     seconds = max(0, int((now - datetime.fromisoformat(value)).total_seconds()))
@@ -21,8 +24,10 @@ def _age(value: str | None, now: datetime) -> str:
     if seconds < 3600:
         return f"{seconds // 60} phút trước"
     if seconds < 86400:
-        return f"{seconds // 3600} giờ trước"
-    return f"{seconds // 86400} ngày trước"
+        hours, minutes = divmod(seconds // 60, 60)
+        return f"{hours} giờ {minutes} phút trước" if minutes else f"{hours} giờ trước"
+    days, hours = divmod(seconds // 3600, 24)
+    return f"{days} ngày {hours} giờ trước" if hours else f"{days} ngày trước"
 
 
 @bp.app_context_processor
@@ -37,12 +42,13 @@ def sync_status():
         minutes = round(abs(offset) / 60)
         direction = "chậm" if offset > 0 else "nhanh"
         clock_warning = (f"Đồng hồ máy tính đang {direction} khoảng {minutes} phút so với máy chủ cấp trên. "
-                         "Mã hồ sơ, giờ tiếp nhận và hạn trả kết quả đang được tính theo giờ máy chủ cấp trên "
+                         "Mã hồ sơ, giờ tiếp nhận, hạn trả kết quả và các danh sách (hôm nay, quá hạn) đang được tính theo giờ "
+                         "máy chủ cấp trên "
                          "(giấy tiếp nhận có ghi chú việc này); đề nghị chỉnh lại đồng hồ máy.")
     elif offset is None and st.enrolled:
         clock_warning = ("Máy chưa đồng bộ được với cấp trên lần nào nên chưa đối chiếu được giờ: giờ tiếp nhận "
                          "đang lấy theo đồng hồ máy tính. Hãy kiểm tra đồng hồ máy trước khi in giấy tiếp nhận.")
-    return {"sync": st, "sync_last_success_age": _age(st.last_success_at, g.now), "clock_warning": clock_warning}
+    return {"sync": st, "sync_last_success_age": _age(st.last_success_at, g.pc_now), "clock_warning": clock_warning}
 
 
 @bp.route("/dong-bo", methods=("POST",))

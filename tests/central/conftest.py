@@ -167,10 +167,11 @@ def web_app(central_dir, clock):
     """Central with two more accounts and CSRF off (test_web.py has a test with CSRF on)."""
     from central.app import create_app
     from central.db import connect
-    from central import users
+    from central import roles
+    from service import accounts
     conn = connect(central_target(central_dir))
-    users.create(conn, "minh", VIEWER_PASSWORD, "viewer", "Lê Văn Minh", clock.now)
-    users.create(conn, "thu", OTHER_ADMIN_PASSWORD, "admin", "Phạm Thị Thu", clock.now)
+    accounts.create(conn, "minh", VIEWER_PASSWORD, "viewer", "Lê Văn Minh", clock.now, roles=roles.ROLES)
+    accounts.create(conn, "thu", OTHER_ADMIN_PASSWORD, "admin", "Phạm Thị Thu", clock.now, roles=roles.ROLES)
     conn.close()
     return create_app({"DATA_DIR": central_dir, "CLOCK": clock, "TESTING": True, "WTF_CSRF_ENABLED": False})
 
@@ -202,8 +203,10 @@ def viewer(web_app):
 
 
 def token(db, clock, username="admin") -> dict:
-    from central import users
-    return {"Authorization": f"Bearer {users.create_token(db, users.by_name(db, username), 'test', clock.now)}"}
+    from central import roles
+    from service import accounts
+    value = accounts.create_token(db, accounts.by_name(db, username), "test", clock.now, prefix=roles.TOKEN_PREFIX)
+    return {"Authorization": f"Bearer {value}"}
 
 
 def enrolled(web_app, db, clock, agency=AGENCY, name="UBND xã Hòa Bình") -> FakeNode:

@@ -68,10 +68,12 @@ def hand_up(central, node):
 
 
 def admin_token(conn, clock, role="admin"):
-    from central import users
-    account = users.by_name(conn, "admin") if role == "admin" else users.create(
-        conn, "minh", "Viewer-pass-2026", "viewer", "", clock.now)
-    return {"Authorization": "Bearer " + users.create_token(conn, account, "test", clock.now)}
+    from central import roles
+    from service import accounts
+    account = accounts.by_name(conn, "admin") if role == "admin" else accounts.create(
+        conn, "minh", "Viewer-pass-2026", "viewer", "", clock.now, roles=roles.ROLES)
+    return {"Authorization": "Bearer " + accounts.create_token(conn, account, "test", clock.now,
+                                                               prefix=roles.TOKEN_PREFIX)}
 
 
 def test_hand_back_appends_a_feed_entry_that_the_node_can_apply(central, central_app, conn, clock, node):

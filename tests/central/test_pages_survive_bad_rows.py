@@ -29,8 +29,10 @@ def staff(central_app):
 
 @pytest.fixture
 def bearer(conn, clock) -> dict:
-    from central import users
-    return {"Authorization": f"Bearer {users.create_token(conn, users.by_name(conn, 'admin'), 'test', clock.now)}"}
+    from central import roles
+    from service import accounts
+    value = accounts.create_token(conn, accounts.by_name(conn, "admin"), "test", clock.now, prefix=roles.TOKEN_PREFIX)
+    return {"Authorization": f"Bearer {value}"}
 
 
 @pytest.fixture

@@ -120,9 +120,9 @@ def test_calendar_entries_are_validated_then_published_to_every_node(web_app, db
     assert saturday.status_code == 400 and "thứ Hai đến thứ Sáu" in text(saturday)
     weekday = admin.post("/xuat-ban/lich", data={"date": "2026-09-03", "kind": "workday", "name": "Làm bù"})
     assert weekday.status_code == 400 and "thứ Bảy hoặc Chủ nhật" in text(weekday)
-    bad = admin.post("/xuat-ban/lich", data={"date": "3/9/2026", "kind": "holiday", "name": "x"})
-    assert bad.status_code == 400 and "năm-tháng-ngày" in text(bad)
-    assert admin.post("/xuat-ban/lich", data={"date": "2026-09-03", "kind": "substitute",
+    bad = admin.post("/xuat-ban/lich", data={"date": "31/02/2026", "kind": "holiday", "name": "x"})
+    assert bad.status_code == 400 and "ngày/tháng/năm (dd/mm/yyyy)" in text(bad)
+    assert admin.post("/xuat-ban/lich", data={"date": "03/09/2026", "kind": "substitute",
                                               "name": "Nghỉ bù Quốc khánh"}).status_code == 303
     again = admin.post("/xuat-ban/lich", data={"date": "2026-09-03", "kind": "holiday", "name": "x"})
     assert again.status_code == 400 and "đã có trong lịch" in text(again)

@@ -11,12 +11,13 @@ OTHER_ADMIN_PASSWORD = "Other-admin-2026"
 
 @pytest.fixture
 def web_app(central_dir, clock):
-    from central import users
+    from central import roles
+    from service import accounts
     from central.app import create_app
     from central.db import connect
     conn = connect(central_target(central_dir))
-    users.create(conn, "minh", "Viewer-pass-2026", "viewer", "Lê Văn Minh", clock.now)
-    users.create(conn, "thu", OTHER_ADMIN_PASSWORD, "admin", "Phạm Thị Thu", clock.now)
+    accounts.create(conn, "minh", "Viewer-pass-2026", "viewer", "Lê Văn Minh", clock.now, roles=roles.ROLES)
+    accounts.create(conn, "thu", OTHER_ADMIN_PASSWORD, "admin", "Phạm Thị Thu", clock.now, roles=roles.ROLES)
     conn.close()
     return create_app({"DATA_DIR": central_dir, "CLOCK": clock, "TESTING": True, "WTF_CSRF_ENABLED": False})
 

@@ -3,6 +3,7 @@ dossiers that fake nodes pushed through the real signed ingest."""
 from __future__ import annotations
 
 import csv
+import re
 import io
 from datetime import date, datetime
 
@@ -86,8 +87,9 @@ def admin(central_app):
 
 @pytest.fixture
 def token(conn, clock):
-    from central import users
-    return users.create_token(conn, users.by_name(conn, "admin"), "test", clock.now)
+    from central import roles
+    from service import accounts
+    return accounts.create_token(conn, accounts.by_name(conn, "admin"), "test", clock.now, prefix=roles.TOKEN_PREFIX)
 
 
 def expected(*fakes, agency=None) -> dict:
@@ -200,3 +202,18 @@ def test_the_csv_export_is_utf8_with_a_bom_and_plain_numbers(admin, communes):
     assert "Tiếp nhận trong kỳ - Trực tuyến" in rows[0]
     assert rows[1][:3] == ["1", "UBND xã Hòa Bình", "Bảo trợ xã hội"]
     assert rows[-1][1] == "Tổng cộng" and rows[-1][3] == "7"
+
+
+def test_centrals_date_boxes_are_dd_mm_yyyy_text_read_on_the_server_whatever_the_browsers_locale(admin, communes):
+    typed = admin.get("/bao-cao", query_string={"from": "01/01/2026", "to": "31/01/2026"}).get_data(as_text=True)
+    iso = admin.get("/bao-cao", query_string=JAN).get_data(as_text=True)
+    assert typed.count('<tr class="row">') == iso.count('<tr class="row">') == 6
+    for page in (typed, admin.get("/").get_data(as_text=True)):
+        boxes = re.findall(r'<input name="(?:from|to)"[^>]*>', page)
+        assert len(boxes) == 2 and 'type="date"' not in page
+        for box in boxes:
+            assert 'placeholder="dd/mm/yyyy"' in box and 'pattern="' in box
+    assert 'value="01/01/2026"' in typed and 'value="31/01/2026"' in typed
+    bad = admin.get("/bao-cao", query_string={"from": "2026-31-01"})
+    assert bad.status_code == 400 and "ngày/tháng/năm (dd/mm/yyyy)" in bad.get_data(as_text=True)
+    assert "năm-tháng-ngày" not in bad.get_data(as_text=True)

@@ -112,8 +112,8 @@ def test_logins_from_one_address_are_rate_limited(web_app):
 
 
 def test_a_disabled_account_s_open_session_ends(web_app, db, viewer):
-    from central import users
-    users.set_active(db, users.by_name(db, "minh").id, False)
+    from service import accounts
+    accounts.set_active(db, accounts.by_name(db, "minh").id, False)
     assert viewer.get("/").status_code == 302
 
 
@@ -489,8 +489,8 @@ def test_an_admin_adds_disables_and_issues_a_token_to_central_accounts(web_app, 
     assert short.status_code == 400 and "ít nhất 10 ký tự" in text(short)
     assert admin.post("/quan-tri/nguoi-dung", data={"username": "lan", "full_name": "Ngô Thị Lan",
                                                     "password": "Lan-pass-2026", "role": "viewer"}).status_code == 303
-    from central import users
-    lan = users.by_name(db, "lan")
+    from service import accounts
+    lan = accounts.by_name(db, "lan")
     assert lan.role == "viewer" and lan.full_name == "Ngô Thị Lan"
     page = text(admin.post(f"/quan-tri/nguoi-dung/{lan.id}/ma-api"))
     value = re.search(r"(mcc_[A-Za-z0-9_\-]+)", page).group(1)
@@ -498,9 +498,9 @@ def test_an_admin_adds_disables_and_issues_a_token_to_central_accounts(web_app, 
     admin.post(f"/quan-tri/nguoi-dung/{lan.id}/trang-thai")
     assert login(web_app.test_client(), "lan", "Lan-pass-2026").status_code == 401
     assert web_app.test_client().get("/api/v1/overview", headers={"Authorization": f"Bearer {value}"}).status_code == 401
-    me = users.by_name(db, "admin")
+    me = accounts.by_name(db, "admin")
     admin.post(f"/quan-tri/nguoi-dung/{me.id}/trang-thai")
-    assert users.by_name(db, "admin").active  # an admin cannot lock themself out
+    assert accounts.by_name(db, "admin").active  # an admin cannot lock themself out
 
 
 def test_central_s_public_identity_moved_to_the_api(web_app):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import free_port, wait_until  # noqa: F401  (wait_until: imported from here by e2e tests)
+from tests.conftest import free_port
 
 PY = sys.executable
 ROOT = Path(__file__).resolve().parents[2]

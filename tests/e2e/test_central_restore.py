@@ -11,7 +11,8 @@ import sqlite3
 
 import pytest
 
-from tests.e2e.harness import APPLICANT, Central, Node, cli, login, wait_until
+from tests.conftest import wait_until
+from tests.e2e.harness import APPLICANT, Central, Node, cli, login
 
 AGENCY = "000.00.06.H56"
 PROCEDURE = "1.001193"
@@ -48,7 +49,7 @@ def restore_db(central, copy):
 def hand_down(central, name: str) -> str:
     """Register an online dossier at central exactly as its web form and API do (central.online)."""
     from central import online
-    from central.clock import local_now
+    from domain.clock import local_now
     from central.db import connect
     conn = connect(central.dir / "motcua-central.db")
     try:
@@ -113,7 +114,7 @@ def test_after_central_is_restored_from_an_old_copy_two_online_dossiers_handed_d
 
 def test_a_publish_after_central_is_restored_heals_with_resync_feed(world, tmp_path):
     from central.feed import latest, publish
-    from central.clock import local_now
+    from domain.clock import local_now
     from central.db import connect
     from service.sqlite import write_tx
     central, node = world

@@ -8,7 +8,8 @@ from html import unescape
 import pytest
 import requests
 
-from tests.e2e.harness import Central, Node, login, wait_until
+from tests.conftest import wait_until
+from tests.e2e.harness import Central, Node, login
 
 AGENCY = "000.00.06.H56"
 

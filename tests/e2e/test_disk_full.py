@@ -75,15 +75,16 @@ def saved_codes(db: Path) -> list[str]:
 
 def test_a_full_disk_during_intake_shows_a_clear_vietnamese_error_and_loses_nothing_saved(small_disk):
     from node import create_app
-    from node import users
+    from node import roles
+    from service import accounts
     from node.cli import open_db
     clock = Clock(__import__("datetime").datetime(2026, 1, 5, 9, 0))
     data = small_disk / "node"
     init_node(data, agency_code=AGENCY, agency_name="UBND xã Hòa Bình", admin="admin", password=ADMIN_PASSWORD,
               now=clock.now)
     _settings, conn = open_db(data)
-    users.create(conn, "lan", CLERK_PASSWORD, "clerk", "Nguyễn Thị Lan", clock.now)
-    token = users.create_token(conn, users.by_name(conn, "lan"), "test", clock.now)
+    accounts.create(conn, "lan", CLERK_PASSWORD, "clerk", "Nguyễn Thị Lan", clock.now, roles=roles.ROLES)
+    token = accounts.create_token(conn, accounts.by_name(conn, "lan"), "test", clock.now, prefix=roles.TOKEN_PREFIX)
     conn.close()
     app = create_app({"DATA_DIR": data, "CLOCK": clock, "TESTING": True, "WTF_CSRF_ENABLED": False,
                       "PROPAGATE_EXCEPTIONS": False})

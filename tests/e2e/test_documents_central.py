@@ -5,7 +5,8 @@ import json
 
 import requests
 
-from tests.e2e.harness import Central, Node, login, wait_until
+from tests.conftest import wait_until
+from tests.e2e.harness import Central, Node, login
 from tests.node import document_samples as samples
 
 AGENCY = "000.00.06.H56"

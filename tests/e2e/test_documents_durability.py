@@ -8,7 +8,8 @@ import threading
 import requests
 
 from node.blobs import BlobStore
-from tests.e2e.harness import Node, cli, wait_until
+from tests.conftest import wait_until
+from tests.e2e.harness import Node, cli
 from tests.node import document_samples as samples
 
 

@@ -3,7 +3,8 @@ import time
 
 import pytest
 
-from tests.e2e.harness import Central, Node, wait_until
+from tests.conftest import wait_until
+from tests.e2e.harness import Central, Node
 
 pytestmark = pytest.mark.usefixtures("e2e_central_database")  # central on each engine (--central-db)
 

@@ -19,7 +19,8 @@ import requests
 from protocol.canonical import loads
 from protocol.events import event_hash, verify_chain
 from tests.e2e.faultproxy import FaultProxy
-from tests.e2e.harness import APPLICANT, Central, Node, wait_until
+from tests.conftest import wait_until
+from tests.e2e.harness import APPLICANT, Central, Node
 
 AGENCY = "000.00.06.H56"
 KILLS = int(os.environ.get("MOTCUA_SYNC_CRASH_KILLS", "20"))  # stress level; CI runs 20

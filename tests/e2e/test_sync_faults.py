@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from tests.e2e.faultproxy import FaultProxy
-from tests.e2e.harness import APPLICANT, FAST_SYNC, Central, Node, wait_until
+from tests.conftest import wait_until
+from tests.e2e.harness import APPLICANT, FAST_SYNC, Central, Node
 
 pytestmark = pytest.mark.usefixtures("e2e_central_database")  # central on each engine (--central-db)
 

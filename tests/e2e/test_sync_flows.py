@@ -9,7 +9,8 @@ import pytest
 import requests
 
 from domain.clock import local_now
-from tests.e2e.harness import Central, Node, cli, login, wait_until
+from tests.conftest import wait_until
+from tests.e2e.harness import Central, Node, cli, login
 
 # real servers on the real clock (codes, due times and feeds carry today), central on each engine (--central-db)
 pytestmark = [pytest.mark.dates, pytest.mark.usefixtures("e2e_central_database")]

@@ -19,7 +19,8 @@ import pytest
 import requests
 
 from domain.clock import local_now, today
-from tests.e2e.harness import APPLICANT, Central, Node, cli, wait_until
+from tests.conftest import wait_until
+from tests.e2e.harness import APPLICANT, Central, Node, cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.dates, pytest.mark.faketime_unsafe]  # reports for Vietnam's today, from real servers
 

@@ -1,7 +1,8 @@
 """The JSON API: Bearer tokens, one error shape, intake, actions, search and lists."""
 import pytest
 
-from node import users
+from node import roles
+from service import accounts
 from service.sqlite import connect
 from tests.conftest import APPLICANT
 
@@ -10,7 +11,7 @@ from tests.conftest import APPLICANT
 def token(app, clock):
     conn = connect(app.config["DATABASE"])
     try:
-        return users.create_token(conn, users.by_name(conn, "lan"), "test", clock.now)
+        return accounts.create_token(conn, accounts.by_name(conn, "lan"), "test", clock.now, prefix=roles.TOKEN_PREFIX)
     finally:
         conn.close()
 

@@ -18,8 +18,8 @@ from node.cli import main
 from node.db import FolderLock, is_locked
 from service.sqlite import connect
 from node.settings import DB_NAME, load_settings
-from tests.conftest import AGENCY, receive
-from tests.e2e.harness import APPLICANT, Central, Node, cli, login, wait_until
+from tests.conftest import AGENCY, receive, wait_until
+from tests.e2e.harness import APPLICANT, Central, Node, cli, login
 
 
 def db_values(data: Path, sql: str, *args):

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from domain import digitisation
-from node import store, users
+from node import store, roles
+from service import accounts
 from service.sqlite import connect
 from tests.conftest import APPLICANT
 from tests.node import document_samples as samples
@@ -183,7 +184,8 @@ def test_the_results_register_records_the_result_and_its_scan_and_searches_by_ci
 def token(app, clock):
     conn = _db(app)
     try:
-        return users.create_token(conn, users.by_name(conn, "lan"), "scanner", clock.now)
+        return accounts.create_token(conn, accounts.by_name(conn, "lan"), "scanner", clock.now,
+                                     prefix=roles.TOKEN_PREFIX)
     finally:
         conn.close()
 

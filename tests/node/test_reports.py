@@ -101,9 +101,11 @@ def test_the_report_can_be_narrowed_to_one_field(clerk, january):
 
 
 def test_the_report_api_needs_a_bearer_token_and_gives_the_same_json(app, clerk, january):
-    from node import users
+    from node import roles
+    from service import accounts
     conn = connect(app.config["DATABASE"])
-    token = users.create_token(conn, users.by_name(conn, "lan"), "test", datetime(2026, 1, 5, 9, 0))
+    token = accounts.create_token(conn, accounts.by_name(conn, "lan"), "test", datetime(2026, 1, 5, 9, 0),
+                                  prefix=roles.TOKEN_PREFIX)
     conn.close()
     r = app.test_client().get("/api/v1/reports/ii06a", query_string=JAN)
     assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized"

@@ -124,11 +124,12 @@ def test_a_first_schema_database_upgrades_on_start_with_its_data_and_event_chain
 
 def test_the_old_api_token_still_works_after_the_upgrade(old_node):
     from node import create_app
-    from node import users
+    from node import roles
+    from service import accounts
     app = create_app({"DATA_DIR": old_node, "TESTING": True})
     conn = connect(old_node / DB_NAME)
-    account = users.by_name(conn, "lan")
-    token = users.create_token(conn, account, "new", datetime(2026, 1, 8, 9, 0))
+    account = accounts.by_name(conn, "lan")
+    token = accounts.create_token(conn, account, "new", datetime(2026, 1, 8, 9, 0), prefix=roles.TOKEN_PREFIX)
     conn.close()
     r = app.test_client().get("/api/v1/dossiers?status=10", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and len(r.get_json()["dossiers"]) == 4

@@ -118,6 +118,40 @@ def test_wrong_lookup_pairs_reveal_nothing_and_are_rate_limited(ctx, client):
     assert client.post("/tra-cuu", data={"ma": code, "so": "5678"}).status_code == 429
 
 
+def test_parallel_wrong_lookups_of_one_dossier_evaluate_at_most_the_limit(app, ctx):
+    import threading
+    code = receive(ctx)["code"]
+    limit = app.config["MOTCUA"]["lookup_max_attempts"]
+    attempts = limit * 4
+    start = threading.Barrier(attempts)
+    statuses, lock = [], threading.Lock()
+
+    def attempt(n):
+        client = app.test_client()  # each thread its own client, all against the one app and its limiters
+        start.wait()
+        r = client.post("/tra-cuu", data={"ma": code, "so": f"{1000 + n}"[-4:]},
+                        environ_base={"REMOTE_ADDR": f"10.0.0.{n}"})  # spread over addresses: the code limit bites
+        with lock:
+            statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(attempts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(statuses) == attempts
+    assert statuses.count(404) == limit  # evaluated: exactly the limit, however the threads interleaved
+    assert statuses.count(429) == attempts - limit
+    assert app.test_client().post("/tra-cuu", data={"ma": code, "so": "5678"}).status_code == 429
+
+
+def test_a_right_lookup_pair_does_not_count_against_the_limit(app, ctx, client):
+    code = receive(ctx)["code"]
+    for _ in range(app.config["MOTCUA"]["lookup_max_attempts"] * 2):
+        assert client.post("/tra-cuu", data={"ma": code, "so": "5678"}).status_code == 200
+    assert client.post("/tra-cuu", data={"ma": code, "so": "0000"}).status_code == 404
+
+
 def test_failed_logins_lock_the_account(client):
     for _ in range(5):
         assert login(client, password="wrong-password-1").status_code == 401
@@ -151,19 +185,19 @@ def test_only_admins_reach_the_admin_page_and_can_add_and_disable_users(client):
     assert r.status_code == 303
     page = client.get("/quan-tri/nguoi-dung").get_data(as_text=True)
     assert "Lê Thị Mai" in page
-    from node import users
+    from service import accounts
     from service.sqlite import connect as c
     conn = c(client.application.config["DATABASE"])
-    mai = users.by_name(conn, "mai")
+    mai = accounts.by_name(conn, "mai")
     client.post(f"/quan-tri/nguoi-dung/{mai.id}/trang-thai")
     client.post("/dang-xuat")
     assert login(client, "mai", "Mai-pass-2026").status_code == 401
 
 
 def test_a_disabled_users_open_session_ends(app, clerk):
-    from node import users
+    from service import accounts
     conn = connect(app.config["DATABASE"])
-    users.set_active(conn, users.by_name(conn, "lan").id, False)
+    accounts.set_active(conn, accounts.by_name(conn, "lan").id, False)
     assert clerk.get("/").status_code == 302
 
 

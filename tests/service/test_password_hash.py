@@ -16,11 +16,12 @@ def stored_hash(node_dir, username):
 
 
 def test_without_the_test_setting_new_passwords_are_hashed_with_scrypt(node_dir, clock, monkeypatch, client):
-    from node import users
+    from node import roles
+    from service import accounts
     from node.cli import open_db
     monkeypatch.delenv(FAST_HASH_ENV)
     _settings, conn = open_db(node_dir)
-    users.create(conn, "mai", "Mai-pass-2026", "clerk", "Phạm Thị Mai", clock.now)
+    accounts.create(conn, "mai", "Mai-pass-2026", "clerk", "Phạm Thị Mai", clock.now, roles=roles.ROLES)
     conn.close()
     assert stored_hash(node_dir, "mai").startswith("scrypt:")
     assert login(client, "mai", "Mai-pass-2026").status_code == 302

@@ -37,13 +37,15 @@ def site(request, tmp_path) -> Site:
     clock = Clock(datetime(2026, 1, 5, 9, 0))
     data = tmp_path / request.param
     if request.param == "node":
-        from node import create_app, users
+        from node import create_app, roles
+        from service import accounts
         from node.provision import init_node
         init_node(data, agency_code="000.00.06.H56", agency_name="UBND xã Hòa Bình", admin="admin",
                   password=ADMIN_PASSWORD, now=clock.now)
         role, page = "clerk", ("/danh-sach", "/tim-kiem?q=nguyen")
     else:
-        from central import users
+        from central import roles
+        from service import accounts
         from central.app import create_app
         from central.provision import init_central
         init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=ADMIN_PASSWORD, now=clock.now)
@@ -51,7 +53,7 @@ def site(request, tmp_path) -> Site:
     app = create_app({"DATA_DIR": data, "CLOCK": clock, "TESTING": True, "WTF_CSRF_ENABLED": False})
     site = Site(request.param, app, "lan", page)
     conn = site.conn()
-    users.create(conn, "lan", STAFF_PASSWORD, role, "Nguyễn Thị Lan", clock.now)
+    accounts.create(conn, "lan", STAFF_PASSWORD, role, "Nguyễn Thị Lan", clock.now, roles=roles.ROLES)
     conn.close()
     return site
 

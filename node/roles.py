@@ -1,0 +1,5 @@
+"""The node's staff roles and its API token prefix (the account mechanics live in service.accounts)."""
+from __future__ import annotations
+
+ROLES = {"clerk": "Cán bộ một cửa", "leader": "Lãnh đạo / cán bộ xử lý", "admin": "Quản trị"}
+TOKEN_PREFIX = "mc_"
