@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 
 import requests
-
 from benchlib import log  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 

@@ -38,8 +38,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import requests
-
 from benchlib import free_port, log, working_days_until  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
@@ -48,13 +48,13 @@ from domain.clock import local_now, today  # noqa: E402
 from domain.codes import format_code  # noqa: E402
 from domain.dossier import apply_event, project  # noqa: E402
 from domain.text import fold  # noqa: E402
-from node import reference, store, roles  # noqa: E402
-from service import accounts  # noqa: E402
-from service.sqlite import connect, write_tx  # noqa: E402
+from node import reference, roles, store  # noqa: E402
 from node.provision import init_node  # noqa: E402
 from node.settings import DB_NAME, load_settings  # noqa: E402
 from protocol.canonical import canonical_json  # noqa: E402
 from protocol.events import GENESIS, event_hash, make_event  # noqa: E402
+from service import accounts  # noqa: E402
+from service.sqlite import connect, write_tx  # noqa: E402
 
 AGENCY = "000.00.06.H56"
 PASSWORD = "Bench-pass-2026"
@@ -126,7 +126,7 @@ class NodeProcess:
         self.proc: subprocess.Popen | None = None
         self.startup_s = float("nan")
 
-    def start(self, timeout: float = 30.0) -> "NodeProcess":
+    def start(self, timeout: float = 30.0) -> NodeProcess:
         out = open(self.data_dir / "bench-server.log", "wb")
         started = time.perf_counter()
         self.proc = subprocess.Popen(

@@ -40,8 +40,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import requests
-
 from benchlib import cpu_seconds, log  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
@@ -51,8 +51,8 @@ from domain.clock import today  # noqa: E402
 from domain.codes import format_code  # noqa: E402
 from domain.dossier import apply_event, project  # noqa: E402
 from node import reference  # noqa: E402
-from service.sqlite import connect, write_tx  # noqa: E402
 from node.settings import DB_NAME, load_settings  # noqa: E402
+from service.sqlite import connect, write_tx  # noqa: E402
 from tests.e2e.harness import PY, Central, Node, Server, login  # noqa: E402
 
 AGENCY = "000.00.06.H56"

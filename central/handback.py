@@ -10,10 +10,10 @@ import json
 from datetime import datetime
 
 from domain import workflow
+from service.sqlite import write_tx
 
 from . import feed
 from .clock import iso
-from service.sqlite import write_tx
 
 
 class NotFound(LookupError):

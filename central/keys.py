@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from protocol import keys
-
 from service.settings import ConfigError
+
 from .settings import KEY_NAME
 
 

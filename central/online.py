@@ -20,10 +20,10 @@ from domain.catalogue import parse_procedure
 from domain.citizen import Invalid
 from domain.codes import MAX_PER_DAY, ONLINE_FIRST, format_code
 from protocol.canonical import canonical_json
+from service.sqlite import write_tx
 
 from . import feed
 from .clock import iso
-from service.sqlite import write_tx
 
 ENTRY_TYPE = "dossier.handed_down"
 

@@ -10,7 +10,7 @@ tomorrow in Vietnam, and ``date.today()`` would be wrong.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 VIETNAM = timezone(timedelta(hours=7))
 
@@ -18,7 +18,7 @@ VIETNAM = timezone(timedelta(hours=7))
 def local_now(utc: datetime | None = None) -> datetime:
     """Vietnam's local time now (or at the aware moment ``utc``): naive, whole seconds."""
     if utc is None:
-        utc = datetime.now(timezone.utc)
+        utc = datetime.now(UTC)
     elif utc.tzinfo is None:
         raise ValueError("local_now needs an aware datetime: a naive one has no known time zone")
     return utc.astimezone(VIETNAM).replace(tzinfo=None, microsecond=0)

@@ -17,9 +17,8 @@ Events (metadata only, never bytes; the bytes are blobs beside the log, named by
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import re
+from collections.abc import Mapping
 from datetime import date
 
 from .citizen import Invalid

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Mapping
 
 from .reports import Figures, Table
 

@@ -79,9 +79,10 @@ Ratings (``Ratings``): the counter satisfaction of dossiers whose result was ret
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields as dc_fields
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from dataclasses import fields as dc_fields
 from datetime import date, datetime, time, timedelta
-from typing import Iterable, Mapping, Sequence
 
 from .text import fold
 
@@ -237,7 +238,7 @@ class Figures:
     def average_days(self) -> float | None:
         return round(self.processing_seconds / self.resolved / 86400, 2) if self.resolved else None
 
-    def __add__(self, other: "Figures") -> "Figures":
+    def __add__(self, other: Figures) -> Figures:
         return Figures(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in dc_fields(self)})
 
     def is_empty(self) -> bool:

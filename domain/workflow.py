@@ -532,14 +532,6 @@ def available_actions(state: dict) -> list[str]:
                 continue
             names.append(name)
         elif name == "assign" and status in (Status.RECEIVED, Status.PROCESSING,
-                                             Status.SUPPLEMENT_REQUESTED, Status.FEE_REQUESTED):
-            names.append(name)
-        elif name == "extend" and status in (Status.RECEIVED, Status.PROCESSING, Status.FEE_REQUESTED):
-            names.append(name)
-        elif name == "hand_off" and status == Status.PROCESSING and not open_handoff(state):
-            names.append(name)
-        elif name == "hand_back" and (handoff := open_handoff(state)) and not handoff.get("upper"):
-            names.append(name)
-        elif name == "hand_up" and status == Status.PROCESSING and not open_handoff(state):
+                                             Status.SUPPLEMENT_REQUESTED, Status.FEE_REQUESTED) or name == "extend" and status in (Status.RECEIVED, Status.PROCESSING, Status.FEE_REQUESTED) or name == "hand_off" and status == Status.PROCESSING and not open_handoff(state) or name == "hand_back" and (handoff := open_handoff(state)) and not handoff.get("upper") or name == "hand_up" and status == Status.PROCESSING and not open_handoff(state):
             names.append(name)
     return names

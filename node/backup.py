@@ -35,11 +35,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from migrations.node import migrations
+from service.sqlite import backup_to, connect, write_tx
 
 from . import events, sync_state
 from .clock import local_now
 from .db import FolderLock, migrate
-from service.sqlite import backup_to, connect, write_tx
 from .settings import DB_NAME
 
 log = logging.getLogger("motcua.backup")
@@ -456,7 +456,7 @@ class BackupScheduler:
         self._thread = threading.Thread(target=self._run, name="motcua-backup", daemon=True)
         self._last_failure: tuple[str, float] | None = None
 
-    def start(self) -> "BackupScheduler":
+    def start(self) -> BackupScheduler:
         self._thread.start()
         return self
 

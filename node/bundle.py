@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 from protocol import sync as wire
-from protocol.envelope import seal
 from protocol.canonical import canonical_json
+from protocol.envelope import seal
 from protocol.keys import load_private, load_public
 from protocol.sealedbox import seal_to
 

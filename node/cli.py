@@ -6,19 +6,21 @@ from pathlib import Path
 
 import click
 
-from .clock import local_now
-from .roles import ROLES, TOKEN_PREFIX
 from service import cli as shared
 from service.cli import config_errors, read_password
 from service.settings import ConfigError
+
+from .clock import local_now
+from .roles import ROLES, TOKEN_PREFIX
 
 data_option = shared.data_option("MOTCUA_DATA", "The node's")
 
 
 def open_db(data_dir: Path):
     """Connection to an existing, migrated node database (config checked first)."""
-    from .db import migrate
     from service.sqlite import connect
+
+    from .db import migrate
     from .settings import DB_NAME, load_settings
     settings = load_settings(data_dir)
     path = data_dir / DB_NAME
@@ -329,7 +331,8 @@ def restore(data_dir, file, blob_key):
 
         motcua-node restore --data /srv/motcua /media/usb/motcua-backups/motcua-node-20260302-180000.db
     """
-    from .backup import BackupError, restore as restore_file
+    from .backup import BackupError
+    from .backup import restore as restore_file
     from .settings import load_settings
     settings = load_settings(data_dir)
     try:
@@ -426,10 +429,10 @@ def resync_feed_cmd(data_dir):
 
         motcua-node resync-feed --data /srv/motcua
     """
+    from . import sync_state
     from .recovery import resync_feed
     from .sync import make_client
     from .sync_client import SyncError
-    from . import sync_state
     settings, conn = open_db(data_dir)
     try:
         result = resync_feed(conn, make_client(conn, data_dir, settings), sync_state.get(conn, "node_id"))
@@ -441,6 +444,7 @@ def resync_feed_cmd(data_dir):
 
 
 from .blobs_cli import blobs_group  # noqa: E402 - document store commands (issue 10)
+
 main.add_command(blobs_group)
 
 if __name__ == "__main__":

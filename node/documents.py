@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain import digitisation, workflow
+from service.sqlite import write_tx
 
 from . import scans, store
 from .blobs import BlobStore
-from service.sqlite import write_tx
 
 
 class DocumentRefused(ValueError):

@@ -9,8 +9,8 @@ import requests
 from protocol import sync as wire
 from protocol.envelope import SIGNATURE_HEADER, EnvelopeError, open_sealed
 from protocol.keys import fingerprint, generate, load_private, load_public, public_b64, save_private
-
 from service.settings import ConfigError
+
 from . import sync_state
 from .clock import local_now
 from .settings import load_settings, write_settings

@@ -8,9 +8,9 @@ from domain.catalogue import parse_procedure
 from domain.dossier import apply_event
 from protocol.events import GENESIS, Head, verify_chain
 from protocol.sync import FEED_NODE
+from service.sqlite import write_tx
 
 from . import events, reference, store, sync_state
-from service.sqlite import write_tx
 
 log = logging.getLogger("motcua.sync")
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from domain.calendar import load_default_calendar
 from domain.catalogue import load_sample_catalogue
+from service import accounts
 from service.files import new_data_folder
 from service.provision import check_admin_password, fill_new_database
 from service.settings import ConfigError
 from service.sqlite import connect
 
 from . import reference, roles
-from service import accounts
 from .db import migrate
 from .settings import CONFIG_NAME, DB_NAME, parse_settings, write_settings
 

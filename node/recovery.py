@@ -18,10 +18,10 @@ from domain.dossier import CREATING_TYPES, ReplayError, apply_event
 from protocol import sync as wire
 from protocol.canonical import canonical_json
 from protocol.events import EMPTY_HEAD, Head, event_hash, verify_chain
+from service.sqlite import backup_to, write_tx
 
 from . import events, store, sync_state
 from .clock import local_now
-from service.sqlite import backup_to, write_tx
 from .sync_client import CentralClient, fail
 
 log = logging.getLogger("motcua.recovery")

@@ -16,10 +16,10 @@ from domain.statuses import CLOCK_RUNNING
 from domain.text import fold
 from domain.validation import EventInvalid, check_event
 from protocol.canonical import canonical_json
+from service.sqlite import write_tx
 
 from . import events, reference
 from .clock import legal_time
-from service.sqlite import write_tx
 
 log = logging.getLogger("motcua.store")
 

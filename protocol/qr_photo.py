@@ -18,8 +18,8 @@ class PhotoError(ValueError):
 
 def qr_texts(data: bytes) -> list[str]:
     """Every QR text found in the photo, ours (MC1:...) first."""
-    from PIL import Image, UnidentifiedImageError
     import zxingcpp
+    from PIL import Image, UnidentifiedImageError
     if not data or len(data) > MAX_BYTES:
         raise PhotoError("empty or too large")
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS

@@ -15,12 +15,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from node import store, roles  # noqa: E402
-from service import accounts  # noqa: E402
+from node import roles, store  # noqa: E402
 from node.cli import open_db  # noqa: E402
 from node.clock import local_now  # noqa: E402
 from node.provision import init_node  # noqa: E402
 from node.reference import CalendarCache  # noqa: E402
+from service import accounts  # noqa: E402
 
 AGENCY = "000.00.06.H56"
 ADMIN = ("admin", "Admin-demo-2026")

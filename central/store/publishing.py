@@ -16,10 +16,10 @@ from pathlib import Path
 
 from domain.calendar import CalendarError, parse_entries
 from domain.catalogue import CatalogueError, parse_catalogue, parse_procedure
+from service.sqlite import write_tx
 
 from .. import feed
 from ..clock import iso
-from service.sqlite import write_tx
 from . import dialect, nodes
 
 KINDS = ("catalogue", "calendar")

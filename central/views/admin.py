@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import abort, g, render_template, request
 
+from service import accounts
 from service.web_admin import admin_blueprint
 from service.web_auth import admin_required
-
-from service import accounts
 
 from .. import roles
 from ..db import get_db

@@ -16,7 +16,6 @@ from domain.statuses import LABELS, Status, is_overdue
 
 from .. import keys, roles
 
-
 UNKNOWN_STATUS = "Trạng thái không xác định"
 
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
+from service.web_auth import admin_required, login_required
+
 from .. import keys
 from ..db import get_db
 from ..store import nodes
-from service.web_auth import admin_required, login_required
 
 bp = Blueprint("nodes", __name__, url_prefix="/don-vi")
 

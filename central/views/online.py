@@ -5,11 +5,11 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 
 from domain import workflow
 from domain.catalogue import fields as catalogue_fields
+from service.web_auth import admin_required, login_required
 
 from .. import online
 from ..db import get_db
 from ..store import nodes
-from service.web_auth import admin_required, login_required
 
 bp = Blueprint("online", __name__, url_prefix="/truc-tuyen")
 

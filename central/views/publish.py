@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from domain.calendar import DAY_KINDS
 from domain import reports
-from domain.catalogue import DOCUMENT_KINDS, LIMIT_UNITS, fields as catalogue_fields, parse_procedure
+from domain.calendar import DAY_KINDS
+from domain.catalogue import DOCUMENT_KINDS, LIMIT_UNITS, parse_procedure
+from domain.catalogue import fields as catalogue_fields
+from service.web_auth import admin_required, login_required
 
 from ..db import get_db
 from ..store import publishing
-from service.web_auth import admin_required, login_required
 
 bp = Blueprint("publish", __name__, url_prefix="/xuat-ban")
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from domain import workflow
+from service import accounts
+from service.web_auth import admin_required, login_required, safe_next
 
 from .. import handback
-from service import accounts
 from ..clock import iso
 from ..db import get_db
 from ..store import dossiers, queue
-from service.web_auth import admin_required, login_required, safe_next
 from .dossiers import DECISIONS, open_handoff_no
 
 bp = Blueprint("queue", __name__, url_prefix="/lien-thong")

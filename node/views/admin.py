@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import g, render_template
 
+from service import accounts
 from service.web_admin import admin_blueprint
 
 from .. import reference, roles
-from service import accounts
 from ..db import get_db
 from .health import last_backup_summary
 

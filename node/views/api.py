@@ -9,9 +9,9 @@ from flask import Blueprint, current_app, g, jsonify, request
 from domain import workflow
 from domain.citizen import mask_id_number
 from domain.statuses import Status
+from service import accounts
 
 from .. import reference, store
-from service import accounts
 from ..db import get_db
 from .context import store_context
 

@@ -5,15 +5,15 @@ from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, re
 
 from domain import list_export, workflow
 from domain.card import NotACard, parse_card
-from domain.procedure_search import search_text
-from domain.text import fold
 from domain.catalogue import fields as catalogue_fields
+from domain.procedure_search import search_text
 from domain.statuses import LABELS, Status, label
+from domain.text import fold
+from service.web_auth import login_required
 
 from .. import events, reference, store
 from ..db import get_db
 from . import documents as documents_views
-from service.web_auth import login_required
 from .context import store_context
 
 bp = Blueprint("desk", __name__)

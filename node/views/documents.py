@@ -25,19 +25,31 @@ from the server when the body reaches the app, and from documents.js before it i
 """
 from __future__ import annotations
 
-from flask import (Blueprint, Response, abort, current_app, flash, g, jsonify, make_response, redirect,
-                   render_template, request, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from domain import digitisation
+from service import accounts
+from service.web_auth import login_required
 
 from .. import documents, store
-from service import accounts
 from ..blobs import BlobError, BlobStore
-from ..settings import UPLOAD_OVERHEAD
 from ..db import get_db
 from ..qr import qr_svg
+from ..settings import UPLOAD_OVERHEAD
 from . import api
-from service.web_auth import login_required
 from .context import store_context
 
 bp = Blueprint("documents", __name__)
@@ -48,8 +60,9 @@ CAPTURE_COOKIE = "motcua_capture"
 
 def register(app) -> None:
     """Called once from the app factory: both blueprints, the API one exempt from CSRF like the API."""
-    from ..app import csrf
     from service.web import error_response
+
+    from ..app import csrf
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

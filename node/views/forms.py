@@ -14,11 +14,11 @@ from flask import Blueprint, abort, current_app, g, render_template, request
 from markupsafe import Markup
 
 from domain.control_sheet import Names, control_rows
+from service.web_auth import login_required
 
 from .. import events, store
 from ..db import get_db
 from ..qr import lookup_url, node_key, paper_text, qr_svg
-from service.web_auth import login_required
 
 bp = Blueprint("forms", __name__, url_prefix="/bieu-mau")
 

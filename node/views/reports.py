@@ -11,10 +11,10 @@ from flask import Blueprint, Response, current_app, g, jsonify, render_template,
 from domain import exports, reports
 from domain.text import fold
 from domain.workflow import RATINGS
-
 from service import accounts
-from ..db import get_db
 from service.web_auth import login_required
+
+from ..db import get_db
 
 bp = Blueprint("reports", __name__)
 

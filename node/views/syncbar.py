@@ -5,9 +5,10 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, flash, g, redirect, request, url_for
 
+from service.web_auth import login_required
+
 from .. import sync_state
 from ..db import get_db
-from service.web_auth import login_required
 
 bp = Blueprint("syncbar", __name__)
 

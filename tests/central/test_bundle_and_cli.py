@@ -5,7 +5,6 @@ import pytest
 from click.testing import CliRunner
 
 from central.cli import main
-
 from tests.central.conftest import AGENCY, CENTRAL_ADMIN_PASSWORD, open_reply
 
 

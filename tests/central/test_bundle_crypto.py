@@ -10,7 +10,8 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from protocol import keys, sync as wire
+from protocol import keys
+from protocol import sync as wire
 from protocol.sealedbox import SealedBoxError, open_box, seal_to, x25519_private, x25519_public
 from tests.conftest import AGENCY, APPLICANT, receive
 

@@ -1,8 +1,8 @@
 from datetime import timedelta
 
-from protocol import keys, sync as wire
+from protocol import keys
+from protocol import sync as wire
 from protocol.events import GENESIS
-
 from tests.central.conftest import AGENCY, OTHER_AGENCY, FakeNode, add_node, central_public, open_reply
 
 

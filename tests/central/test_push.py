@@ -4,11 +4,11 @@ import os
 from datetime import timedelta
 
 from domain import workflow
-from protocol import keys, sync as wire
+from protocol import keys
+from protocol import sync as wire
 from protocol.canonical import canonical_json
 from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER
 from protocol.events import event_hash
-
 from tests.central.conftest import AGENCY, FakeNode, add_node, open_reply
 
 

@@ -3,8 +3,8 @@ dossiers that fake nodes pushed through the real signed ingest."""
 from __future__ import annotations
 
 import csv
-import re
 import io
+import re
 from datetime import date, datetime
 
 import pytest
@@ -13,8 +13,7 @@ from domain import exports, reports, workflow
 from domain.catalogue import load_sample_catalogue
 from domain.codes import format_code
 from domain.dossier import apply_event
-from tests.central.conftest import (AGENCY, APPLICANT, CALENDAR, CENTRAL_ADMIN_PASSWORD, OTHER_AGENCY, FakeNode,
-                                    add_node)
+from tests.central.conftest import AGENCY, APPLICANT, CALENDAR, CENTRAL_ADMIN_PASSWORD, OTHER_AGENCY, FakeNode, add_node
 
 JAN = {"from": "2026-01-01", "to": "2026-01-31"}
 PROCEDURES = {p.code: p for p in load_sample_catalogue()[1]}

@@ -1,7 +1,8 @@
 from datetime import date, datetime, time, timedelta
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.calendar import (
     DEFAULT_HOURS,

@@ -1,10 +1,10 @@
+from datetime import date
+
 import pytest
 
-from domain.citizen import (id_number_error, mask_id_number, mask_name, normalize_phone, phone_error,
-                            validate_applicant)
+from domain.citizen import id_number_error, mask_id_number, mask_name, normalize_phone, phone_error, validate_applicant
 from domain.codes import format_code, parse_code
 from domain.text import fold
-from datetime import date
 
 
 @pytest.mark.parametrize("value", ["001203004567", "079099123456", "123456789", "0012 0300 4567"])

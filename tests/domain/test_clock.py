@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -10,7 +10,7 @@ from domain.clock import VIETNAM, local_now, today
 
 pytestmark = pytest.mark.dates
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_at_22_30_utc_it_is_already_the_next_morning_in_vietnam():

@@ -23,7 +23,7 @@ def test_refuses_every_other_transition_with_a_vietnamese_message(current, targe
 
 
 def test_refused_stopped_and_returned_are_final():
-    assert FINAL == {Status.REFUSED, Status.STOPPED, Status.RETURNED}
+    assert {Status.REFUSED, Status.STOPPED, Status.RETURNED} == FINAL
 
 
 def test_overdue_is_derived_from_status_and_due_time():

@@ -49,7 +49,7 @@ class FaultProxy:
         self.port = None
 
     # -- control -------------------------------------------------------------------------------
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("proxy did not start")

@@ -49,8 +49,8 @@ def restore_db(central, copy):
 def hand_down(central, name: str) -> str:
     """Register an online dossier at central exactly as its web form and API do (central.online)."""
     from central import online
-    from domain.clock import local_now
     from central.db import connect
+    from domain.clock import local_now
     conn = connect(central.dir / "motcua-central.db")
     try:
         state, _entry = online.register(conn, node=AGENCY, procedure_code=PROCEDURE,
@@ -113,9 +113,9 @@ def test_after_central_is_restored_from_an_old_copy_two_online_dossiers_handed_d
 
 
 def test_a_publish_after_central_is_restored_heals_with_resync_feed(world, tmp_path):
+    from central.db import connect
     from central.feed import latest, publish
     from domain.clock import local_now
-    from central.db import connect
     from service.sqlite import write_tx
     central, node = world
     old = tmp_path / "central-before.db"

@@ -20,8 +20,8 @@ import pytest
 import requests
 
 from node import events
-from service.logs import RedactPersonalData
 from node.provision import init_node
+from service.logs import RedactPersonalData
 from tests.conftest import ADMIN_PASSWORD, AGENCY, CLERK_PASSWORD, Clock, login
 from tests.e2e.harness import ROOT, Node
 
@@ -74,10 +74,9 @@ def saved_codes(db: Path) -> list[str]:
 
 
 def test_a_full_disk_during_intake_shows_a_clear_vietnamese_error_and_loses_nothing_saved(small_disk):
-    from node import create_app
-    from node import roles
-    from service import accounts
+    from node import create_app, roles
     from node.cli import open_db
+    from service import accounts
     clock = Clock(__import__("datetime").datetime(2026, 1, 5, 9, 0))
     data = small_disk / "node"
     init_node(data, agency_code=AGENCY, agency_name="UBND xã Hòa Bình", admin="admin", password=ADMIN_PASSWORD,

@@ -11,8 +11,17 @@ import re
 import pytest
 
 from tests.e2e.browser import artifact, chromium, page_for
-from tests.e2e.test_clerk_browser import (ADDRESS, ID_NUMBER, NAME, PHONE, PROCEDURE, dossier_rows, log_in, open_intake,
-                                         run_action)
+from tests.e2e.test_clerk_browser import (
+    ADDRESS,
+    ID_NUMBER,
+    NAME,
+    PHONE,
+    PROCEDURE,
+    dossier_rows,
+    log_in,
+    open_intake,
+    run_action,
+)
 from tests.node import document_samples as samples
 
 pytestmark = pytest.mark.browser

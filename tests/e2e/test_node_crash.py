@@ -21,7 +21,6 @@ import pytest
 import requests
 
 from domain.codes import DESK_MAX_PER_DAY
-
 from node import events
 from tests.e2e.harness import Node
 

@@ -18,8 +18,8 @@ import requests
 
 from protocol.canonical import loads
 from protocol.events import event_hash, verify_chain
-from tests.e2e.faultproxy import FaultProxy
 from tests.conftest import wait_until
+from tests.e2e.faultproxy import FaultProxy
 from tests.e2e.harness import APPLICANT, Central, Node
 
 AGENCY = "000.00.06.H56"

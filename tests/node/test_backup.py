@@ -16,8 +16,8 @@ from node import backup, events, sync_state
 from node.backup import BackupScheduler, choose_kept, file_problems, list_backups, make_backup, prune
 from node.cli import main
 from node.db import FolderLock, is_locked
-from service.sqlite import connect
 from node.settings import DB_NAME, load_settings
+from service.sqlite import connect
 from tests.conftest import AGENCY, receive, wait_until
 from tests.e2e.harness import APPLICANT, Central, Node, cli, login
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from domain import digitisation
-from node import store, roles
+from node import roles, store
 from service import accounts
 from service.sqlite import connect
 from tests.conftest import APPLICANT
@@ -214,7 +214,7 @@ def test_the_api_attaches_lists_and_returns_files_with_one_error_shape(app, clie
         (client.post(f"/api/v1/dossiers/{code}/attachments", headers=h, content_type="multipart/form-data",
                      data={"component": "99", "file": (io.BytesIO(samples.small_jpeg()), "x.jpg")}),
          422, "component"),
-        (client.post(f"/api/v1/dossiers/NOPE/attachments", headers=h, content_type="multipart/form-data",
+        (client.post("/api/v1/dossiers/NOPE/attachments", headers=h, content_type="multipart/form-data",
                      data={"component": "0", "file": (io.BytesIO(samples.small_jpeg()), "x.jpg")}), 404, "not_found"),
         (client.get(f"/api/v1/dossiers/{code}/attachments/nope", headers=h), 404, "not_found"),
         (client.get(f"/api/v1/dossiers/{code}/attachments"), 401, "unauthorized"),
@@ -267,6 +267,7 @@ def test_form_01_says_which_components_were_digitised(app, clerk):
 
 def test_the_digitisation_rates_export_as_csv_with_the_same_figures(app, clerk, ctx):
     import csv
+
     from tests.conftest import receive
     _intake_with_two_scans(clerk)
     receive(ctx)

@@ -7,8 +7,8 @@ import pytest
 from domain.statuses import Status
 from domain.workflow import WorkflowError
 from node import events, store
-from service.sqlite import connect
 from protocol.events import event_hash
+from service.sqlite import connect
 from tests.conftest import AGENCY, APPLICANT, receive
 
 

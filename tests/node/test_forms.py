@@ -9,9 +9,9 @@ import pytest
 from domain import workflow
 from domain.codes import format_code
 from node import reference, store
-from service.sqlite import connect, write_tx
 from node.qr import lookup_url, qr_svg
 from node.views.forms import date_words, limit_label, place_name
+from service.sqlite import connect, write_tx
 from tests.conftest import AGENCY, APPLICANT, receive
 
 FIVE_DAYS = "1.000894"  # Đăng ký kết hôn: 5 working days in the sample catalogue

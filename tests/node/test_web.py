@@ -2,7 +2,6 @@
 import re
 from datetime import datetime
 
-
 from node import create_app
 from service.sqlite import connect
 from tests.conftest import APPLICANT, CLERK_PASSWORD, login, receive

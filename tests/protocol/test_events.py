@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from protocol.canonical import canonical_json, loads
 from protocol.events import GENESIS, ChainError, Head, event_hash, make_event, verify_chain

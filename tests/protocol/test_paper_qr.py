@@ -6,8 +6,7 @@ from datetime import datetime
 import segno
 
 from protocol.keys import generate
-from protocol.paper_qr import (FORGED, GENUINE, INVALID, SUPERSEDED, UNKNOWN_ISSUER, PaperQR, decode, encode,
-                               verify)
+from protocol.paper_qr import FORGED, GENUINE, INVALID, SUPERSEDED, UNKNOWN_ISSUER, PaperQR, decode, encode, verify
 
 QR = PaperQR(document=1, dossier="000.00.06.H56-260105-0001", procedure="1.001193", applicant="0012******67",
              issuer="000.00.06.H56", issued_at=datetime(2026, 1, 5, 9, 0), until=datetime(2026, 1, 5, 16, 30))

@@ -38,16 +38,16 @@ def site(request, tmp_path) -> Site:
     data = tmp_path / request.param
     if request.param == "node":
         from node import create_app, roles
-        from service import accounts
         from node.provision import init_node
+        from service import accounts
         init_node(data, agency_code="000.00.06.H56", agency_name="UBND xã Hòa Bình", admin="admin",
                   password=ADMIN_PASSWORD, now=clock.now)
         role, page = "clerk", ("/danh-sach", "/tim-kiem?q=nguyen")
     else:
         from central import roles
-        from service import accounts
         from central.app import create_app
         from central.provision import init_central
+        from service import accounts
         init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=ADMIN_PASSWORD, now=clock.now)
         role, page = "viewer", ("/ho-so?q=nguyen", "/lien-thong")
     app = create_app({"DATA_DIR": data, "CLOCK": clock, "TESTING": True, "WTF_CSRF_ENABLED": False})
