@@ -47,7 +47,7 @@ def log(msg: str = "") -> None:
 def ingest(root: Path, database: str, nodes: int, events: int, batch: int) -> dict:
     import requests
 
-    from central.clock import local_now
+    from domain.clock import local_now
     from tests.central.conftest import FakeNode
     from tests.conftest import Clock
     from tests.e2e.harness import Central

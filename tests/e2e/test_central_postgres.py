@@ -16,11 +16,11 @@ import time
 import pytest
 import requests
 
-from central.clock import local_now
+from domain.clock import local_now
 from protocol.events import event_hash
 from tests.central.conftest import FakeNode
-from tests.conftest import Clock
-from tests.e2e.harness import Central, Node, wait_until
+from tests.conftest import Clock, wait_until
+from tests.e2e.harness import Central, Node
 
 pytestmark = pytest.mark.usefixtures("pg_cluster")  # needs PostgreSQL: skipped (CI: failed) without it
 
