@@ -150,14 +150,14 @@ def build(data_dir: Path, communes: int, count: int, seed: int, doc_bytes: int =
     rows = dossier_rows(rng, agencies, count, procedures, doc_bytes)
     started = time.perf_counter()
     while True:
-        chunk = [row for _, row in zip(range(100_000), rows)]
+        chunk = [row for _, row in zip(range(100_000), rows, strict=False)]  # up to 100 000 of the generator
         if not chunk:
             break
         conn.execute("BEGIN")
         conn.executemany(sql, chunk)
         conn.execute("COMMIT")
     inserted = time.perf_counter()
-    for kind, _, ddl in schema:
+    for _kind, _, ddl in schema:
         conn.execute(ddl)
     has_fts = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'dossiers_fts'").fetchone()
     if has_fts:
@@ -234,7 +234,7 @@ def main() -> int:
         print(f"{'figure':<48} {'best':>8} {'median':>8} {'target':>8}")
         for name, best, median, target in results:
             mark = "ok" if median < target else "MISSED"
-            print(f"{name:<48} {best:>7.3f}s {median:>7.3f}s {'< %gs' % target:>8}  {mark}")
+            print(f"{name:<48} {best:>7.3f}s {median:>7.3f}s {f'< {target:g}s':>8}  {mark}")
         print(f"\ntotal run time {time.perf_counter() - total:.0f} s")
     finally:
         if args.keep or args.reuse:

@@ -85,9 +85,10 @@ def intake_on_one_core(root: Path, intakes: int) -> None:
     else:
         pinned = "NOT pinned (no taskset)"
     node.server = Server(argv, node.port, root / "node.log").start("/dang-nhap")
-    photos = [samples.phone_photo(seed=s, colour=bool(s % 2)) for s in range(4)]  # a black-and-white page and one with a red stamp
-    log(f"2. intake with 2 pages end to end, node {pinned}; photos {sum(map(len, photos)) / len(photos) / 2**20:.1f} MB "
-        f"each")
+    # a black-and-white page and one with a red stamp
+    photos = [samples.phone_photo(seed=s, colour=bool(s % 2)) for s in range(4)]
+    mean_mb = sum(map(len, photos)) / len(photos) / 2**20
+    log(f"2. intake with 2 pages end to end, node {pinned}; photos {mean_mb:.1f} MB each")
     h = {"Authorization": f"Bearer {node.token}"}
     http = requests.Session()
     http.get(node.url + "/dang-nhap", timeout=30)

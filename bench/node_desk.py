@@ -127,12 +127,11 @@ class NodeProcess:
         self.startup_s = float("nan")
 
     def start(self, timeout: float = 30.0) -> NodeProcess:
-        out = open(self.data_dir / "bench-server.log", "wb")
         started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [*node_command(), "run", "--data", str(self.data_dir), "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-        out.close()
+        with open(self.data_dir / "bench-server.log", "wb") as out:  # the child keeps its own copy of the handle
+            self.proc = subprocess.Popen(
+                [*node_command(), "run", "--data", str(self.data_dir), "--host", "127.0.0.1", "--port", str(self.port)],
+                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = started + timeout
         while True:
             if self.proc.poll() is not None:
@@ -477,7 +476,8 @@ def report(figures: dict, n_intakes: int, n_dossiers: int) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--intakes", type=int, default=1000, help="intakes through the API (default 1000)")
-    parser.add_argument("--dossiers", type=int, default=200_000, help="dossiers in the search database (default 200000)")
+    parser.add_argument("--dossiers", type=int, default=200_000,
+                        help="dossiers in the search database (default 200000)")
     parser.add_argument("--queries", type=int, default=200, help="search queries (default 200)")
     parser.add_argument("--seed", type=int, default=20260105, help="random seed (default 20260105)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder and print its path")

@@ -286,7 +286,8 @@ def main(argv=None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    rows = [("intake p95 while draining", "intake_p95", "ms", 1), ("page render p95 while draining", "page_p95", "ms", 1),
+    rows = [("intake p95 while draining", "intake_p95", "ms", 1),
+            ("page render p95 while draining", "page_p95", "ms", 1),
             ("peak RSS of the node (VmHWM)", "peak_rss", "MB", 1)]
     print(f"\n{'figure':<40} {'value':>12} {'target':>12}  result")
     print("-" * 74)

@@ -155,9 +155,12 @@ class LinkProxy(FaultProxy):
 
 # --- processes --------------------------------------------------------------------------------
 
+CODE = ROOT  # the checkout whose central runs (--code: e.g. an older release, for "before" figures)
+
+
 def run_cli(module: str, *args, input: str | None = None) -> str:
     result = subprocess.run([sys.executable, "-m", module, *map(str, args)], input=input, capture_output=True,
-                            text=True, cwd=ROOT, timeout=300)
+                            text=True, cwd=CODE, timeout=300)
     if result.returncode != 0:
         raise RuntimeError(f"{module} {args} failed: {result.stdout}{result.stderr}")
     return result.stdout
@@ -179,7 +182,7 @@ class CentralProcess:
     def start(self) -> "CentralProcess":
         out = open(self.dir.parent / "central.log", "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "central.cli", "run", "--data", str(self.dir),
-                                      "--port", str(self.port)], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+                                      "--port", str(self.port)], stdout=out, stderr=subprocess.STDOUT, cwd=CODE)
         out.close()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -424,15 +427,34 @@ def register_nodes(central: CentralProcess, n: int) -> list[tuple[str, object]]:
     return nodes
 
 
-def signed_batches(agency: str, key, events: list[dict], size: int) -> list[tuple[bytes, dict]]:
+def signed_batches(agency: str, key, events: list[dict], size: int, v2: bool = False) -> list[tuple[bytes, dict]]:
+    """Batches as a node sends them: v1 (gzip) or, with ``v2``, wire format v2 (protocol/wire2.py)."""
     out = []
     for start in range(0, len(events), size):
         part = events[start:start + size]
         payload = {"node": agency, "nonce": wire.nonce(), "sent_at": local_now().isoformat(),
                    "events": part, "pending": len(events) - start - len(part), "oldest_pending_at": part[0]["at"]}
+        if v2:
+            from protocol import wire2
+            from protocol.keys import sign
+            raw = canonical_json(dict(payload, v=wire2.VERSION, events=wire2.encode_events(part, agency)))
+            out.append((wire2.compress(raw), {"Content-Type": "application/json", "Content-Encoding": wire2.ENCODING,
+                                              NODE_HEADER: agency, SIGNATURE_HEADER: sign(key, raw),
+                                              wire2.BATCH_SIGNATURE_HEADER: sign(key, canonical_json(payload))}))
+            continue
         body, signature = seal(key, payload)
         out.append((body, {"Content-Type": "application/json", "Content-Encoding": "gzip",
                            NODE_HEADER: agency, SIGNATURE_HEADER: signature}))
+    return out
+
+
+def rechain(events: list[dict]) -> list[dict]:
+    from protocol.wire2 import derived_id
+    out, prev = [], GENESIS
+    for event in events:
+        event = dict(event, id=derived_id(event["node"], event["seq"]), prev=prev)
+        prev = event_hash(event)
+        out.append(event)
     return out
 
 
@@ -448,7 +470,9 @@ def bench_ingest(tmp: Path, args, rng: random.Random, figures: dict) -> None:
         work, total = [], 0
         for agency, key in nodes:
             history = History(agency, calendar, procedures, catalogue_version, rng).build(args.node_dossiers)
-            work.append((agency, signed_batches(agency, key, history.events, args.ingest_batch)))
+            if args.wire == 2:  # events appended since v2 carry the derived id
+                history.events = rechain(history.events)
+            work.append((agency, signed_batches(agency, key, history.events, args.ingest_batch, v2=args.wire == 2)))
             total += history.seq
         body_bytes = sum(len(b) for _, batches in work for b, _ in batches)
         log(f"  {total:,} events (~{total // len(work)} per node) in {sum(len(b) for _, b in work)} signed batches of "
@@ -512,7 +536,11 @@ def main() -> int:
     parser.add_argument("--skip-ingest", action="store_true", help="skip (b)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose central runs (an older release)")
+    parser.add_argument("--wire", type=int, choices=(1, 2), default=1, help="wire format of (b)'s batches")
     args = parser.parse_args()
+    global CODE
+    CODE = args.code.resolve()
 
     log(f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPU(s), "
         f"{platform.platform()}")

@@ -19,6 +19,7 @@ from protocol.events import GENESIS, Head, make_event
 from .clock import iso
 
 KINDS = {"catalogue": "catalogue.published", "calendar": "calendar.published"}
+SHIPPED_VERSION = 1  # the catalogue and calendar version every node gets from `motcua-node init`
 
 
 class PublishError(ValueError):
@@ -95,11 +96,21 @@ def publish(conn, kind: str, version: int, body: dict, *, now: datetime, actor: 
 
 
 def catch_up_reference(conn, node: str, *, now: datetime, actor: str = "central") -> None:
-    """Give a (newly enrolled or recovered) node's feed the latest versions it has not been sent."""
+    """Give a (newly enrolled or recovered) node's feed the latest versions it has not been sent.
+
+    A latest version identical to what ``motcua-node init`` ships (the sample catalogue and the
+    default calendar, version 1) is recorded as the node's, not queued: the node has it already.
+    """
     row = conn.execute("SELECT catalogue_version, calendar_version FROM nodes WHERE id = ?", (node,)).fetchone()
+    shipped = None
     for kind in KINDS:
         found = latest(conn, kind)
         if found and found[0] > row[f"{kind}_version"]:
+            shipped = shipped or sample_reference()
+            if (found[0], found[1]) == shipped[kind]:
+                # the very version `motcua-node init` installs on every node: not sent again
+                conn.execute(f"UPDATE nodes SET {kind}_version = ? WHERE id = ?", (found[0], node))
+                continue
             append_feed(conn, node, KINDS[kind], None, _entry_data(kind, *found), actor, now)
             conn.execute(f"UPDATE nodes SET {kind}_version = ? WHERE id = ?", (found[0], node))
 

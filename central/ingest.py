@@ -28,7 +28,7 @@ from domain.digitisation import ATTACHMENT_TYPES
 from domain.dossier import project
 from domain.validation import MAX_EVENT_BYTES, EventInvalid, check_event
 from protocol import sync as wire
-from protocol.canonical import canonical_json
+from protocol.canonical import canonical_json_of_parsed
 from protocol.envelope import EnvelopeError, open_sealed
 from protocol.events import ChainError, Head, check_shape, verify_chain
 from protocol.keys import KeyError_, load_public
@@ -78,23 +78,27 @@ def stored_head(conn, node_id: str, *, lock: bool = False) -> Head:
     return Head(row["head_seq"], row["head_hash"])
 
 
+def active_keys(conn, node_id: str) -> list[str]:
+    return [r["public_key"] for r in conn.execute(
+        "SELECT public_key FROM node_keys WHERE node = ? AND revoked_at IS NULL ORDER BY id DESC", (node_id,))]
+
+
 def authenticate(conn: sqlite3.Connection, node_id: str | None, body: bytes, signature: str | None,
-                 caps: Caps) -> dict:
+                 caps: Caps, inflate=None) -> dict:
     """Open a node's sealed request: known, unrevoked node; caps; signature by an active key."""
     row = conn.execute("SELECT status FROM nodes WHERE id = ?", (node_id or "",)).fetchone()
     if row is None or row["status"] == "pending":
         raise Refused(403, "unknown_node", f"no enrolled node {node_id!r}")
     if row["status"] == "revoked":
         raise Refused(403, "revoked", f"node {node_id} has been revoked")
-    keys = [r["public_key"] for r in conn.execute(
-        "SELECT public_key FROM node_keys WHERE node = ? AND revoked_at IS NULL ORDER BY id DESC", (node_id,))]
+    keys = active_keys(conn, node_id)
     if not keys:
         raise Refused(403, "unknown_node", f"node {node_id} has no active key")
     error = None
     for key_text in keys:
         try:
             payload = open_sealed(body, signature, load_public(key_text), max_body=caps.max_body,
-                                  max_decompressed=caps.max_decompressed)
+                                  max_decompressed=caps.max_decompressed, inflate=inflate)
         except EnvelopeError as exc:
             error = exc
             if exc.code != "bad_signature":
@@ -148,15 +152,26 @@ def ingest(conn: sqlite3.Connection, node_id: str | None, body: bytes, signature
         events = payload.get("events")
         if not isinstance(events, list):
             raise Refused(400, "bad_payload", "'events' must be a list")
+    except Refused as exc:
+        return exc.status, error_payload(exc, node=node_id, request=request, now=now)
+    return accept(conn, node_id, payload, events, None, body, signature, source=source, now=now, caps=caps)
+
+
+def accept(conn, node_id: str, payload: dict, events: list, raws: list[bytes] | None, body: bytes,
+           signature: str, *, source: str, now: datetime, caps: Caps) -> tuple[int, dict]:
+    """Store an authenticated batch of full events (``raws``: their canonical bytes when known)."""
+    request = payload["nonce"]
+    try:
+        known = raws
         raws = []
-        for event in events:
+        for i, event in enumerate(events):
             try:
                 check_shape(event)
             except ChainError as exc:
                 raise Refused(400, "bad_payload", f"malformed event: {exc}") from None
             if event["node"] != node_id:
                 raise Refused(400, "bad_payload", f"event {event['seq']} belongs to node {event['node']!r}")
-            raws.append(canonical_json(event))
+            raws.append(known[i] if known is not None else canonical_json_of_parsed(event))  # parsed by loads
         # hashing and sizing happen before the write lock is taken: a large event never holds it long
         digests = [hashlib.sha256(raw).hexdigest() for raw in raws]
         with node_write_tx(conn, node_id):
@@ -199,7 +214,7 @@ def _store(conn, node_id, events, raws, body, signature, source, now, max_event=
                        "refused and recorded", head)
     fresh = [events[i] for i in new]
     try:
-        verify_chain(fresh, head, node=node_id)
+        verify_chain(fresh, head, node=node_id, hashes=[digests[i] for i in new])
     except ChainError as exc:
         return Refused(409, "chain", str(exc), head)
     received = iso(now)
@@ -367,6 +382,14 @@ def materialise(conn, node_id: str, events: list[dict], now: datetime, *,
     rows = [tuple(row[c] for c in PROJECTED) +
             (node_id, json.dumps(states[code], ensure_ascii=False, separators=(",", ":")))
             for code, row in projected.items()]
+    try:  # all rows at once; only when one fails, row by row so the others are stored
+        conn.execute("SAVEPOINT all_rows")
+        conn.executemany(UPSERT, rows)
+        conn.execute("RELEASE all_rows")
+        rows = []
+    except DB_ERRORS:
+        conn.execute("ROLLBACK TO all_rows")
+        conn.execute("RELEASE all_rows")
     for row in rows:
         try:
             conn.execute("SAVEPOINT one_row")

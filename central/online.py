@@ -121,7 +121,8 @@ def adopt_node_code(conn, node: str, code: str, event: dict, now: datetime) -> s
     row = conn.execute("SELECT node, feed_seq FROM online_dossiers WHERE code = ?", (code,)).fetchone()
     message = None
     if row is not None:
-        entry = conn.execute("SELECT body FROM feed WHERE node = ? AND seq = ?", (row["node"], row["feed_seq"])).fetchone()
+        entry = conn.execute("SELECT body FROM feed WHERE node = ? AND seq = ?",
+                             (row["node"], row["feed_seq"])).fetchone()
         issued = json.loads(entry["body"])["data"]["dossier"] if entry else None
         if issued is not None and canonical_json(issued) == canonical_json(held):
             return None

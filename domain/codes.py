@@ -1,6 +1,8 @@
 """Dossier codes: ``<agency code>-<YYMMDD>-<NNNN>``, the one place the pattern lives."""
 from __future__ import annotations
 
+import functools
+
 import re
 from datetime import date, datetime
 
@@ -25,6 +27,7 @@ def format_code(agency: str, day: date, seq: int) -> str:
     return f"{agency}-{day:%y%m%d}-{seq:04d}"
 
 
+@functools.lru_cache(maxsize=8192)  # pure; central parses the same codes over and over
 def parse_code(code: str) -> tuple[str, date, int] | None:
     m = DOSSIER_CODE.match((code or "").strip().upper())
     if not m:

@@ -11,7 +11,6 @@ Event data shapes:
 """
 from __future__ import annotations
 
-import copy
 
 from . import digitisation
 from .statuses import Status, TransitionError, check_transition
@@ -44,6 +43,16 @@ STATE_FIELDS = (
 )
 
 
+def _json_copy(value):
+    """A deep copy of a JSON value (dict, list, str, int, bool, None): what copy.deepcopy gives,
+    several times faster (no memo; central folds tens of thousands of events a second)."""
+    if isinstance(value, dict):
+        return {k: _json_copy(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(v) if isinstance(v, (dict, list)) else v for v in value]
+    return value
+
+
 class ReplayError(ValueError):
     """An event that cannot apply to the current state (message in English, for logs/anomalies)."""
 
@@ -54,7 +63,7 @@ def apply_event(state: dict | None, event: dict) -> dict:
     if etype in CREATING_TYPES:
         if state is not None:
             raise ReplayError(f"{event['dossier']}: {etype} for a dossier that already exists")
-        new = copy.deepcopy(data["dossier"])
+        new = _json_copy(data["dossier"])
         missing = [f for f in STATE_FIELDS if f not in new]
         if missing:
             raise ReplayError(f"{event['dossier']}: {etype} lacks {', '.join(missing)}")
@@ -65,7 +74,7 @@ def apply_event(state: dict | None, event: dict) -> dict:
         raise ReplayError(f"{event['dossier']}: {etype} for an unknown dossier")
     if etype in digitisation.ATTACHMENT_TYPES:  # documents: metadata only (domain/digitisation.py)
         try:
-            return digitisation.apply(state, etype, copy.deepcopy(data), event["at"])
+            return digitisation.apply(state, etype, _json_copy(data), event["at"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ReplayError(f"{event['dossier']}: bad {etype}: {exc}") from exc
     # Fields are only ever replaced whole (workflow builds new lists and dicts), never changed in
@@ -86,7 +95,7 @@ def apply_event(state: dict | None, event: dict) -> dict:
     unknown = set(changes) - MUTABLE_FIELDS
     if unknown:
         raise ReplayError(f"{event['dossier']}: {etype} sets unknown fields {sorted(unknown)}")
-    new.update(copy.deepcopy(changes))
+    new.update(_json_copy(changes))
     new["updated_at"] = event["at"]
     return new
 

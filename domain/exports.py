@@ -66,14 +66,13 @@ def rows(table: Table, agency_names: Mapping[str, str] | None = None) -> list[di
     agency_names = agency_names or {}
     out: list[dict] = []
     subtotals = table.subtotals(1)
-    current, count, number = None, 0, 0
+    current, count = None, 0
     items = list(table.groups.items())
     for index, ((agency, field), figures) in enumerate(items):
         if agency != current:
             current, count = agency, 0
-        number += 1
         count += 1
-        out.append({"kind": "row", "no": number, "agency": agency, "unit": agency_names.get(agency, agency),
+        out.append({"kind": "row", "no": index + 1, "agency": agency, "unit": agency_names.get(agency, agency),
                     "field": field, "figures": figures})
         last_of_unit = index + 1 == len(items) or items[index + 1][0][0] != agency
         if last_of_unit and count > 1:

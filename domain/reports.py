@@ -118,7 +118,7 @@ def row_from_record(record: Mapping) -> dict:
     row = {k: record[k] for k in PROJECTION_KEYS}
     row["supplement_count"] = row["supplement_count"] or 0
     for extra in GROUP_COLUMNS:
-        if extra not in row and extra in record.keys():
+        if extra not in row and extra in record.keys():  # noqa: SIM118  sqlite3.Row: `in` tests values, not names
             row[extra] = record[extra]
     need_doc = row["status"] in WITHDRAWN_STATUSES or row["supplement_count"] > 0
     doc = json.loads(record["doc"]) if need_doc else {}
@@ -337,7 +337,7 @@ class Table:
         rows = []
         for key, figs in self.groups.items():
             row = {}
-            for column, value in zip(self.key, key):
+            for column, value in zip(self.key, key, strict=True):
                 row[column] = value
                 if column in names:
                     row[f"{column}_name"] = names[column].get(value, value)
@@ -556,7 +556,7 @@ def figures_sql(conn, period_start: date, period_end: date, now: datetime, *,
         values = record[len(key):]
         if values[0] is None:  # no key: an aggregate over no row gives one row of NULLs
             continue
-        groups[record[:len(key)]] = Figures(**{n: int(v) for n, v in zip(_FIGURE_NAMES, values)})
+        groups[record[:len(key)]] = Figures(**{n: int(v) for n, v in zip(_FIGURE_NAMES, values, strict=True)})
     return _table(period, period.as_of(now), key, groups)
 
 

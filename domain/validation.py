@@ -80,6 +80,22 @@ def _walk(value, path: str, depth: int = 0):
             yield from _walk(item, f"{path}[{i}]", depth + 1)
 
 
+def _fits(value, depth: int = 0) -> bool:
+    """True when ``_walk`` would find nothing (the common case, without building any path)."""
+    if depth > MAX_DEPTH:
+        return False
+    if isinstance(value, str):
+        return len(value) <= MAX_TEXT
+    if isinstance(value, dict):
+        return len(value) <= MAX_ITEMS and all(_fits(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return len(value) <= MAX_ITEMS and all(_fits(v, depth + 1) for v in value)
+    return True
+
+
+STATUS_VALUES = frozenset(int(s) for s in Status)
+
+
 def check_state(state: dict, fields: set[str] | None = None) -> list[str]:
     """Every problem of a dossier state (empty list = valid); ``fields`` limits the check to the
     fields an event changed (the rest were checked when they were set)."""
@@ -87,7 +103,7 @@ def check_state(state: dict, fields: set[str] | None = None) -> list[str]:
         return fields is None or name in fields
 
     subject = state if fields is None else {k: state[k] for k in fields if k in state}
-    problems = [f"{path} {problem}" for path, problem in _walk(subject, "dossier")]
+    problems = [] if _fits(subject) else [f"{path} {problem}" for path, problem in _walk(subject, "dossier")]
     if problems:
         return problems  # do not look further into an oversized value
     if checking("code") or checking("agency"):
@@ -97,7 +113,7 @@ def check_state(state: dict, fields: set[str] | None = None) -> list[str]:
             problems.append(f"code {_short(code)} is not a dossier code of agency {_short(state.get('agency'))}")
     status = state.get("status")
     if checking("status") and (isinstance(status, bool) or not isinstance(status, int)
-                               or status not in {int(s) for s in Status}):
+                               or status not in STATUS_VALUES):
         problems.append(f"status {_short(status)} is not one of 1-10")
     for name in TIME_FIELDS:
         if checking(name) and not _time_ok(state.get(name)):

@@ -522,7 +522,7 @@ def available_actions(state: dict) -> list[str]:
     from .statuses import TRANSITIONS
     status = Status(state["status"])
     names = []
-    for name, (_fn, _label_, target) in ACTIONS.items():
+    for name, (_fn, _label, target) in ACTIONS.items():
         if target is not None:
             if target not in TRANSITIONS[status]:
                 continue
@@ -531,7 +531,11 @@ def available_actions(state: dict) -> list[str]:
             if name in ("resolve", "refuse_processing") and open_handoff(state):
                 continue
             names.append(name)
-        elif name == "assign" and status in (Status.RECEIVED, Status.PROCESSING,
-                                             Status.SUPPLEMENT_REQUESTED, Status.FEE_REQUESTED) or name == "extend" and status in (Status.RECEIVED, Status.PROCESSING, Status.FEE_REQUESTED) or name == "hand_off" and status == Status.PROCESSING and not open_handoff(state) or name == "hand_back" and (handoff := open_handoff(state)) and not handoff.get("upper") or name == "hand_up" and status == Status.PROCESSING and not open_handoff(state):
+        elif (name == "assign" and status in (Status.RECEIVED, Status.PROCESSING,
+                                              Status.SUPPLEMENT_REQUESTED, Status.FEE_REQUESTED)
+              or name == "extend" and status in (Status.RECEIVED, Status.PROCESSING, Status.FEE_REQUESTED)
+              or name == "hand_off" and status == Status.PROCESSING and not open_handoff(state)
+              or name == "hand_back" and (handoff := open_handoff(state)) and not handoff.get("upper")
+              or name == "hand_up" and status == Status.PROCESSING and not open_handoff(state)):
             names.append(name)
     return names

@@ -27,6 +27,7 @@ USB stick kept apart) and put back with ``motcua-node restore --blob-key FILE`` 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -110,10 +111,8 @@ class BlobStore:
             if not self.key_path.exists():
                 if not self.create_key:
                     raise KeyMissing(f"no blob key at {self.key_path}")
-                try:
+                with contextlib.suppress(FileExistsError):  # another thread or process made it first
                     write_key_file(self.key_path, secrets.token_bytes(32))
-                except FileExistsError:
-                    pass  # another thread or process made it first
             self._key = read_key_file(self.key_path)
         return self._key
 

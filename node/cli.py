@@ -112,7 +112,8 @@ def run(data_dir, host, port, threads):
 
 main.add_command(shared.user_commands(data_option, open_db, local_now, program="motcua-node",
                                       roles=ROLES, default_role="clerk", example_data="/srv/motcua",
-                                      role_help="clerk receives dossiers, leader resolves them, admin manages the node."))
+                                      role_help="clerk receives dossiers, leader resolves them, "
+                                                "admin manages the node."))
 main.add_command(shared.token_commands(data_option, open_db, local_now, program="motcua-node",
                                        token_prefix=TOKEN_PREFIX,
                                        example_data="/srv/motcua", example_url="http://127.0.0.1:8080/api/v1/procedures"))

@@ -24,7 +24,8 @@ class NodeRunning(ConfigError):
 def migrate(path: Path, backup_dir: Path | None = None) -> list[str]:
     """Apply pending migrations after copying a database that has a schema (see service.sqlite.migrate)."""
     folder = Path(backup_dir) if backup_dir is not None else Path(path).parent / "backups"
-    return sqlite.migrate(path, migrations, backup_dir=folder, restore_hint="restore it with: motcua-node restore {copy}")
+    return sqlite.migrate(path, migrations, backup_dir=folder,
+                          restore_hint="restore it with: motcua-node restore {copy}")
 
 
 def get_db():
@@ -56,7 +57,7 @@ class FolderLock:
         self._file = None
 
     def acquire(self) -> FolderLock:
-        handle = open(self.path, "a+", encoding="utf-8")
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115  stays open: it holds the lock until release()
         try:
             _lock(handle)
         except OSError:

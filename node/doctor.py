@@ -295,5 +295,6 @@ def render(checks: list[Check]) -> str:
     fails = sum(c.status == FAIL for c in checks)
     warns = sum(c.status == WARN for c in checks)
     lines.append("")
-    lines.append("all checks passed" if summary == "ok" else f"{fails} failed, {warns} warning{'' if warns == 1 else 's'}")
+    plural = "" if warns == 1 else "s"
+    lines.append("all checks passed" if summary == "ok" else f"{fails} failed, {warns} warning{plural}")
     return "\n".join(lines)

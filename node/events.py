@@ -5,6 +5,7 @@ import sqlite3
 
 from protocol.canonical import canonical_json, loads
 from protocol.events import EMPTY_HEAD, GENESIS, Head, event_hash, make_event, verify_chain
+from protocol.wire2 import derived_id
 
 
 def head(conn: sqlite3.Connection) -> Head:
@@ -19,7 +20,8 @@ def append(conn: sqlite3.Connection, *, node: str, type: str, dossier: str | Non
         raise RuntimeError("events.append needs an open write transaction")
     current = head(conn)
     event = make_event(node=node, seq=current.seq + 1, prev=current.hash or GENESIS, at=at,
-                       actor=actor, type=type, dossier=dossier, data=data)
+                       actor=actor, type=type, dossier=dossier, data=data,
+                       id=derived_id(node, current.seq + 1))  # wire v2 need not send it
     body = canonical_json(event)
     conn.execute("INSERT INTO events(seq, id, type, dossier, at, hash, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
                  (event["seq"], event["id"], type, dossier, at, event_hash(event), body.decode("utf-8")))

@@ -39,6 +39,7 @@ def init_node(data_dir: Path, *, agency_code: str, agency_name: str, admin: str,
             reference.install_calendar(conn, cal_version, entries, stamp)
 
         fill_new_database(data_dir / DB_NAME, migrate=migrate, connect=connect, seed=seed,
-                          create_user=lambda *a: accounts.create(*a, roles=roles.ROLES), admin=admin, password=password, now=now)
+                          create_user=lambda *a: accounts.create(*a, roles=roles.ROLES), admin=admin,
+                          password=password, now=now)
         write_settings(data_dir, values)
     return values

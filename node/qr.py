@@ -1,6 +1,7 @@
 """QR codes for printed forms: inline SVG made by segno, no images, no network."""
 from __future__ import annotations
 
+import contextlib
 import io
 from urllib.parse import quote
 
@@ -38,10 +39,8 @@ def node_key(data_dir):
     from .sync import KEY_NAME
     path = Path(data_dir) / KEY_NAME
     if not path.exists():
-        try:
+        with contextlib.suppress(FileExistsError):  # another request created it first
             save_private(generate(), path)
-        except FileExistsError:  # another request created it first
-            pass
     return load_private(path)
 
 

@@ -128,7 +128,7 @@ def realign(conn, client: CentralClient, data_dir: Path) -> dict:
     theirs = fetch_history(client, acked, known)
     local_after = events.read(conn, acked)
     fork_at = acked
-    for mine, other in zip(local_after, theirs):
+    for mine, other in zip(local_after, theirs, strict=False):  # the common prefix
         if event_hash(mine) != event_hash(other):
             break
         fork_at = mine["seq"]

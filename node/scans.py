@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import io
 import sys
@@ -135,7 +136,7 @@ def _monochrome(img: Image.Image) -> bool:
     small.thumbnail((256, 256))
     _y, cb, cr = small.convert("YCbCr").split()
     mean_cb, mean_cr = ImageStat.Stat(cb).mean[0], ImageStat.Stat(cr).mean[0]
-    stray = sum(1 for b, r in zip(cb.tobytes(), cr.tobytes())
+    stray = sum(1 for b, r in zip(cb.tobytes(), cr.tobytes(), strict=True)
                 if abs(b - mean_cb) + abs(r - mean_cr) > COLOUR_THRESHOLD)
     return stray < COLOUR_FRACTION * small.size[0] * small.size[1]
 
@@ -195,10 +196,8 @@ def _page_jpeg(data: bytes, kind: str, frame: int = 0) -> tuple[bytes, bytes]:
         if frame:
             img.seek(frame)
             img.load()
-        try:
+        with contextlib.suppress(Exception):  # a broken EXIF block is simply dropped
             ImageOps.exif_transpose(img, in_place=True)
-        except Exception:  # a broken EXIF block is simply dropped
-            pass
         if img.mode in ("RGBA", "LA", "P", "PA"):
             img = img.convert("RGBA")
             background = Image.new("RGB", img.size, (255, 255, 255))
@@ -291,7 +290,7 @@ def _normalise(files: list[bytes], max_file_bytes: int) -> Normalised:
         pages = _check_pdf(files[0])
         return Normalised(files[0], "application/pdf", pages, original, "pdf", None)
     pages_jpeg, thumb = [], None
-    for data, kind in zip(files, kinds):
+    for data, kind in zip(files, kinds, strict=True):
         frames = _frames(data) if kind == "tiff" else 1  # a scanner's multi-page TIFF: one page a frame
         for frame in range(frames):
             page, small = _page_jpeg(data, kind, frame)

@@ -36,6 +36,12 @@ def _hours(value):
     return value
 
 
+def _wire(value):
+    if value not in ("auto", "1"):
+        raise ValueError('must be "auto" or "1"')
+    return value
+
+
 SETTINGS = [
     Setting("agency_code", None, "Receiving agency code printed in dossier codes, e.g. 000.00.06.H56", _agency),
     Setting("agency_name", None, "Agency name on forms, e.g. UBND xã Hòa Bình", nonempty),
@@ -53,10 +59,15 @@ SETTINGS = [
     Setting("lookup_max_attempts", 10,
             "Wrong citizen lookups allowed per dossier code per 10 minutes (per address: 10 times as many)",
             positive_int),
-    Setting("sync_interval_seconds", 60, "How often the sync worker runs when nothing wakes it", positive_int),
+    Setting("sync_interval_seconds", 60, "How often the sync worker looks for events to push when nothing wakes "
+            "it (no request unless there is one; see sync_heartbeat_seconds)", positive_int),
     Setting("sync_connect_timeout", 10, "Seconds to wait for a connection to central", positive_int),
     Setting("sync_read_timeout", 60, "Seconds to wait for central's answer", positive_int),
     Setting("sync_backoff_cap_seconds", 300, "Longest wait between retries after failures", positive_int),
+    Setting("sync_heartbeat_seconds", 900, "With nothing to send, how often the node still tells central it is "
+            "alive (and its pending count) and learns whether central has something for it", positive_int),
+    Setting("sync_wire", "auto", 'Sync wire format: "auto" (v2 when central says it prefers it, else v1) or "1"',
+            _wire),
     Setting("clock_warning_minutes", 5, "Warn clerks when the PC clock differs from central by more", positive_int),
     Setting("backup_dir", "", "Folder for the daily backups, e.g. a USB disk (empty: backups/ in the data folder)",
             as_str),

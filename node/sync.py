@@ -39,6 +39,7 @@ class Outcome:
     applied: int = 0
     rounds: int = 0
     pending: int = 0
+    feed_head: tuple | None = None  # (seq, hash) of central's feed for this node, from a push reply
     notes: list = field(default_factory=list)
 
 
@@ -89,10 +90,24 @@ def record_clock(conn, offset: int, warning_seconds: int | None) -> None:
     sync_state.put(conn, **values)
 
 
-def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: int | None = None) -> None:
-    """Hello (empty batch) to learn central's head, then send until caught up."""
+WIRE_FALLBACK = ("bad_encoding", "bad_batch_signature", "bad_payload")
+
+
+def central_wire(conn, client: CentralClient) -> None:
+    """Remember which wire format central said it prefers (nothing said: a central older than v2)."""
+    said = client.wire or {}
+    prefers = 2 if said.get("prefers") == 2 and 2 in (said.get("accepts") or []) else 1
+    if sync_state.get(conn, "central_wire", 1) != prefers:
+        sync_state.put(conn, central_wire=prefers)
+
+
+def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: int | None = None, *,
+         hello: bool = True, wire_mode: str = "auto") -> None:
+    """Send until caught up. ``hello`` first sends an empty batch (a heartbeat: it learns central's
+    head and feed head, and tells central the pending count); without it, only pending events go."""
     batch = sync_state.get(conn, "batch_size", START_BATCH)
-    events_after = None
+    v2_failed = False
+    events_after = None if hello else True
     while True:
         acked, _ = sync_state.acked_head(conn)
         local = events.head(conn)
@@ -101,10 +116,18 @@ def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: i
             break
         batch_events = [] if events_after is None else events.read(conn, acked, limit=batch)
         oldest = batch_events[0]["at"] if batch_events else None
+        v2 = bool(batch_events) and wire_mode == "auto" and not v2_failed and sync_state.get(conn, "central_wire") == 2
         try:
             reply = client.call(wire.PUSH, {"events": batch_events, "pending": max(pending - len(batch_events), 0),
-                                            "oldest_pending_at": oldest})
-            if reply.status == 409 and (reply.payload.get("error") or {}).get("code") == "gap":
+                                            "oldest_pending_at": oldest}, v2=v2)
+            code = (reply.payload.get("error") or {}).get("code")
+            if v2 and reply.status in (400, 401) and code in WIRE_FALLBACK:
+                # a central older than v2 (or one that could not rebuild the batch): this batch again in v1
+                log.warning("central refused a wire v2 batch (%s); falling back to v1", code)
+                v2_failed = True
+                sync_state.put(conn, central_wire=1)
+                continue
+            if reply.status == 409 and code == "gap":
                 _adopt_head(conn, reply.payload["head"])  # central is behind us: resend from its head
                 events_after = True
                 continue
@@ -114,8 +137,15 @@ def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: i
                 batch = max(MIN_BATCH, batch // 2)
                 sync_state.put(conn, batch_size=batch)
             raise
+        if not v2_failed:
+            central_wire(conn, client)
+        if batch_events:
+            sync_state.put(conn, last_push_wire=2 if v2 else 1)  # which format the last batch went in
         record_clock(conn, reply.clock_offset_seconds, clock_warning_seconds)
         _adopt_head(conn, payload["head"])
+        said = payload.get("feed_head")
+        if isinstance(said, dict) and isinstance(said.get("seq"), int) and isinstance(said.get("hash"), str):
+            outcome.feed_head = (said["seq"], said["hash"])
         outcome.rounds += 1
         if batch_events:
             outcome.pushed += int(payload.get("accepted", 0))
@@ -180,16 +210,32 @@ def fetch_feed(client: CentralClient) -> list[dict]:
             return collected
 
 
-def sync_once(data_dir: Path, settings: dict, session=None) -> Outcome:
-    """One full cycle: hello, push until caught up, pull the feed. Records success or the error."""
+def pending_count(data_dir: Path) -> int:
+    conn = connect(Path(data_dir) / "motcua-node.db")
+    try:
+        return max(events.head(conn).seq - sync_state.get(conn, "acked_seq", 0), 0)
+    finally:
+        conn.close()
+
+
+def sync_once(data_dir: Path, settings: dict, session=None, *, heartbeat: bool = True) -> Outcome:
+    """One cycle: (heartbeat) push until caught up, pull the feed when central has more than applied.
+
+    ``heartbeat`` False (the worker, woken by new events between heartbeats): no hello, only the
+    pending events. Records success or the error.
+    """
     conn = connect(Path(data_dir) / "motcua-node.db")
     outcome = Outcome()
     try:
         sync_state.put(conn, last_attempt_at=local_now().isoformat())
         try:
             client = make_client(conn, data_dir, settings, session)
-            push(conn, client, outcome, settings["clock_warning_minutes"] * 60)
-            pull(conn, client, outcome, sync_state.get(conn, "node_id"))
+            hello = heartbeat or sync_state.get(conn, "acked_seq") is None
+            push(conn, client, outcome, settings["clock_warning_minutes"] * 60, hello=hello,
+                 wire_mode=settings.get("sync_wire", "auto"))
+            if outcome.feed_head is None or outcome.feed_head != sync_state.feed_head(conn) \
+                    or sync_state.get(conn, "feed_diverged"):
+                pull(conn, client, outcome, sync_state.get(conn, "node_id"))
         except SyncError as exc:
             sync_state.put(conn, last_error=exc.message, last_error_at=local_now().isoformat(),
                            last_error_kind=exc.kind)
@@ -225,6 +271,9 @@ class SyncWorker:
         self._thread = threading.Thread(target=self._run, name="motcua-sync", daemon=True)
         self.failures = 0
         self.log_failure = RateLimitedLog()
+        self.heartbeat = float(settings.get("sync_heartbeat_seconds", 900))
+        self.last_contact: float | None = None  # monotonic time of the last successful cycle
+        self._forced = False
 
     def start(self) -> "SyncWorker":
         self._thread.start()
@@ -232,6 +281,7 @@ class SyncWorker:
 
     def wake(self) -> None:
         """"Sync now": run at once, even while backing off."""
+        self._forced = True
         self._wake.set()
 
     def notify_change(self) -> None:
@@ -249,11 +299,22 @@ class SyncWorker:
             return self.interval
         return random.uniform(0, min(self.cap, self.base_delay * 2 ** min(self.failures, 20)))
 
+    def heartbeat_due(self) -> bool:
+        return self.last_contact is None or time.monotonic() - self.last_contact >= self.heartbeat
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
+            forced, self._forced = self._forced, False
             try:
-                outcome = sync_once(self.data_dir, self.settings)
+                # after a failure the first request is the small hello: a batch is not spent on a dead link
+                beat = forced or self.failures > 0 or self.heartbeat_due()
+                if not beat and pending_count(self.data_dir) == 0:
+                    # quiet when idle: nothing to send, and central is asked only at the heartbeat
+                    self._wake.wait(self.next_delay())
+                    continue
+                outcome = sync_once(self.data_dir, self.settings, heartbeat=beat)
+                self.last_contact = time.monotonic()
                 if self.failures:
                     log.info("sync recovered after %d failures", self.failures)
                 self.failures = 0

@@ -9,7 +9,10 @@ from datetime import datetime
 import requests
 
 from protocol import sync as wire
+from protocol import wire2
+from protocol.canonical import canonical_json
 from protocol.envelope import MAX_BODY, NODE_HEADER, SIGNATURE_HEADER, EnvelopeError, open_sealed, seal
+from protocol.keys import sign
 
 from .clock import local_now
 
@@ -72,14 +75,29 @@ class CentralClient:
         self.private_key = private_key
         self.central_public_key = central_public_key
         self.timeout = (connect_timeout, read_timeout)
-        self.session = session or requests.Session()
+        if session is None:  # a metered link: no headers central does not read
+            session = requests.Session()
+            session.headers.clear()
+            session.headers["User-Agent"] = "motcua-node"
+        self.session = session
         self.bytes_sent = 0
+        self.wire: dict | None = None  # what central last said about wire formats ({"accepts", "prefers"})
 
-    def call(self, path: str, payload: dict) -> Reply:
+    def call(self, path: str, payload: dict, *, v2: bool = False) -> Reply:
+        """Seal and send ``payload``; ``v2``: a push in wire format v2 (protocol/wire2.py)."""
         payload = dict(payload, node=self.node_id, nonce=wire.nonce(), sent_at=local_now().isoformat())
-        body, signature = seal(self.private_key, payload)
-        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip",
-                   NODE_HEADER: self.node_id, SIGNATURE_HEADER: signature}
+        if v2:
+            batch_signature = sign(self.private_key, canonical_json(payload))
+            raw = canonical_json(dict(payload, v=wire2.VERSION,
+                                      events=wire2.encode_events(payload["events"], self.node_id)))
+            body, signature = wire2.compress(raw), sign(self.private_key, raw)
+            headers = {"Content-Type": "application/json", "Content-Encoding": wire2.ENCODING,
+                       NODE_HEADER: self.node_id, SIGNATURE_HEADER: signature,
+                       wire2.BATCH_SIGNATURE_HEADER: batch_signature}
+        else:
+            body, signature = seal(self.private_key, payload)
+            headers = {"Content-Type": "application/json", "Content-Encoding": "gzip",
+                       NODE_HEADER: self.node_id, SIGNATURE_HEADER: signature}
         started = time.time()
         try:
             # a file-like body is sent block by block, each block under the read timeout; a bytes body
@@ -115,6 +133,7 @@ class CentralClient:
             raise fail("bad_reply", f"{path}: reply answers another request (replayed or rolled back)")
         if reply.get("node") not in (None, self.node_id):
             raise fail("bad_reply", f"{path}: reply is for node {reply.get('node')!r}")
+        self.wire = reply.get("wire") if isinstance(reply.get("wire"), dict) else None
         offset = 0
         if isinstance(reply.get("central_time"), str):
             try:

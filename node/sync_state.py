@@ -5,6 +5,8 @@ feed_seq/feed_hash    the last entry of central's feed this node has applied
 feed_diverged(_at)    set when central's feed no longer continues that entry (by seq or hash);
                       cleared by ``motcua-node resync-feed``
 clock_offset_seconds  central's clock minus this PC's, from the last signed reply
+central_wire          the wire format central last said it prefers (2), or 1 (said nothing / refused v2)
+last_push_wire        the wire format the last batch of events went in
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from protocol.events import GENESIS
 
 from service.sqlite import write_tx
 
-INT_KEYS = {"acked_seq", "feed_seq", "batch_size", "clock_offset_seconds", "pending"}
+INT_KEYS = {"acked_seq", "feed_seq", "batch_size", "clock_offset_seconds", "pending", "central_wire"}
 
 
 def get_all(conn: sqlite3.Connection) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["canonical_json", "loads"]
+__all__ = ["canonical_json", "canonical_json_of_parsed", "loads"]
 
 
 def _check(value, path="$"):
@@ -35,6 +35,13 @@ def _check(value, path="$"):
 def canonical_json(value) -> bytes:
     """Return the canonical UTF-8 bytes of ``value``."""
     _check(value)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def canonical_json_of_parsed(value) -> bytes:
+    """``canonical_json`` of a value that ``loads`` produced (no float, str keys): skips the type walk."""
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")

@@ -48,8 +48,9 @@ def decompress(body: bytes, max_body: int = MAX_BODY, max_decompressed: int = MA
 
 
 def open_sealed(body: bytes, signature: str | None, public_key, *, max_body: int = MAX_BODY,
-                max_decompressed: int = MAX_DECOMPRESSED) -> dict:
-    raw = decompress(body, max_body, max_decompressed)
+                max_decompressed: int = MAX_DECOMPRESSED, inflate=None) -> dict:
+    """``inflate`` (default gzip) is the body's decompressor, e.g. protocol.wire2.decompress."""
+    raw = (inflate or decompress)(body, max_body, max_decompressed)
     if not signature or not verify(public_key, raw, signature):
         raise EnvelopeError("bad_signature", "signature does not match the body and the registered key")
     try:

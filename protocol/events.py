@@ -67,13 +67,14 @@ class Head:
 EMPTY_HEAD = Head(0, GENESIS)
 
 
-def verify_chain(events, head: Head = EMPTY_HEAD, node: str | None = None) -> Head:
+def verify_chain(events, head: Head = EMPTY_HEAD, node: str | None = None, hashes=None) -> Head:
     """Check that ``events`` continue the chain from ``head``; return the new head.
 
+    ``hashes``: each event's hash when the caller computed it already (of the same canonical bytes).
     Raises ChainError naming the first event that breaks the chain.
     """
     seq, prev = head.seq, head.hash
-    for event in events:
+    for i, event in enumerate(events):
         check_shape(event)
         if node is not None and event["node"] != node:
             raise ChainError(f"event {event['seq']} belongs to node {event['node']!r}, not {node!r}")
@@ -81,5 +82,5 @@ def verify_chain(events, head: Head = EMPTY_HEAD, node: str | None = None) -> He
             raise ChainError(f"gap or reorder: expected seq {seq + 1}, got {event['seq']}")
         if event["prev"] != prev:
             raise ChainError(f"event {event['seq']} does not link to the previous event's hash")
-        seq, prev = event["seq"], event_hash(event)
+        seq, prev = event["seq"], hashes[i] if hashes is not None else event_hash(event)
     return Head(seq, prev)

@@ -31,5 +31,6 @@ def qr_texts(data: bytes) -> list[str]:
     image = image.convert("L")
     if max(image.size) > WORK_SIZE:
         image.thumbnail((WORK_SIZE, WORK_SIZE))
-    texts = [r.text for r in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)) if r.text]
+    qr_only = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+    texts = [r.text for r in zxingcpp.read_barcodes(image, formats=qr_only) if r.text]
     return sorted(texts, key=lambda t: not t.upper().startswith("MC1:"))

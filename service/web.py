@@ -90,6 +90,10 @@ def harden(app: Flask, logger: str) -> None:
 
     @app.after_request
     def security_headers(response):
+        if request.path.startswith("/api/"):  # JSON and signed envelopes for programs: no browser headers
+            if not request.path.startswith(("/api/v1/sync/", "/api/v1/enroll")):
+                response.headers["Cache-Control"] = "no-store"  # personal data: never cached on the way
+            return response
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -40,7 +40,7 @@ def seed(data_dir: Path) -> None:
     cache = CalendarCache(settings["working_hours"])
     rng = random.Random(2026)
     codes = ["1.001193", "1.000894", "1.004873", "2.000815", "2.000884", "1.001776", "XA-DD-01", "1.001612"]
-    for i in range(30):
+    for _ in range(30):
         when = now - timedelta(days=rng.randint(0, 6), hours=rng.randint(0, 3))
         ctx = store.Context(conn=conn, node=AGENCY, agency=AGENCY, actor=CLERK[0], now=when, calendar_cache=cache)
         name = f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"

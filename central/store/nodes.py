@@ -193,9 +193,11 @@ def applied_versions(conn) -> dict[str, dict]:
     for row in conn.execute(f"SELECT n.id, n.feed_applied_seq, {sub} AS catalogue, {sub} AS calendar FROM nodes n",
                             (feed.KINDS["catalogue"], feed.KINDS["calendar"])):
         known = row["feed_applied_seq"] is not None
+        # no entry applied yet: the node runs what `motcua-node init` installed, which its feed does
+        # not repeat (feed.catch_up_reference)
         out[row["id"]] = {"feed_applied_seq": row["feed_applied_seq"],
-                          "catalogue": (row["catalogue"] or 0) if known else None,
-                          "calendar": (row["calendar"] or 0) if known else None}
+                          "catalogue": (row["catalogue"] or feed.SHIPPED_VERSION) if known else None,
+                          "calendar": (row["calendar"] or feed.SHIPPED_VERSION) if known else None}
     return out
 
 

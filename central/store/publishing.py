@@ -178,9 +178,8 @@ def save_procedure(conn, raw: dict, *, original_code: str | None, actor: str, no
         draft = get(conn, "catalogue")
         items = list(draft.body["procedures"])
         codes = [p["code"] for p in items]
-        if original_code is None or original_code != procedure.code:
-            if procedure.code in codes:
-                raise DraftError(f"Mã thủ tục {procedure.code} đã có trong danh mục.", field="code")
+        if (original_code is None or original_code != procedure.code) and procedure.code in codes:
+            raise DraftError(f"Mã thủ tục {procedure.code} đã có trong danh mục.", field="code")
         if original_code is None:
             items.append(procedure.to_dict())
         else:

@@ -26,7 +26,8 @@ def documents_from_form(form, procedure_code: str) -> list[dict]:
                      "count": form.get(f"count:{procedure_code}:{index}", "1")})
     extra = (form.get("doc_extra") or "").strip()
     if extra:
-        docs.append({"name": extra, "kind": form.get("doc_extra_kind", "copy"), "count": form.get("doc_extra_count", "1")})
+        docs.append({"name": extra, "kind": form.get("doc_extra_kind", "copy"),
+                     "count": form.get("doc_extra_count", "1")})
     return docs
 
 

@@ -10,6 +10,7 @@ import logging
 from flask import Blueprint, Response, current_app, g, request
 
 from protocol import sync as wire
+from protocol import wire2
 from protocol.canonical import loads
 from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER, seal
 
@@ -17,6 +18,7 @@ from .. import feed
 from ..clock import iso
 from ..db import get_db
 from ..ingest import Refused, authenticate, error_payload, ingest, stored_head
+from ..ingest_v2 import ingest_v2
 from ..store import nodes
 
 bp = Blueprint("sync", __name__)
@@ -27,7 +29,14 @@ MAX_HISTORY = 2000
 MAX_ENROL_BODY = 64 * 1024
 
 
+def wire_versions() -> list[int]:
+    return [int(v) for v in current_app.config["MOTCUA"].get("sync_wire_versions", "1,2").split(",")]
+
+
 def sealed(status: int, payload: dict) -> Response:
+    versions = wire_versions()
+    if versions != [1]:  # a central that takes only v1 says nothing, like one older than v2
+        payload = dict(payload, wire={"accepts": versions, "prefers": max(versions)})
     body, signature = seal(current_app.extensions["motcua.central_key"], payload, level=6)
     response = Response(body, status=status, content_type="application/json")
     response.headers["Content-Encoding"] = "gzip"
@@ -63,9 +72,17 @@ def push():
         node, body, signature = _node_request()
     except Refused as exc:
         return refused(exc, node)
-    status, payload = ingest(get_db(), node, body, signature, source="push", now=g.now,
-                             caps=current_app.config["CAPS"])
-    if status != 200:
+    conn = get_db()
+    if request.headers.get("Content-Encoding") == wire2.ENCODING and 2 in wire_versions():
+        status, payload = ingest_v2(conn, node, body, signature, request.headers.get(wire2.BATCH_SIGNATURE_HEADER),
+                                    source="push", now=g.now, caps=current_app.config["CAPS"])
+    else:
+        status, payload = ingest(conn, node, body, signature, source="push", now=g.now,
+                                 caps=current_app.config["CAPS"])
+    if status == 200:  # the node pulls its feed only when this differs from what it applied
+        head = feed.feed_head(conn, node)
+        payload["feed_head"] = wire.head_dict(head.seq, head.hash)
+    else:
         log.warning("push from %s refused: %s", node, payload["error"]["code"])
     return sealed(status, payload)
 

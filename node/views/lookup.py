@@ -121,7 +121,8 @@ def verify():
     text, problem = qr_text_from_request(current_app.config["MAX_CONTENT_LENGTH"])
     text = text[:paper_qr.MAX_TEXT]
     if problem or not text:
-        return render_template("lookup/verify.html", text=text, verdict=None, problem=problem), (400 if problem else 200)
+        return (render_template("lookup/verify.html", text=text, verdict=None, problem=problem),
+                400 if problem else 200)
     settings = current_app.config["MOTCUA"]
     key = current_app.extensions.get("motcua.node_key")
     if key is None:

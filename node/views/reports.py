@@ -95,7 +95,8 @@ def api_ii06a():
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token or accounts.user_for_token(get_db(), token.strip()) is None:
         return jsonify({"error": {"code": "unauthorized",
-                                  "message": "Send 'Authorization: Bearer <token>' (motcua-node token create USER)."}}), 401
+                                  "message": "Send 'Authorization: Bearer <token>' "
+                                             "(motcua-node token create USER)."}}), 401
     period, error = _period()
     if error:
         return jsonify({"error": {"code": "bad_request", "message": error}}), 400

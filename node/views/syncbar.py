@@ -43,8 +43,8 @@ def sync_status():
         minutes = round(abs(offset) / 60)
         direction = "chậm" if offset > 0 else "nhanh"
         clock_warning = (f"Đồng hồ máy tính đang {direction} khoảng {minutes} phút so với máy chủ cấp trên. "
-                         "Mã hồ sơ, giờ tiếp nhận, hạn trả kết quả và các danh sách (hôm nay, quá hạn) đang được tính theo giờ "
-                         "máy chủ cấp trên "
+                         "Mã hồ sơ, giờ tiếp nhận, hạn trả kết quả và các danh sách (hôm nay, quá hạn) "
+                         "đang được tính theo giờ máy chủ cấp trên "
                          "(giấy tiếp nhận có ghi chú việc này); đề nghị chỉnh lại đồng hồ máy.")
     elif offset is None and st.enrolled:
         clock_warning = ("Máy chưa đồng bộ được với cấp trên lần nào nên chưa đối chiếu được giờ: giờ tiếp nhận "

@@ -19,7 +19,8 @@ def all_commands(group, prefix=()):
             yield from all_commands(command, prefix + (name,))
 
 
-@pytest.mark.parametrize("path,command", list(all_commands(main)), ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
+@pytest.mark.parametrize("path,command", list(all_commands(main)),
+                         ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
 def test_every_command_s_help_has_an_example(path, command):
     result = run(*path, "--help")
     assert result.exit_code == 0

@@ -13,16 +13,31 @@ def pull(central, central_app, node, after=0, limit=None):
     return open_reply(central_app, response)
 
 
-def test_an_enrolled_node_s_feed_starts_with_the_published_catalogue_and_calendar(central, central_app, node):
+def test_enrolment_does_not_resend_the_catalogue_and_calendar_that_init_shipped(central, central_app, conn, node):
     reply = pull(central, central_app, node)
+    assert reply["entries"] == [] and reply["head"]["seq"] == 0
+    versions = conn.execute("SELECT catalogue_version, calendar_version FROM nodes WHERE id = ?", (AGENCY,)).fetchone()
+    assert tuple(versions) == (1, 1)  # recorded as the node's: a later publish starts from there
+
+
+def test_a_reference_version_other_than_the_shipped_one_reaches_a_node_enrolling_later(central, central_app, conn,
+                                                                                      clock, node):
+    from central import feed
+    from service.sqlite import write_tx
+    from central.store import nodes
+    add_node(conn, clock, OTHER_AGENCY, "UBND xã Chưa Đăng Ký")
+    procedures = feed.sample_reference()["catalogue"][1]["procedures"][:3]
+    with write_tx(conn):
+        feed.publish(conn, "catalogue", 2, {"procedures": procedures}, now=clock.now)
+    late = FakeNode(clock, OTHER_AGENCY)
+    code, _ = nodes.recovery_code(conn, OTHER_AGENCY, now=clock.now, minutes=60)
+    assert late.enrol(central, code).status_code == 200
+    reply = pull(central, central_app, late)
     entries = reply["entries"]
-    assert [e["type"] for e in entries] == ["catalogue.published", "calendar.published"]
-    assert all(e["node"] == wire.FEED_NODE for e in entries)
+    assert [(e["type"], e["data"]["version"]) for e in entries] == [("catalogue.published", 2)]
     assert verify_chain(entries, Head(0, GENESIS), node=wire.FEED_NODE) == Head(reply["head"]["seq"],
                                                                                 reply["head"]["hash"])
-    catalogue = entries[0]["data"]
-    assert catalogue["version"] == 1 and parse_procedure(catalogue["procedures"][0])
-    assert {"date", "kind", "name"} <= set(entries[1]["data"]["entries"][0])
+    assert [parse_procedure(p).code for p in entries[0]["data"]["procedures"]] == [p["code"] for p in procedures]
 
 
 def test_publishing_a_new_version_extends_every_active_node_s_chain(central, central_app, conn, clock, node):
@@ -41,7 +56,7 @@ def test_publishing_a_new_version_extends_every_active_node_s_chain(central, cen
     code, _ = nodes.recovery_code(conn, OTHER_AGENCY, now=clock.now, minutes=60)
     assert late.enrol(central, code).status_code == 200
     versions = [(e["type"], e["data"]["version"]) for e in pull(central, central_app, late)["entries"]]
-    assert versions == [("catalogue.published", 1), ("calendar.published", 2)]
+    assert versions == [("calendar.published", 2)]  # catalogue 1 is the one init shipped
 
 
 def test_a_version_that_is_not_newer_is_refused(conn, clock, node):
@@ -53,7 +68,12 @@ def test_a_version_that_is_not_newer_is_refused(conn, clock, node):
             feed.publish(conn, "catalogue", 1, {"procedures": []}, now=clock.now)
 
 
-def test_the_feed_is_paged(central, central_app, node):
+def test_the_feed_is_paged(central, central_app, conn, clock, node):
+    from central import feed
+    from service.sqlite import write_tx
+    with write_tx(conn):
+        for version in (2, 3):
+            feed.publish(conn, "calendar", version, {"entries": []}, now=clock.now)
     first = pull(central, central_app, node, limit=1)
     assert [e["seq"] for e in first["entries"]] == [1]
     assert [e["seq"] for e in pull(central, central_app, node, after=1, limit=1)["entries"]] == [2]

@@ -138,7 +138,8 @@ def test_json_paths_reach_into_documents_and_the_last_element_of_an_array():
     db = sqlite3.connect(":memory:")
     doc = '{"data": {"version": 7}, "handoffs": [{"note": "a"}, {"note": "b"}]}'
     sql = (f"SELECT {dialect.json_value('doc', 'data.version')}, "
-           f"{dialect.json_value('doc', 'handoffs' + dialect.LAST + '.note')}, {dialect.json_length('doc', 'handoffs')}, "
+           f"{dialect.json_value('doc', 'handoffs' + dialect.LAST + '.note')}, "
+           f"{dialect.json_length('doc', 'handoffs')}, "
            f"{dialect.json_length('doc', 'data')} FROM (SELECT ? AS doc)")
     assert db.execute(sql, (doc,)).fetchone() == (7, "b", 2, 0)
 

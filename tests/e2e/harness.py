@@ -22,21 +22,23 @@ PY = sys.executable
 ROOT = Path(__file__).resolve().parents[2]
 APPLICANT = {"name": "Nguyễn Văn Dũng", "id_number": "001203004567", "phone": "0912345678",
              "address": "Thôn Đông, xã Hòa Bình", "email": ""}
-FAST_SYNC = {"sync_interval_seconds": 1, "sync_backoff_cap_seconds": 2, "sync_connect_timeout": 2,
+FAST_SYNC = {"sync_interval_seconds": 1, "sync_heartbeat_seconds": 1, "sync_backoff_cap_seconds": 2,
+             "sync_connect_timeout": 2,
              "sync_read_timeout": 5}
 
 
-def cli(module: str, *args, input: str | None = None, check: bool = True, timeout: float = 120):
+def cli(module: str, *args, input: str | None = None, check: bool = True, timeout: float = 120, code: Path = ROOT):
+    """``code``: the checkout whose modules run (default this one; e.g. an older release unpacked in a temp dir)."""
     result = subprocess.run([PY, "-m", module, *map(str, args)], input=input, capture_output=True, text=True,
-                            timeout=timeout, cwd=ROOT)
+                            timeout=timeout, cwd=code)
     if check and result.returncode != 0:
         raise AssertionError(f"{module} {args} failed ({result.returncode}): {result.stdout}{result.stderr}")
     return result
 
 
 class Server:
-    def __init__(self, argv: list[str], port: int, log_path: Path, env: dict | None = None):
-        self.argv, self.port, self.log_path = argv, port, log_path
+    def __init__(self, argv: list[str], port: int, log_path: Path, env: dict | None = None, code: Path = ROOT):
+        self.argv, self.port, self.log_path, self.code = argv, port, log_path, code
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None
 
@@ -46,7 +48,8 @@ class Server:
 
     def start(self, ready: str = "/", timeout: float = 30) -> "Server":
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT)
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
+                                     cwd=self.code)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -82,13 +85,14 @@ CENTRAL_DATABASE = {"url": ""}
 
 
 class Central:
-    def __init__(self, root: Path, database: str | None = None):
+    def __init__(self, root: Path, code: Path = ROOT, database: str | None = None):
         self.dir = root / "central"
         self.port = free_port()
+        self.code = code
         self.database = CENTRAL_DATABASE["url"] if database is None else database
         extra = ("--database", self.database) if self.database else ()
         cli("central.cli", "init", "--data", self.dir, "--name", "UBND tỉnh Quảng Ninh", "--admin", "admin",
-            "--password-stdin", *extra, input="Admin-pass-2026\n")
+            "--password-stdin", *extra, input="Admin-pass-2026\n", code=code)
         self.server: Server | None = None
 
     @property
@@ -101,21 +105,23 @@ class Central:
         import shutil
         other = object.__new__(Central)
         other.dir, other.port, other.database, other.server = root / "central", free_port(), self.database, None
+        other.code = self.code
         other.dir.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(self.dir, other.dir)
         return other
 
     def add_node(self, agency: str, name: str = "UBND xã Hòa Bình") -> str:
-        out = cli("central.cli", "node", "add", "--data", self.dir, "--agency", agency, "--name", name).stdout
+        out = cli("central.cli", "node", "add", "--data", self.dir, "--agency", agency, "--name", name,
+                  code=self.code).stdout
         return re.search(r"code: (\S+)", out).group(1)
 
     def recovery_code(self, agency: str) -> str:
-        out = cli("central.cli", "node", "recovery-code", "--data", self.dir, agency).stdout
+        out = cli("central.cli", "node", "recovery-code", "--data", self.dir, agency, code=self.code).stdout
         return re.search(r"code: (\S+)", out).group(1)
 
     def start(self) -> "Central":
         self.server = Server([PY, "-m", "central.cli", "run", "--data", str(self.dir), "--port", str(self.port)],
-                             self.port, self.dir.parent / "central.log").start()
+                             self.port, self.dir.parent / "central.log", code=self.code).start()
         return self
 
     def stop(self) -> None:
@@ -141,17 +147,19 @@ class Central:
 
 
 class Node:
-    def __init__(self, root: Path, agency: str = "000.00.06.H56", name: str = "node"):
+    def __init__(self, root: Path, agency: str = "000.00.06.H56", name: str = "node", code: Path = ROOT):
         self.dir = root / name
+        self.code = code
         self.agency = agency
         self.port = free_port()
         cli("node.cli", "init", "--data", self.dir, "--agency", agency, "--name", f"UBND xã {name}",
             "--admin", "admin", "--password-stdin", "--public-url", f"http://127.0.0.1:{self.port}",
-            input="Admin-pass-2026\n")
+            input="Admin-pass-2026\n", code=code)
         cli("node.cli", "user", "add", "--data", self.dir, "lan", "--role", "clerk", "--password-stdin",
-            input="Clerk-pass-2026\n")
-        self.token = cli("node.cli", "token", "create", "--data", self.dir, "lan").stdout.strip()
-        self.configure(**FAST_SYNC)
+            input="Clerk-pass-2026\n", code=code)
+        self.token = cli("node.cli", "token", "create", "--data", self.dir, "lan", code=code).stdout.strip()
+        text = (self.dir / "motcua.toml").read_text(encoding="utf-8")  # an older release lacks newer settings
+        self.configure(**{k: v for k, v in FAST_SYNC.items() if re.search(rf"(?m)^{k} = ", text)})
         self.server: Server | None = None
 
     def configure(self, **values) -> None:
@@ -168,11 +176,11 @@ class Node:
         return f"http://127.0.0.1:{self.port}"
 
     def enroll(self, central_url: str, code: str):
-        return cli("node.cli", "enroll", "--data", self.dir, central_url, code)
+        return cli("node.cli", "enroll", "--data", self.dir, central_url, code, code=self.code)
 
     def start(self) -> "Node":
         self.server = Server([PY, "-m", "node.cli", "run", "--data", str(self.dir), "--port", str(self.port)],
-                             self.port, self.dir.parent / f"{self.dir.name}.log").start("/dang-nhap")
+                             self.port, self.dir.parent / f"{self.dir.name}.log", code=self.code).start("/dang-nhap")
         return self
 
     def stop(self) -> None:

@@ -69,7 +69,7 @@ def test_scans_phone_capture_thumbnails_result_and_reuse_in_a_real_browser(page,
     # 1. intake with two components from files
     log_in(page)
     values = fill_intake(page)
-    for value, path in zip(values, (declaration, certificate)):
+    for value, path in zip(values, (declaration, certificate), strict=False):
         page.locator(f"input[type=file][name=scan_{value}]").set_input_files(str(path))
     page.screenshot(path=artifact("documents-intake.png"), full_page=True)
     page.click("#save-intake")

@@ -46,7 +46,7 @@ def test_sigkill_during_50_uploads_leaves_no_event_without_its_blob_and_clean_up
     answered, errors = [], []
 
     def desk():
-        for i, page in enumerate(pages):
+        for page in pages:
             try:
                 r = _upload(node, code, page)
             except requests.RequestException:
@@ -113,7 +113,7 @@ def test_backup_and_restore_into_a_fresh_folder_brings_every_blob_back_verified(
     assert f"{len(sent) + len(sent)} document blobs verified" in restored.stdout  # pages and their thumbnails
     fresh.start()
     token = cli("node.cli", "token", "create", "--data", fresh.dir, "lan").stdout.strip()
-    for aid, (code, digest) in sent.items():
+    for aid, (code, _digest) in sent.items():
         r = requests.get(f"{fresh.url}/api/v1/dossiers/{code}/attachments/{aid}",
                          headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert r.status_code == 200 and r.content == originals[aid]

@@ -339,7 +339,10 @@ def test_after_restoring_an_old_backup_sync_reports_a_fork_and_recover_loses_not
         node.enroll(central.url, code)
         node.start()
         first = node.intake(4)
-        synced = lambda: central.events(AGENCY) == node.events()
+
+        def synced():
+            return central.events(AGENCY) == node.events()
+
         wait_until(synced, 20, message="first sync")
         path = Path(cli("node.cli", "backup", "--data", node.dir).stdout.split()[3])
         later = node.intake(3)  # synced to central, then the PC's database is lost

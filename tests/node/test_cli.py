@@ -16,7 +16,8 @@ def all_commands(group, prefix=()):
             yield from all_commands(command, prefix + (name,))
 
 
-@pytest.mark.parametrize("path,command", list(all_commands(main)), ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
+@pytest.mark.parametrize("path,command", list(all_commands(main)),
+                         ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
 def test_every_command_has_help_with_an_example(path, command):
     result = CliRunner().invoke(main, [*path, "--help"])
     assert result.exit_code == 0

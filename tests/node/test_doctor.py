@@ -203,7 +203,9 @@ def test_events_waiting_for_more_than_a_day_are_a_warning(healthy, ctx, clock):
 
 
 def test_low_disk_space_warns_under_1_gb_and_fails_under_200_mb(healthy):
-    checks = lambda **kw: {c.name: c for c in doctor.run_checks(healthy, load_settings(healthy), **kw)}
+    def checks(**kw):
+        return {c.name: c for c in doctor.run_checks(healthy, load_settings(healthy), **kw)}
+
     free = shutil.disk_usage(healthy).free
     warn = checks(disk_thresholds=(free + 2**30, 0))["disk"]
     fail = checks(disk_thresholds=(free + 2**30, free + 2**30))["disk"]

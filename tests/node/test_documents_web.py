@@ -260,7 +260,8 @@ def test_form_01_says_which_components_were_digitised(app, clerk):
     page = clerk.get("/bieu-mau/000.00.06.H56-260105-0001/01").get_data(as_text=True)
     table = page[page.index('id="form01-digitisation"'):]
     table = table[:table.index("</table>")]
-    rows = re.findall(r"<tr><td class=\"num\">(\d+)</td><td>([^<]*)</td>.*?data-status=\"(\w+)\">([^<]*)</td></tr>", table)
+    rows = re.findall(r"<tr><td class=\"num\">(\d+)</td><td>([^<]*)</td>"
+                      r".*?data-status=\"(\w+)\">([^<]*)</td></tr>", table)
     assert ("1", "Tờ khai đăng ký kết hôn", "not_digitised", "Chưa số hóa") in rows
     assert ("2", "Giấy chứng nhận kết hôn", "digitised", "Đã số hóa") in rows
 

@@ -31,7 +31,8 @@ def served(node_dir, clock):
     """A node whose files may be 1 MB (so 8 files + 1 MB = 9 MB an upload), under the default 32 MB server cap."""
     from node import create_app
     from service.web import make_server
-    app = create_app({"DATA_DIR": node_dir, "CLOCK": clock, "SETTINGS": node_settings(node_dir, document_max_file_mb=1)})
+    app = create_app({"DATA_DIR": node_dir, "CLOCK": clock,
+                      "SETTINGS": node_settings(node_dir, document_max_file_mb=1)})
     server = make_server(app, "127.0.0.1", free_port(), 4, "motcua-test")
     stopping = threading.Event()
 
