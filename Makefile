@@ -8,10 +8,12 @@ CENTRAL_PORT ?= 8090
 
 .PHONY: demo test check test-dates bench clean
 
+# editable_mode=compat: a path entry to this checkout, the same for a new module as for an old one, and no
+# setuptools warning about folders shadowing the package
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 demo: $(STAMP)
