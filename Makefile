@@ -20,6 +20,8 @@ demo: $(STAMP)
 	$(BIN)/python tools/demo.py --data $(DEMO_DIR) --port $(PORT) --central-port $(CENTRAL_PORT)
 
 # Everything, as CI runs it (.ci/run). The crash test's stress level: MOTCUA_CRASH_KILLS (default 100).
+# Central's tests and the end-to-end sync tests run on SQLite and on PostgreSQL (when installed; CI requires it):
+# PYTEST_ARGS=--central-db=sqlite for SQLite only.
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -36,9 +38,9 @@ check: lint
 # The date-sensitive tests at a pinned late-evening UTC moment (already tomorrow in Vietnam) and on the
 # far side of the date line (needs Debian's faketime; .ci/run installs it).
 test-dates: $(STAMP)
-	TZ=UTC faketime '2026-12-03 22:30:00' $(BIN)/python -m pytest -p no:cacheprovider -m "dates and not browser and not faketime_unsafe" $(PYTEST_ARGS)
-	TZ=Pacific/Kiritimati faketime '2026-12-03 12:00:00 UTC' $(BIN)/python -m pytest -p no:cacheprovider -m "dates and not browser and not faketime_unsafe" $(PYTEST_ARGS)
-	TZ=Pacific/Kiritimati $(BIN)/python -m pytest -p no:cacheprovider -m "dates and not browser" $(PYTEST_ARGS)
+	TZ=UTC faketime '2026-12-03 22:30:00' $(BIN)/python -m pytest -p no:cacheprovider -m "dates and not browser and not faketime_unsafe" --central-db=sqlite $(PYTEST_ARGS)
+	TZ=Pacific/Kiritimati faketime '2026-12-03 12:00:00 UTC' $(BIN)/python -m pytest -p no:cacheprovider -m "dates and not browser and not faketime_unsafe" --central-db=sqlite $(PYTEST_ARGS)
+	TZ=Pacific/Kiritimati $(BIN)/python -m pytest -p no:cacheprovider -m "dates and not browser" --central-db=sqlite $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/node_desk.py

@@ -28,8 +28,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     """
     app = base_app(__name__, test_config, envvar="MOTCUA_CENTRAL_DATA", settings_file=FILE, db_name=DB_NAME,
                    cookie_name="motcua_central_session", program="motcua-central", logger="motcua.central",
-                   clock=local_now, check=_check)
+                   clock=local_now, check=_check, database=db.target)
     settings, data_dir = app.config["MOTCUA"], app.config["DATA_DIR"]
+    app.config.setdefault("READ_DATABASE", settings["read_database"] or None)
     app.config.setdefault("CAPS", Caps.from_settings(settings))
     db.migrate(app.config["DATABASE"])
     app.extensions["motcua.central_key"] = keys.load(data_dir)

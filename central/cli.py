@@ -19,11 +19,11 @@ data_option = shared.data_option("MOTCUA_CENTRAL_DATA", "Central's")
 
 def open_db(data_dir: Path):
     """Settings and a connection to an existing, migrated central database (config checked first)."""
-    from .db import connect, migrate
-    from .settings import DB_NAME, load_settings
+    from .db import connect, is_postgres, migrate, target
+    from .settings import load_settings
     settings = load_settings(data_dir)
-    path = data_dir / DB_NAME
-    if not path.exists():
+    path = target(data_dir, settings)
+    if not is_postgres(path) and not path.exists():
         raise ConfigError(f"no database at {path} (run motcua-central init first)")
     migrate(path)
     return settings, connect(path)
@@ -46,8 +46,11 @@ def main():
 @click.option("--name", required=True, help='Name of the upper level, e.g. "UBND tỉnh Quảng Ninh".')
 @click.option("--admin", required=True, help="Username of the first administrator.")
 @click.option("--password-stdin", is_flag=True, help="Read the admin password from standard input.")
+@click.option("--database", default="", metavar="URL",
+              help="PostgreSQL database (postgresql://user:password@host/db) instead of the SQLite file in the "
+                   "data folder; it must exist, empty, owned by central's role (docs/DBA.md).")
 @config_errors
-def init(data_dir, name, admin, password_stdin):
+def init(data_dir, name, admin, password_stdin, database):
     """Create central: folder, config, signing key, database, catalogue and calendar v1, admin.
 
     Refuses a folder that already exists and is not empty.
@@ -56,11 +59,13 @@ def init(data_dir, name, admin, password_stdin):
 
         echo 'S3cret-pass-2026' | motcua-central init --data ./central --name "UBND tỉnh Quảng Ninh" \\
             --admin admin --password-stdin
+
+        ... --database postgresql://motcua:secret@db.example:5432/motcua   # central on PostgreSQL
     """
     from . import keys
     from .provision import init_central
     password = read_password(password_stdin, "Admin password")
-    init_central(data_dir, name=name, admin=admin, password=password, now=local_now())
+    init_central(data_dir, name=name, admin=admin, password=password, now=local_now(), database=database)
     click.echo(f"Central created in {data_dir}. Key fingerprint: {keys.fingerprint(keys.load(data_dir))}")
     click.echo(f"Start it with: motcua-central run --data {data_dir}")
 
@@ -305,6 +310,54 @@ def dossier_hand_back(data_dir, code, outcome, result_note, note, actor):
 def _node_of(conn, code):
     row = conn.execute("SELECT node FROM dossiers WHERE code = ?", (code,)).fetchone()
     return row["node"] if row else "?"
+
+
+@main.command()
+@data_option
+@click.option("--to", "out", required=True, type=click.Path(path_type=Path),
+              help="File to write: a SQLite copy (SQLite) or a pg_dump custom-format archive (PostgreSQL).")
+@config_errors
+def backup(data_dir, out):
+    """Copy central's database to a file while central keeps running.
+
+    SQLite: the backup API gives a consistent copy of the live file. PostgreSQL: pg_dump (custom
+    format, one consistent snapshot); restore it with pg_restore (docs/DBA.md). For point-in-time
+    recovery on PostgreSQL use WAL archiving or pgBackRest as docs/DBA.md describes.
+
+    Example:
+
+        motcua-central backup --data /srv/central --to /backup/central-2026-01-05.dump
+    """
+    from .backup import backup_database
+    from .db import target
+    from .settings import load_settings
+    settings = load_settings(data_dir)
+    written = backup_database(target(data_dir, settings), out)
+    click.echo(f"Backup written to {written} ({written.stat().st_size} bytes)")
+
+
+@main.command()
+@data_option
+@click.option("--from", "source", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A file written by 'motcua-central backup'.")
+@click.option("--force", is_flag=True, help="Replace a database that already holds data.")
+@config_errors
+def restore(data_dir, source, force):
+    """Put a backup back as central's database (central must be stopped).
+
+    SQLite: the file replaces motcua-central.db (the old one is kept as .before-restore).
+    PostgreSQL: pg_restore into the configured database, which must be empty unless --force.
+
+    Example:
+
+        motcua-central restore --data /srv/central --from /backup/central-2026-01-05.dump
+    """
+    from .backup import restore_database
+    from .db import target
+    from .settings import load_settings
+    settings = load_settings(data_dir)
+    restore_database(source, target(data_dir, settings), force=force)
+    click.echo(f"Restored {source}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from protocol.events import ChainError, Head, check_shape, verify_chain
 from protocol.keys import KeyError_, load_public
 
 from .clock import iso
-from service.sqlite import write_tx
+from .db import DB_ERRORS, node_write_tx
 
 SQL_CHUNK = 500  # host parameters per IN (...) query
 
@@ -70,8 +70,11 @@ def error_payload(exc: Refused, *, node: str | None, request: str | None, now: d
     return payload
 
 
-def stored_head(conn, node_id: str) -> Head:
-    row = conn.execute("SELECT head_seq, head_hash FROM nodes WHERE id = ?", (node_id,)).fetchone()
+def stored_head(conn, node_id: str, *, lock: bool = False) -> Head:
+    """Central's head of the node's chain; ``lock``: inside a write transaction, also lock the node's
+    row until it ends (PostgreSQL's SELECT ... FOR UPDATE; SQLite's write lock already covers it)."""
+    suffix = " FOR UPDATE" if lock and getattr(conn, "dialect", "") == "postgresql" else ""
+    row = conn.execute("SELECT head_seq, head_hash FROM nodes WHERE id = ?" + suffix, (node_id,)).fetchone()
     return Head(row["head_seq"], row["head_hash"])
 
 
@@ -171,7 +174,7 @@ def accept(conn, node_id: str, payload: dict, events: list, raws: list[bytes] | 
             raws.append(known[i] if known is not None else canonical_json_of_parsed(event))  # parsed by loads
         # hashing and sizing happen before the write lock is taken: a large event never holds it long
         digests = [hashlib.sha256(raw).hexdigest() for raw in raws]
-        with write_tx(conn):
+        with node_write_tx(conn, node_id):
             result = _store(conn, node_id, events, raws, body, signature, source, now, caps.max_event, digests)
             touch(conn, node_id, payload, now, accepted=0 if isinstance(result, Refused) else result["accepted"])
         if isinstance(result, Refused):
@@ -188,7 +191,7 @@ def _store(conn, node_id, events, raws, body, signature, source, now, max_event=
     Returns the 200 reply fields or a Refused (returned, not raised, so the fork record
     and the contact time still commit).
     """
-    head = stored_head(conn, node_id)
+    head = stored_head(conn, node_id, lock=True)
     digests = digests or [hashlib.sha256(raw).hexdigest() for raw in raws]
     old = [i for i, e in enumerate(events) if e["seq"] <= head.seq]
     new = [i for i, e in enumerate(events) if e["seq"] > head.seq]
@@ -316,7 +319,8 @@ def _learn_online_code(conn, node_id: str, code: str, event: dict, now: datetime
     if number < ONLINE_FIRST:
         return None
     conn.execute("INSERT INTO online_counters(agency, day, last) VALUES (?, ?, ?) ON CONFLICT(agency, day) "
-                 "DO UPDATE SET last = max(last, excluded.last)", (agency, f"{day:%y%m%d}", number))
+                 "DO UPDATE SET last = CASE WHEN excluded.last > online_counters.last THEN excluded.last "
+                 "ELSE online_counters.last END", (agency, f"{day:%y%m%d}", number))
     if event["type"] != "dossier.registered":
         return None
     from . import online  # online imports feed and db; imported here to avoid an import cycle
@@ -383,7 +387,7 @@ def materialise(conn, node_id: str, events: list[dict], now: datetime, *,
         conn.executemany(UPSERT, rows)
         conn.execute("RELEASE all_rows")
         rows = []
-    except sqlite3.Error:
+    except DB_ERRORS:
         conn.execute("ROLLBACK TO all_rows")
         conn.execute("RELEASE all_rows")
     for row in rows:
@@ -391,7 +395,7 @@ def materialise(conn, node_id: str, events: list[dict], now: datetime, *,
             conn.execute("SAVEPOINT one_row")
             conn.execute(UPSERT, row)
             conn.execute("RELEASE one_row")
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             conn.execute("ROLLBACK TO one_row")
             conn.execute("RELEASE one_row")
             anomalies.append((node_id, events[-1]["seq"], row[0], f"{row[0]}: row not stored: {exc}", iso(now)))

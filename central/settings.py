@@ -6,11 +6,21 @@ turns that into exit code 2.
 """
 from __future__ import annotations
 
+import re
+
 from service.settings import Setting, SettingsFile, as_str, nonempty, positive_int, secret, web_settings
 
 CONFIG_NAME = "motcua-central.toml"
 DB_NAME = "motcua-central.db"
 KEY_NAME = "central.key"
+
+
+def database_url(value):
+    """Empty (the SQLite file in the data folder) or a PostgreSQL URL for psycopg."""
+    text = as_str(value).strip()
+    if text and not re.match(r"^postgres(ql)?://\S+$", text):
+        raise ValueError("must be empty (SQLite in the data folder) or a postgresql:// URL")
+    return text
 
 
 def _wire_versions(value):
@@ -32,6 +42,12 @@ SETTINGS = [
     *web_settings(session_help="How long a login to central's pages lasts", max_request_bytes=8 * 1024 * 1024,
                   max_request_help="Largest request body accepted, in bytes (at least max_body_bytes)"),
     Setting("silent_after_hours", 24, "A node not heard from for this long is shown as silent", positive_int),
+    Setting("database", "", "Central's database: empty for the SQLite file motcua-central.db in the data folder, or "
+            "a PostgreSQL URL postgresql://user:password@host:5432/dbname (see docs/DBA.md)", database_url),
+    Setting("read_database", "", "Optional PostgreSQL URL of a streaming replica for dashboards, searches, reports "
+            "and exports; empty: read from the main database", database_url),
+    Setting("pool_size", 10, "Largest number of PostgreSQL connections one central process keeps open",
+            positive_int),
     Setting("sync_wire_versions", "1,2", "Sync wire formats accepted from nodes (\"1\" or \"1,2\"); the highest is "
             "the one central tells nodes it prefers", _wire_versions),
 ]

@@ -126,13 +126,15 @@ def serve(app: Flask, host: str, port: int, threads: int, ident: str) -> None:
 
 def base_app(import_name: str, test_config: dict | None, *, envvar: str, settings_file, db_name: str,
              cookie_name: str, program: str, logger: str, clock: Callable,
-             check: Callable[[dict], None] | None = None) -> Flask:
+             check: Callable[[dict], None] | None = None, database: Callable | None = None) -> Flask:
     """The Flask app both servers start from, for the data folder in test_config["DATA_DIR"] or $envvar.
 
     test_config may also carry "SETTINGS" (a dict parsed like the settings file instead of the file)
     and "CLOCK" (a callable returning local now) for tests; the rest overrides Flask's config.
     Sets the session cookie, CSRF and body-cap config, the per-address login limiter, ``g.now``
     before each request, and ``harden``. The caller migrates the database and adds its blueprints.
+    ``database(data_dir, settings)``, when given, names the database instead of ``data_dir / db_name``
+    (central: a postgresql:// URL from its settings, which is not a file to look for).
     """
     from datetime import timedelta
     from pathlib import Path
@@ -154,7 +156,7 @@ def base_app(import_name: str, test_config: dict | None, *, envvar: str, setting
     app.config.update(
         SECRET_KEY=settings["secret_key"],
         DATA_DIR=data_dir,
-        DATABASE=data_dir / db_name,
+        DATABASE=database(data_dir, settings) if database else data_dir / db_name,
         MOTCUA=settings,
         CLOCK=clock,
         SESSION_COOKIE_HTTPONLY=True,
@@ -166,7 +168,8 @@ def base_app(import_name: str, test_config: dict | None, *, envvar: str, setting
     )
     app.json.ensure_ascii = False
     app.config.update(test_config)
-    if not Path(app.config["DATABASE"]).exists():
+    where = app.config["DATABASE"]
+    if not str(where).startswith(("postgresql://", "postgres://")) and not Path(where).exists():
         raise ConfigError(f"no database at {app.config['DATABASE']} (run {program} init first)")
     app.extensions["motcua.login_limiter"] = SlidingWindow(settings["login_max_per_address"], 600)
 

@@ -60,11 +60,13 @@ def node_dir(tmp_path, clock) -> Path:
 
 
 @pytest.fixture
-def central_dir(tmp_path, clock) -> Path:
-    """A real central data folder (used by tests/central/ and the browser tests in tests/e2e/)."""
+def central_dir(tmp_path, clock, central_database) -> Path:
+    """A real central data folder (used by tests/central/ and the browser tests in tests/e2e/), on the
+    engine under test: its SQLite file, or a fresh PostgreSQL database (``central_database``)."""
     from central.provision import init_central
     data = tmp_path / "central"
-    init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=CENTRAL_ADMIN_PASSWORD, now=clock.now)
+    init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=CENTRAL_ADMIN_PASSWORD, now=clock.now,
+                 database=central_database)
     return data
 
 
@@ -169,3 +171,110 @@ def live_node(app):
     server = LiveServer(app).start()
     yield server
     server.stop()
+
+
+# --- central's database engine: every test that builds a central runs on each backend ---------------
+# ``--central-db=sqlite,postgresql`` (default: both). PostgreSQL runs as a real cluster started by the
+# tests in a temp folder on a loopback port (tests/pgcluster.py), one fresh database per test copied
+# from a migrated template database. Without PostgreSQL installed the postgresql cases are skipped
+# with the reason, unless CI is set: then they fail.
+CENTRAL_BACKENDS = ("sqlite", "postgresql")
+PG_MISSING = ("PostgreSQL is not installed (needs Debian's postgresql package: initdb and pg_ctl under "
+              "/usr/lib/postgresql/*/bin); the central tests ran on SQLite only")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--central-db", default=",".join(CENTRAL_BACKENDS),
+                     help="comma-separated engines to run central's tests on: sqlite, postgresql "
+                          "(default: both; postgresql cases skip when PostgreSQL is missing, fail when CI is set)")
+
+
+def pytest_generate_tests(metafunc):
+    if "central_backend" in metafunc.fixturenames:
+        chosen = [b.strip() for b in metafunc.config.getoption("--central-db").split(",") if b.strip()]
+        unknown = sorted(set(chosen) - set(CENTRAL_BACKENDS))
+        if unknown:
+            raise pytest.UsageError(f"--central-db: unknown engine {unknown[0]!r}; choose from {CENTRAL_BACKENDS}")
+        metafunc.parametrize("central_backend", chosen, indirect=True)
+    if "central_backend_module" in metafunc.fixturenames:
+        chosen = [b.strip() for b in metafunc.config.getoption("--central-db").split(",") if b.strip()]
+        metafunc.parametrize("central_backend_module", chosen, indirect=True, scope="module")
+
+
+@pytest.fixture
+def central_backend(request):
+    return getattr(request, "param", "sqlite")
+
+
+def _require_postgres():
+    import os
+    from tests import pgcluster
+    if not pgcluster.available():
+        if os.environ.get("CI"):
+            pytest.fail(PG_MISSING + " -- CI requires it (.ci/run installs it)")
+        pytest.skip(PG_MISSING)
+    return pgcluster
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A real PostgreSQL cluster for the whole session, with a migrated template database."""
+    pgcluster = _require_postgres()
+    cluster = pgcluster.Cluster.create()
+    try:
+        from central.db import migrate
+        migrate(cluster.create_database("motcua_template"))
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+_databases = iter(range(1, 10 ** 9))
+
+
+@pytest.fixture
+def pg_database(pg_cluster):
+    """A fresh central database (migrated, empty) owned by central's unprivileged role."""
+    name = f"central_{next(_databases)}"
+    url = pg_cluster.create_database(name, template="motcua_template")
+    yield url
+    from central.db import close_pools_for
+    close_pools_for(url)  # the apps a test built keep no connection (nor pool thread) to a dropped database
+    pg_cluster.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def central_backend_module(request):
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="module")
+def module_central_database(central_backend_module, request):
+    """``central_database`` for a module-scoped world (one central for the module's tests)."""
+    if central_backend_module == "sqlite":
+        yield ""
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    name = f"central_m{next(_databases)}"
+    url = cluster.create_database(name, template="motcua_template")
+    yield url
+    from central.db import close_pools_for
+    close_pools_for(url)
+    cluster.drop_database(name)
+
+
+@pytest.fixture
+def central_database(central_backend, request) -> str:
+    """"" (central's SQLite file) or the postgresql:// URL of a fresh database, per the backend."""
+    if central_backend == "sqlite":
+        return ""
+    return request.getfixturevalue("pg_database")
+
+
+@pytest.fixture
+def e2e_central_database(central_database):
+    """End-to-end sync tests: the Central processes of this test use the engine under test."""
+    from tests.e2e import harness
+    harness.CENTRAL_DATABASE["url"] = central_database
+    yield central_database
+    harness.CENTRAL_DATABASE["url"] = ""

@@ -52,22 +52,26 @@ def online_registration(conn, code: str) -> dict | None:
     return dict(row) if row else None
 
 
-HISTORY_SQL = f"""
+def history_sql(d: dialect.Dialect) -> str:
+    return f"""
     SELECT e.node, e.seq, e.hash, e.body, e.received_at, b.id AS batch_id, b.source, b.node AS batch_node,
            (SELECT k.fingerprint FROM node_keys k
              WHERE k.node = b.node AND k.created_at <= b.received_at
                AND (k.revoked_at IS NULL OR k.revoked_at > b.received_at)
              ORDER BY k.id DESC LIMIT 1) AS fingerprint
     FROM events e JOIN batches b ON b.id = e.batch_id
-    WHERE {dialect.json_value('e.body', 'dossier')} = ?
+    WHERE {d.json_value('e.body', 'dossier')} = ?
     ORDER BY e.node, e.seq"""
+
+
+HISTORY_SQL = history_sql(dialect.SQLITE)
 
 
 def history(conn, code: str) -> list[dict]:
     """The dossier's events as central stored them: who signed each batch (node and the key valid
     when central received it), when central received it, and what changed."""
     out = []
-    for r in conn.execute(HISTORY_SQL, (code,)).fetchall():
+    for r in conn.execute(history_sql(dialect.of(conn)), (code,)).fetchall():
         event = dialect.from_json(r["body"])
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
         change = None

@@ -17,6 +17,7 @@ from protocol.canonical import loads
 from .. import feed
 from ..clock import iso
 from service.sqlite import write_tx
+from ..db import node_write_tx
 from ..ingest import Refused, stored_head, touch
 from . import dialect
 
@@ -186,7 +187,7 @@ def applied_versions(conn) -> dict[str, dict]:
     Which reference versions a node has APPLIED is known from the feed head it states in its feed
     requests (``nodes.feed_applied_seq``): the latest catalogue/calendar entry at or below that head.
     """
-    sub = (f"(SELECT {dialect.json_value('f.body', 'data.version')} FROM feed f WHERE f.node = n.id "
+    sub = (f"(SELECT {dialect.of(conn).json_int('f.body', 'data.version')} FROM feed f WHERE f.node = n.id "
            "AND f.type = ? AND f.seq <= n.feed_applied_seq ORDER BY f.seq DESC LIMIT 1)")
     out = {}
     for row in conn.execute(f"SELECT n.id, n.feed_applied_seq, {sub} AS catalogue, {sub} AS calendar FROM nodes n",
@@ -204,13 +205,13 @@ def applied_versions(conn) -> dict[str, dict]:
 
 def record_contact(conn, agency: str, payload: dict, now: datetime) -> None:
     """A verified request from the node: its last contact, pending count and clock offset."""
-    with write_tx(conn):
+    with node_write_tx(conn, agency):  # only the node's own row: in parallel with other nodes
         touch(conn, agency, payload, now)
 
 
 def record_feed_applied(conn, agency: str, seq: int) -> None:
     """The feed head the node says it applied (it tells which reference versions it runs)."""
-    with write_tx(conn):
+    with node_write_tx(conn, agency):
         conn.execute("UPDATE nodes SET feed_applied_seq = ? WHERE id = ?", (seq, agency))
 
 

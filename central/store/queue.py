@@ -7,27 +7,32 @@ level); a decision sent back (``central.handback``) moves it to the "waiting for
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from ..clock import iso
 from service.sqlite import write_tx
 from . import dialect
 from .dialect import LAST
 
-_LAST_HANDOFF = dialect.json_length("d.doc", "handoffs") + " - 1"
-
-QUEUE_SQL = f"""
+@lru_cache(maxsize=None)
+def queue_sql(d: dialect.Dialect) -> str:
+    last_handoff = d.json_length("d.doc", "handoffs") + " - 1"
+    return f"""
 SELECT d.code, d.node, n.name AS node_name, d.procedure_name, d.field, d.status, d.due_at, d.received_at,
-       d.applicant_name, {dialect.json_value('d.doc', 'handoffs' + LAST + '.sent_at')} AS sent_at,
-       {dialect.json_value('d.doc', 'handoffs' + LAST + '.note')} AS handoff_note,
+       d.applicant_name, {d.json_value('d.doc', 'handoffs' + LAST + '.sent_at')} AS sent_at,
+       {d.json_value('d.doc', 'handoffs' + LAST + '.note')} AS handoff_note,
        a.username AS assignee, h.outcome AS handed_back, h.at AS handed_back_at, h.actor AS handed_back_by
-FROM dossiers d {dialect.use_index('dossiers_holder')}  -- few rows are held by central; never walk all rows by due time
+FROM dossiers d {d.use_index('dossiers_holder')}
 JOIN nodes n ON n.id = d.node
-LEFT JOIN assignments a ON a.code = d.code AND a.handoff_no = {_LAST_HANDOFF}
-LEFT JOIN handbacks h ON h.code = d.code AND h.handoff_no = {_LAST_HANDOFF}
-WHERE d.holder = 'central' AND {dialect.json_value('d.doc', 'handoffs' + LAST + '.upper')} AND
-      {dialect.json_value('d.doc', 'handoffs' + LAST + '.returned_at')} IS NULL
+LEFT JOIN assignments a ON a.code = d.code AND a.handoff_no = {last_handoff}
+LEFT JOIN handbacks h ON h.code = d.code AND h.handoff_no = {last_handoff}
+WHERE d.holder = 'central' AND {d.json_true('d.doc', 'handoffs' + LAST + '.upper')} AND
+      {d.json_value('d.doc', 'handoffs' + LAST + '.returned_at')} IS NULL
 ORDER BY d.due_at, d.code
-"""
+"""  # (dossiers_holder: few rows are held by central; never walk all rows by due time)
+
+
+QUEUE_SQL = queue_sql(dialect.SQLITE)
 
 ASSIGN = dialect.upsert("assignments", ("code", "handoff_no", "username", "assigned_at", "assigned_by"),
                         key=("code", "handoff_no"))
@@ -36,7 +41,7 @@ ASSIGN = dialect.upsert("assignments", ("code", "handoff_no", "username", "assig
 def queue(conn) -> tuple[list[dict], list[dict]]:
     """(waiting for a decision, decided and waiting for the commune to sync)."""
     waiting, sent = [], []
-    for r in conn.execute(QUEUE_SQL):
+    for r in conn.execute(queue_sql(dialect.of(conn))):
         (sent if r["handed_back"] else waiting).append(dict(r))
     return waiting, sent
 

@@ -21,26 +21,26 @@ LIST_COLUMNS = ("code", "node", "agency", "procedure_code", "procedure_name", "f
                 "updated_at")
 
 
-def _where(text: str, node: str | None, window: int) -> tuple[str, tuple] | None:
+def _where(d: dialect.Dialect, text: str, node: str | None, window: int) -> tuple[str, tuple] | None:
     if looks_like_code(text):
         return "code = ?", (text.upper(),)
     if re.search(r"\d{6}-\d{4}$", text):  # the tail of a code: "260105-0001"
-        return f"{dialect.code_tail()} = ? AND code LIKE ?", (text[-4:], f"%{text.upper()}")
+        return f"{d.code_tail()} = ? AND code LIKE ?", (text[-4:], f"%{text.upper()}")
     compact = re.sub(r"[\s.\-]", "", text)
     if re.fullmatch(r"\+?\d{4,12}", compact):
         # separate indexed lookups (an OR with a leading-% LIKE would scan the whole table)
         where = "id IN (SELECT id FROM dossiers WHERE id_number = ? UNION SELECT id FROM dossiers WHERE phone = ?"
         args: tuple = (compact, normalize_phone(compact))
         if len(compact) == 4:
-            where += f" UNION SELECT id FROM dossiers WHERE {dialect.code_tail()} = ?"
+            where += f" UNION SELECT id FROM dossiers WHERE {d.code_tail()} = ?"
             args += (compact,)
         return where + ")", args
-    match = dialect.name_query(fold(text))
+    match = d.name_query(fold(text))
     if match is None:
         return None
     if node:
-        return f"id IN ({dialect.newest_name_matches(in_node=True)})", (match, node, window)
-    return f"id IN ({dialect.newest_name_matches(in_node=False)})", (match, window)
+        return f"id IN ({d.newest_name_matches(in_node=True)})", (match, node, window)
+    return f"id IN ({d.newest_name_matches(in_node=False)})", (match, window)
 
 
 def search(conn, query: str, *, node: str | None = None, limit: int = 50, offset: int = 0) -> list[dict]:
@@ -53,7 +53,7 @@ def search(conn, query: str, *, node: str | None = None, limit: int = 50, offset
         return []
     limit = max(1, min(int(limit), MAX_RESULTS))
     offset = max(0, int(offset))
-    found = _where(text, node, offset + limit)
+    found = _where(dialect.of(conn), text, node, offset + limit)
     if found is None:
         return []
     where, args = found

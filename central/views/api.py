@@ -21,7 +21,7 @@ from domain import workflow
 
 from .. import handback, keys, online
 from service import accounts
-from ..db import get_db
+from ..db import get_db, get_read_db
 from ..store import dossiers, nodes, search as finder
 from .overview import overview, overview_json, read_filters
 
@@ -79,7 +79,7 @@ def get_overview():
     period, problem = read_filters(request.args, g.now)
     if problem:
         return error("validation_failed", "The period is invalid (dates are YYYY-MM-DD).", 422, {"period": problem})
-    data = overview(get_db(), period, g.now, field=(request.args.get("field") or "").strip(),
+    data = overview(get_read_db(), period, g.now, field=(request.args.get("field") or "").strip(),
                     node=(request.args.get("node") or "").strip(),
                     silent_after_hours=current_app.config["MOTCUA"]["silent_after_hours"])
     return jsonify(overview_json(data))
@@ -106,9 +106,9 @@ def search_dossiers():
         offset = _int_arg("offset", 0, 0, 1_000_000)
     except ValueError as exc:
         return error("validation_failed", f"'{exc}' must be a whole number in range.", 422, {str(exc): "invalid"})
-    conn = get_db()
+    conn = get_read_db()
     rows = finder.search(conn, q, node=(request.args.get("node") or "").strip() or None, limit=limit, offset=offset)
-    dossiers.log_access(conn, g.user.username, [r["code"] for r in rows], "api.search", g.now)
+    dossiers.log_access(get_db(), g.user.username, [r["code"] for r in rows], "api.search", g.now)
     return jsonify({"dossiers": rows, "limit": limit, "offset": offset})
 
 

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, g, render_template, request
 
 from .. import handback
 from ..clock import iso
-from ..db import get_db
+from ..db import get_db, get_read_db
 from ..store import accounts, dossiers, nodes, queue, search as finder
 from service.web_auth import login_required
 from .filters import overdue
@@ -32,7 +32,7 @@ def open_handoff_no(state: dict) -> int | None:
 @bp.get("/ho-so")
 @login_required
 def search():
-    conn = get_db()
+    conn = get_read_db()  # a streaming replica when read_database is set
     q = (request.args.get("q") or "").strip()
     node = (request.args.get("node") or "").strip()
     try:
@@ -42,7 +42,7 @@ def search():
     rows = finder.search(conn, q, node=node or None, limit=PAGE + 1, offset=(page - 1) * PAGE) if q else []
     more = len(rows) > PAGE
     rows = rows[:PAGE]
-    dossiers.log_access(conn, g.user.username, [r["code"] for r in rows], "web.search", g.now)
+    dossiers.log_access(get_db(), g.user.username, [r["code"] for r in rows], "web.search", g.now)
     communes = nodes.names(conn)
     return render_template("dossiers/search.html", q=q, node=node, rows=rows, page=page, more=more,
                            communes=communes, names=dict(communes))

@@ -15,8 +15,8 @@ from domain.catalogue import fields as catalogue_fields, parse_procedure
 
 from .. import feed
 from ..clock import iso
-from ..db import get_db
-from ..store import nodes, publishing, reports as report_store
+from ..db import get_read_db
+from ..store import nodes, publishing, replica, reports as report_store
 from service.web_auth import login_required
 
 bp = Blueprint("overview", __name__)
@@ -113,7 +113,7 @@ def read_filters(args, now: datetime) -> tuple[reports.Period, str | None]:
 @bp.get("/")
 @login_required
 def index():
-    conn = get_db()
+    conn = get_read_db()  # a streaming replica when read_database is set
     settings = current_app.config["MOTCUA"]
     period, error = read_filters(request.args, g.now)
     field = (request.args.get("field") or "").strip()
@@ -123,7 +123,8 @@ def index():
     if field and field not in fields:
         fields.append(field)
     communes = nodes.names(conn)
-    return render_template("overview/index.html", data=data, error=error, fields=fields, communes=communes,
+    lag = replica.lag(conn) if current_app.config.get("READ_DATABASE") else None
+    return render_template("overview/index.html", data=data, error=error, fields=fields, communes=communes, replica=lag,
                            silent_after_hours=settings["silent_after_hours"], now=iso(g.now)), (400 if error else 200)
 
 
@@ -132,7 +133,7 @@ def index():
 def digitisation_csv():
     """Digitisation rates per commune and field (issue 10), the period and filters of the overview."""
     from flask import Response
-    conn = get_db()
+    conn = get_read_db()  # an export: a streaming replica when read_database is set
     period, error = read_filters(request.args, g.now)
     if error:
         return render_template("error.html", title="Kỳ báo cáo không hợp lệ", message=error), 400

@@ -13,7 +13,7 @@ from domain import exports, reports
 from domain.text import fold
 from domain.workflow import RATINGS
 
-from ..db import get_db
+from ..db import get_read_db
 from ..store import reports as report_store
 from . import api
 from service.web_auth import login_required
@@ -38,7 +38,7 @@ def _filters(agency_arg: str, field_arg: str) -> dict:
 @bp.route("/bao-cao")
 @login_required
 def index():
-    conn = get_db()
+    conn = get_read_db()
     period, error = _period()
     filters = _filters("don-vi", "linh-vuc")
     table = report_store.figures(conn, period, g.now, filters=filters)
@@ -59,7 +59,7 @@ def export(ext):
     period, error = _period()
     if error:
         return render_template("error.html", title="Kỳ báo cáo không hợp lệ", message=error), 400
-    conn = get_db()
+    conn = get_read_db()
     filters = _filters("don-vi", "linh-vuc")
     table = report_store.figures(conn, period, g.now, filters=filters)
     names = report_store.commune_names(conn)
@@ -86,4 +86,4 @@ def api_ii06a():
         period = reports.parse_period(request.args.get("from"), request.args.get("to"), g.now.date())
     except ValueError as exc:
         return api.error("bad_request", f"Bad period: {exc}", 400)
-    return jsonify(report_store.document(get_db(), period, g.now, filters=_filters("agency", "field")))
+    return jsonify(report_store.document(get_read_db(), period, g.now, filters=_filters("agency", "field")))

@@ -32,7 +32,17 @@ CALENDAR = WorkCalendar(_CAL_ENTRIES, version=_CAL_VERSION)
 @pytest.fixture
 def central_app(central_dir, clock):
     from central.app import create_app
-    return create_app({"DATA_DIR": central_dir, "CLOCK": clock, "TESTING": True})
+    from central.db import close_pools
+    app = create_app({"DATA_DIR": central_dir, "CLOCK": clock, "TESTING": True})
+    yield app
+    close_pools(app)
+
+
+def central_target(data_dir: Path):
+    """The database a central data folder uses (its SQLite file or its PostgreSQL URL)."""
+    from central.db import target
+    from central.settings import load_settings
+    return target(data_dir, load_settings(data_dir))
 
 
 @pytest.fixture
@@ -159,7 +169,7 @@ def web_app(central_dir, clock):
     from central.db import connect
     from central import roles
     from service import accounts
-    conn = connect(central_dir / "motcua-central.db")
+    conn = connect(central_target(central_dir))
     accounts.create(conn, "minh", VIEWER_PASSWORD, "viewer", "Lê Văn Minh", clock.now, roles=roles.ROLES)
     accounts.create(conn, "thu", OTHER_ADMIN_PASSWORD, "admin", "Phạm Thị Thu", clock.now, roles=roles.ROLES)
     conn.close()

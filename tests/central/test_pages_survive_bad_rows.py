@@ -9,7 +9,6 @@ no stack trace.
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
 
@@ -46,24 +45,35 @@ def real_code(central, node):
     return code
 
 
-def plant(central_app, source: str, code: str, *, columns: dict, doc: dict, event: dict | None = None) -> None:
-    """Copy dossier ``source`` as ``code`` with ``columns`` and ``doc`` changed, straight into the file."""
-    db = sqlite3.connect(central_app.config["DATABASE"])
-    db.row_factory = sqlite3.Row
+def plant(central_app, source: str, code: str, *, columns: dict, doc: dict, event: dict | None = None) -> bool:
+    """Copy dossier ``source`` as ``code`` with ``columns`` and ``doc`` changed, straight into the database.
+
+    False when the engine's schema refuses such a row (PostgreSQL's typed columns: no page can see it)."""
+    from central.db import DB_ERRORS, connect
+    db = connect(central_app.config["DATABASE"])
     try:
+        db.execute("BEGIN IMMEDIATE")
         row = dict(db.execute("SELECT * FROM dossiers WHERE code = ?", (source,)).fetchone())
         state = json.loads(row["doc"])
         state.update(doc, code=code)
         row.update(columns, code=code, doc=json.dumps(state, ensure_ascii=False))
         del row["id"]
-        db.execute(f"INSERT INTO dossiers({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+        try:
+            db.execute(f"INSERT INTO dossiers({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                       tuple(row.values()))
+        except DB_ERRORS:
+            if getattr(db, "dialect", "") != "postgresql":
+                raise
+            db.execute("ROLLBACK")
+            return False
         if event is not None:
-            last = db.execute("SELECT node, MAX(seq) AS seq, batch_id FROM events GROUP BY node").fetchone()
+            last = db.execute("SELECT node, seq, batch_id FROM events ORDER BY seq DESC LIMIT 1").fetchone()
             body = {"node": last["node"], "seq": last["seq"] + 1, "dossier": code, "actor": "lan", **event}
             db.execute("INSERT INTO events(node, seq, id, hash, body, batch_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (last["node"], last["seq"] + 1, f"planted-{code}", "0" * 64, json.dumps(body, ensure_ascii=False),
                         last["batch_id"], BAD_TIME))
-        db.commit()
+        db.execute("COMMIT")
+        return True
     finally:
         db.close()
 
@@ -95,7 +105,8 @@ BAD_ROWS = {
 @pytest.mark.parametrize("case", sorted(BAD_ROWS))
 def test_a_dossier_page_shows_whatever_a_node_sent_without_failing(central_app, staff, real_code, case):
     code = real_code[:-4] + "8888"
-    plant(central_app, real_code, code, **BAD_ROWS[case])
+    if not plant(central_app, real_code, code, **BAD_ROWS[case]):
+        pytest.skip("PostgreSQL's typed columns refuse such a row: no page can meet it there")
     response = staff.get(f"/ho-so/{code}")
     page = response.get_data(as_text=True)
     assert response.status_code == 200, page
@@ -107,7 +118,8 @@ def test_a_dossier_page_shows_whatever_a_node_sent_without_failing(central_app, 
 @pytest.mark.parametrize("case", sorted(BAD_ROWS))
 def test_every_search_lists_a_dossier_whatever_a_node_sent(central_app, staff, bearer, real_code, case):
     code = real_code[:-4] + "8888"
-    plant(central_app, real_code, code, **BAD_ROWS[case])
+    if not plant(central_app, real_code, code, **BAD_ROWS[case]):
+        pytest.skip("PostgreSQL's typed columns refuse such a row: no page can meet it there")
     for q in (code, code[-11:], APPLICANT["id_number"], APPLICANT["phone"], "nguyen van dung"):
         response = staff.get("/ho-so", query_string={"q": q})
         page = response.get_data(as_text=True)
@@ -122,8 +134,10 @@ def test_every_search_lists_a_dossier_whatever_a_node_sent(central_app, staff, b
 def test_the_overview_queue_reports_and_node_pages_survive_every_bad_row_at_once(central_app, staff, real_code, node):
     for number, case in enumerate(sorted(BAD_ROWS)):
         plant(central_app, real_code, real_code[:-4] + f"88{number:02d}", **BAD_ROWS[case])
-    db = sqlite3.connect(central_app.config["DATABASE"])
-    with db:  # what the node said about its queue, as it said it
+    from central.db import connect
+    from service.sqlite import write_tx
+    db = connect(central_app.config["DATABASE"])
+    with write_tx(db):  # what the node said about its queue, as it said it
         db.execute("UPDATE nodes SET pending_reported = 3, oldest_pending_at = ? WHERE id = ?", (BAD_TIME, node.agency))
     db.close()
     for path in ("/", "/lien-thong", "/bao-cao", "/bao-cao/ii06a.csv", "/bao-cao/ii06a.xlsx", "/don-vi",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.central.conftest import CENTRAL_ADMIN_PASSWORD
+from tests.central.conftest import CENTRAL_ADMIN_PASSWORD, central_target
 from tests.central.test_web import enrolled, handed_up, push
 
 OTHER_ADMIN_PASSWORD = "Other-admin-2026"
@@ -15,7 +15,7 @@ def web_app(central_dir, clock):
     from service import accounts
     from central.app import create_app
     from central.db import connect
-    conn = connect(central_dir / "motcua-central.db")
+    conn = connect(central_target(central_dir))
     accounts.create(conn, "minh", "Viewer-pass-2026", "viewer", "Lê Văn Minh", clock.now, roles=roles.ROLES)
     accounts.create(conn, "thu", OTHER_ADMIN_PASSWORD, "admin", "Phạm Thị Thu", clock.now, roles=roles.ROLES)
     conn.close()

@@ -11,6 +11,7 @@ from datetime import date
 
 import pytest
 
+from central.store import reports as report_store
 from domain import reports, workflow
 from protocol import sync as wire
 from tests.central.conftest import (AGENCY, APPLICANT, CENTRAL_ADMIN_PASSWORD, OTHER_ADMIN_PASSWORD, OTHER_AGENCY,
@@ -192,7 +193,7 @@ def test_the_overview_has_one_row_per_commune_with_the_report_module_s_figures(w
     push(web_app, second)
     page = text(admin.get("/?from=2026-01-01&to=2026-01-31"))
     assert page.count('data-node="') == 3 and "chưa kết nối" in page
-    expected = reports.figures_sql(db, date(2026, 1, 1), date(2026, 1, 31), clock.now, key=("agency",))
+    expected = report_store.figures(db, reports.Period(date(2026, 1, 1), date(2026, 1, 31)), clock.now, key=("agency",))
     figures = expected.groups[(AGENCY,)]
     assert (figures.received, figures.resolved_early, figures.resolved_late, figures.pending_within,
             figures.pending_overdue) == (4, 1, 1, 1, 1)
@@ -281,7 +282,7 @@ def test_the_overview_api_gives_the_same_figures_and_one_error_shape(web_app, db
     push(web_app, node)
     client = web_app.test_client()
     body = client.get("/api/v1/overview?from=2026-01-01&to=2026-01-31", headers=token(db, clock)).get_json()
-    expected = reports.figures_sql(db, date(2026, 1, 1), date(2026, 1, 31), clock.now, key=("agency",))
+    expected = report_store.figures(db, reports.Period(date(2026, 1, 1), date(2026, 1, 31)), clock.now, key=("agency",))
     assert body["period"] == {"from": "2026-01-01", "to": "2026-01-31", "as_of": "2026-01-25T09:00:00"}
     assert body["nodes"][0]["id"] == AGENCY
     assert body["nodes"][0]["figures"] == expected.groups[(AGENCY,)].as_dict() == body["total"]

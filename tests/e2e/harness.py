@@ -79,18 +79,36 @@ class Server:
         self.log.close()
 
 
+# The database of the next Central: "" for its SQLite file, or a postgresql:// URL. Set per test by
+# the ``e2e_central_database`` fixture (tests/conftest.py), so the sync tests run on both engines.
+CENTRAL_DATABASE = {"url": ""}
+
+
 class Central:
-    def __init__(self, root: Path, code: Path = ROOT):
+    def __init__(self, root: Path, code: Path = ROOT, database: str | None = None):
         self.dir = root / "central"
         self.port = free_port()
         self.code = code
+        self.database = CENTRAL_DATABASE["url"] if database is None else database
+        extra = ("--database", self.database) if self.database else ()
         cli("central.cli", "init", "--data", self.dir, "--name", "UBND tỉnh Quảng Ninh", "--admin", "admin",
-            "--password-stdin", input="Admin-pass-2026\n", code=code)
+            "--password-stdin", *extra, input="Admin-pass-2026\n", code=code)
         self.server: Server | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def another_process(self, root: Path) -> "Central":
+        """A second central process on the same (PostgreSQL) database: a copy of this data folder
+        (same settings and signing key, as behind one load balancer), on its own port."""
+        import shutil
+        other = object.__new__(Central)
+        other.dir, other.port, other.database, other.server = root / "central", free_port(), self.database, None
+        other.code = self.code
+        other.dir.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(self.dir, other.dir)
+        return other
 
     def add_node(self, agency: str, name: str = "UBND xã Hòa Bình") -> str:
         out = cli("central.cli", "node", "add", "--data", self.dir, "--agency", agency, "--name", name,
@@ -110,7 +128,11 @@ class Central:
         if self.server:
             self.server.stop()
 
-    def db(self) -> sqlite3.Connection:
+    def db(self):
+        """A connection to central's database for reading (SQLite read-only, or PostgreSQL)."""
+        if self.database:
+            from central.db import connect
+            return connect(self.database)
         conn = sqlite3.connect(f"file:{self.dir / 'motcua-central.db'}?mode=ro", uri=True, timeout=10)
         conn.row_factory = sqlite3.Row
         return conn

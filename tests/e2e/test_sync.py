@@ -6,6 +6,8 @@ import pytest
 from tests.conftest import wait_until
 from tests.e2e.harness import Central, Node
 
+pytestmark = pytest.mark.usefixtures("e2e_central_database")  # central on each engine (--central-db)
+
 AGENCY = "000.00.06.H56"
 
 

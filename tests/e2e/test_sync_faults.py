@@ -20,6 +20,8 @@ from tests.e2e.faultproxy import FaultProxy
 from tests.conftest import wait_until
 from tests.e2e.harness import APPLICANT, FAST_SYNC, Central, Node
 
+pytestmark = pytest.mark.usefixtures("e2e_central_database")  # central on each engine (--central-db)
+
 AGENCY = "000.00.06.H56"
 CAP = FAST_SYNC["sync_backoff_cap_seconds"]
 READ_TIMEOUT = FAST_SYNC["sync_read_timeout"]

@@ -12,7 +12,8 @@ from domain.clock import local_now
 from tests.conftest import wait_until
 from tests.e2e.harness import Central, Node, cli, login
 
-pytestmark = pytest.mark.dates  # real servers on the real clock: codes, due times and feeds carry today
+# real servers on the real clock (codes, due times and feeds carry today), central on each engine (--central-db)
+pytestmark = [pytest.mark.dates, pytest.mark.usefixtures("e2e_central_database")]
 
 AGENCY = "000.00.06.H56"
 
@@ -30,6 +31,8 @@ def world(tmp_path):
 
 
 def central_write(central):
+    if central.database:  # PostgreSQL: central's own connection adapter (same interface)
+        return central.db()
     conn = sqlite3.connect(central.dir / "motcua-central.db", timeout=15, isolation_level=None)
     conn.row_factory = sqlite3.Row
     return conn
@@ -178,11 +181,8 @@ def test_a_rolled_back_central_feed_is_refused_by_the_node(world, tmp_path):
     node.start()
     wait_until(lambda: node.sync_value("last_success_at") is not None, 20, message="first sync")
     central.stop()
-    old = tmp_path / "central-old.db"
-    src = sqlite3.connect(central.dir / "motcua-central.db")
-    dst = sqlite3.connect(old)
-    src.backup(dst)
-    src.close(), dst.close()
+    old = tmp_path / "central-old.backup"
+    cli("central.cli", "backup", "--data", central.dir, "--to", old)
     conn = central_write(central)
     version, body = latest(conn, "calendar")
     conn.execute("BEGIN IMMEDIATE")
@@ -194,9 +194,7 @@ def test_a_rolled_back_central_feed_is_refused_by_the_node(world, tmp_path):
                .fetchone()[0] == version + 1, 20, message="calendar v2 applied")
     applied = node.sync_value("feed_seq")
     central.stop()
-    for suffix in ("", "-wal", "-shm"):
-        (central.dir / f"motcua-central.db{suffix}").unlink(missing_ok=True)
-    shutil.copy(old, central.dir / "motcua-central.db")  # central restored from an old backup
+    cli("central.cli", "restore", "--data", central.dir, "--from", old, "--force")  # restored from an old backup
     central.start()
     wait_until(lambda: node.sync_value("last_error_kind") == "feed", 20, message="rollback refused")
     assert node.sync_value("feed_seq") == applied

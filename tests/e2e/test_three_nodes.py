@@ -31,9 +31,9 @@ ASSISTANCE = "1.001776"  # Bảo trợ xã hội, 22 working days
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, module_central_database):
     root = tmp_path_factory.mktemp("three")
-    central = Central(root)
+    central = Central(root, database=module_central_database)  # on each engine (--central-db)
     nodes = []
     try:
         for agency, name in COMMUNES:
@@ -195,8 +195,11 @@ def test_a_published_time_limit_reaches_every_node_and_changes_new_due_times_onl
     before = {node.agency: {code: d["due_at"] for code, d in docs(node).items()} for node in nodes}
     offline = nodes[2]
     offline.stop()  # this commune's PC is off while the province publishes
-    conn = sqlite3.connect(central.dir / "motcua-central.db", timeout=15, isolation_level=None)
-    conn.row_factory = sqlite3.Row
+    if central.database:  # PostgreSQL: central's own connection adapter
+        conn = central.db()
+    else:
+        conn = sqlite3.connect(central.dir / "motcua-central.db", timeout=15, isolation_level=None)
+        conn.row_factory = sqlite3.Row
     try:
         version, body = latest(conn, "catalogue")
         for p in body["procedures"]:
