@@ -38,7 +38,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
 
     from . import views
-    from .views import api  # api.error: the JSON error body of the handlers below
     views.register(app, csrf)
 
     return app

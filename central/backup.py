@@ -20,6 +20,7 @@ import subprocess
 from pathlib import Path
 
 from service.settings import ConfigError
+
 from .store.backend import is_postgres, redacted
 
 

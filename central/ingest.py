@@ -46,7 +46,7 @@ class Caps:
     max_event: int = MAX_EVENT_BYTES
 
     @classmethod
-    def from_settings(cls, settings: dict) -> "Caps":
+    def from_settings(cls, settings: dict) -> Caps:
         return cls(settings["max_body_bytes"], settings["max_decompressed_bytes"],
                    settings.get("max_event_bytes", MAX_EVENT_BYTES))
 

@@ -5,11 +5,10 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 
+from service import accounts
 from service.files import make_private, new_data_folder
 from service.provision import check_admin_password, fill_new_database
 from service.settings import ConfigError
-
-from service import accounts
 from service.sqlite import write_tx
 
 from . import feed, keys, roles

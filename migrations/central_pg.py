@@ -15,7 +15,7 @@ at once never apply a step twice.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 MIGRATION_SET = "motcua-central"
 MIGRATION_LOCK = 0x6D6F74637562  # advisory lock held while a step is applied
@@ -336,6 +336,6 @@ def apply(raw) -> list[str]:
                 continue
             raw.execute(sql)
             raw.execute("INSERT INTO motcua_migrations(migration_set, name, applied_at) VALUES (%s, %s, %s)",
-                        (MIGRATION_SET, name, datetime.now(timezone.utc).isoformat(timespec="seconds")))
+                        (MIGRATION_SET, name, datetime.now(UTC).isoformat(timespec="seconds")))
             done_now.append(name)
     return done_now

@@ -46,9 +46,9 @@ def clock():
 @pytest.fixture
 def node_dir(tmp_path, clock) -> Path:
     from node import roles
-    from service import accounts
     from node.cli import open_db
     from node.provision import init_node
+    from service import accounts
     data = tmp_path / "node"
     init_node(data, agency_code=AGENCY, agency_name="UBND xã Hòa Bình", admin="admin",
               password=ADMIN_PASSWORD, now=clock.now, parent_name="UBND tỉnh Quảng Ninh")
@@ -94,8 +94,8 @@ def clerk(client):
 @pytest.fixture
 def ctx(app, clock):
     """A store Context factory bound to the app's database (real SQLite file)."""
-    from service.sqlite import connect
     from node.store import Context
+    from service.sqlite import connect
     conns = []
 
     def make(actor="lan"):
@@ -208,6 +208,7 @@ def central_backend(request):
 
 def _require_postgres():
     import os
+
     from tests import pgcluster
     if not pgcluster.available():
         if os.environ.get("CI"):

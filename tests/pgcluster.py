@@ -72,7 +72,7 @@ class Cluster:
 
     # -- life cycle ------------------------------------------------------------------------------
     @classmethod
-    def create(cls, *, settings: dict | None = None) -> "Cluster":
+    def create(cls, *, settings: dict | None = None) -> Cluster:
         root = Path(tempfile.mkdtemp(prefix="motcua-pg-"))
         os.chmod(root, 0o755)
         if os.geteuid() == 0:
@@ -138,7 +138,7 @@ class Cluster:
         self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     # -- replication -----------------------------------------------------------------------------
-    def standby(self) -> "Cluster":
+    def standby(self) -> Cluster:
         """A streaming replica of this cluster: pg_basebackup -R into a new folder, started."""
         root = Path(tempfile.mkdtemp(prefix="motcua-pg-standby-"))
         os.chmod(root, 0o755)

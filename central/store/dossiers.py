@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from domain.statuses import Status
+from service.sqlite import write_tx
 
 from ..clock import iso
-from service.sqlite import write_tx
 from . import dialect
 
 

@@ -10,13 +10,12 @@ from datetime import datetime, timedelta
 
 from domain.codes import agency_code_error
 from protocol import sync as wire
-from protocol.keys import KeyError_, fingerprint, load_public, public_b64
-
 from protocol.canonical import loads
+from protocol.keys import KeyError_, fingerprint, load_public, public_b64
+from service.sqlite import write_tx
 
 from .. import feed
 from ..clock import iso
-from service.sqlite import write_tx
 from ..db import node_write_tx
 from ..ingest import Refused, stored_head, touch
 from . import dialect

@@ -7,14 +7,16 @@ level); a decision sent back (``central.handback``) moves it to the "waiting for
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
+
+from service.sqlite import write_tx
 
 from ..clock import iso
-from service.sqlite import write_tx
 from . import dialect
 from .dialect import LAST
 
-@lru_cache(maxsize=None)
+
+@cache
 def queue_sql(d: dialect.Dialect) -> str:
     last_handoff = d.json_length("d.doc", "handoffs") + " - 1"
     return f"""

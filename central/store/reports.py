@@ -10,8 +10,8 @@ equal tables for the same random dossiers.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Mapping, Sequence
 
 from domain import reports
 from domain.text import fold

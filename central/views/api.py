@@ -18,11 +18,12 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from domain import workflow
+from service import accounts
 
 from .. import handback, keys, online
-from service import accounts
 from ..db import get_db, get_read_db
-from ..store import dossiers, nodes, search as finder
+from ..store import dossiers, nodes
+from ..store import search as finder
 from .overview import overview, overview_json, read_filters
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

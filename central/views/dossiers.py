@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, render_template, request
 
+from service.web_auth import login_required
+
 from .. import handback
 from ..clock import iso
 from ..db import get_db, get_read_db
-from ..store import accounts, dossiers, nodes, queue, search as finder
-from service.web_auth import login_required
+from ..store import accounts, dossiers, nodes, queue
+from ..store import search as finder
 from .filters import overdue
 
 bp = Blueprint("dossiers", __name__)

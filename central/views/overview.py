@@ -11,13 +11,15 @@ from datetime import datetime, timedelta
 from flask import Blueprint, current_app, g, render_template, request
 
 from domain import reports
-from domain.catalogue import fields as catalogue_fields, parse_procedure
+from domain.catalogue import fields as catalogue_fields
+from domain.catalogue import parse_procedure
+from service.web_auth import login_required
 
 from .. import feed
 from ..clock import iso
 from ..db import get_read_db
-from ..store import nodes, publishing, replica, reports as report_store
-from service.web_auth import login_required
+from ..store import nodes, publishing, replica
+from ..store import reports as report_store
 
 bp = Blueprint("overview", __name__)
 

@@ -12,11 +12,11 @@ from flask import Blueprint, Response, current_app, g, jsonify, render_template,
 from domain import exports, reports
 from domain.text import fold
 from domain.workflow import RATINGS
+from service.web_auth import login_required
 
 from ..db import get_read_db
 from ..store import reports as report_store
 from . import api
-from service.web_auth import login_required
 
 bp = Blueprint("reports", __name__)
 

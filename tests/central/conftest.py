@@ -14,7 +14,8 @@ from domain import workflow
 from domain.calendar import WorkCalendar, load_default_calendar
 from domain.catalogue import load_sample_catalogue
 from domain.codes import format_code
-from protocol import keys, sync as wire
+from protocol import keys
+from protocol import sync as wire
 from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER, open_sealed, seal
 from protocol.events import GENESIS, event_hash, make_event
 from tests.conftest import CENTRAL_ADMIN_PASSWORD  # the central_dir fixture's admin (tests/conftest.py)
@@ -165,9 +166,9 @@ OTHER_ADMIN_PASSWORD = "Other-admin-2026"
 @pytest.fixture
 def web_app(central_dir, clock):
     """Central with two more accounts and CSRF off (test_web.py has a test with CSRF on)."""
+    from central import roles
     from central.app import create_app
     from central.db import connect
-    from central import roles
     from service import accounts
     conn = connect(central_target(central_dir))
     accounts.create(conn, "minh", VIEWER_PASSWORD, "viewer", "Lê Văn Minh", clock.now, roles=roles.ROLES)

@@ -9,9 +9,8 @@ import json
 
 import pytest
 
-from central.store import backend, dialect
+from central.store import backend, dialect, search
 from central.store import reports as report_store
-from central.store import search
 from domain import reports
 from domain.dossier import project
 from migrations import central_pg
@@ -80,11 +79,10 @@ def test_a_write_transaction_holds_centrals_advisory_lock_until_it_ends(pg, pg_d
 
 def test_a_failed_write_transaction_leaves_nothing_behind(pg):
     from service.sqlite import write_tx
-    with pytest.raises(RuntimeError):
-        with write_tx(pg):
-            pg.execute("INSERT INTO nodes(id, name, status, created_at) VALUES (?, ?, 'pending', ?)",
-                       ("000.00.06.H56", "UBND xã Hòa Bình", "2026-01-05T09:00:00"))
-            raise RuntimeError("refused half-way")
+    with pytest.raises(RuntimeError), write_tx(pg):
+        pg.execute("INSERT INTO nodes(id, name, status, created_at) VALUES (?, ?, 'pending', ?)",
+                   ("000.00.06.H56", "UBND xã Hòa Bình", "2026-01-05T09:00:00"))
+        raise RuntimeError("refused half-way")
     assert pg.execute("SELECT count(*) FROM nodes").fetchone()[0] == 0
 
 

@@ -9,14 +9,25 @@ from __future__ import annotations
 import re
 from datetime import date
 
-import pytest
-
 from central.store import reports as report_store
 from domain import reports, workflow
 from protocol import sync as wire
-from tests.central.conftest import (AGENCY, APPLICANT, CENTRAL_ADMIN_PASSWORD, OTHER_ADMIN_PASSWORD, OTHER_AGENCY,
-                                    VIEWER_PASSWORD, FakeNode, add_node, enrolled, login, open_reply, push, text,
-                                    token)
+from tests.central.conftest import (
+    AGENCY,
+    APPLICANT,
+    CENTRAL_ADMIN_PASSWORD,
+    OTHER_ADMIN_PASSWORD,
+    OTHER_AGENCY,
+    VIEWER_PASSWORD,
+    FakeNode,
+    add_node,
+    enrolled,
+    login,
+    open_reply,
+    push,
+    text,
+    token,
+)
 
 
 def plain(response) -> str:
@@ -455,7 +466,7 @@ def test_an_admin_enrols_a_commune_with_a_one_time_code_its_expiry_and_central_s
     code = re.search(r'<p class="secret mono" id="code">([^<]+)</p>', page).group(1)
     assert "10:00 05/01/2026" in page  # valid 60 minutes
     assert keys.fingerprint(web_app.extensions["motcua.central_key"]) in page
-    assert f"motcua-node enroll --data" in page and code in page
+    assert "motcua-node enroll --data" in page and code in page
     node = FakeNode(clock, "000.00.10.H56")
     assert node.enrol(web_app.test_client(), code).status_code == 200
     listing = text(admin.get("/don-vi"))

@@ -46,7 +46,7 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, ready: str = "/", timeout: float = 30) -> "Server":
+    def start(self, ready: str = "/", timeout: float = 30) -> Server:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
                                      cwd=self.code)
@@ -99,7 +99,7 @@ class Central:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def another_process(self, root: Path) -> "Central":
+    def another_process(self, root: Path) -> Central:
         """A second central process on the same (PostgreSQL) database: a copy of this data folder
         (same settings and signing key, as behind one load balancer), on its own port."""
         import shutil
@@ -119,7 +119,7 @@ class Central:
         out = cli("central.cli", "node", "recovery-code", "--data", self.dir, agency, code=self.code).stdout
         return re.search(r"code: (\S+)", out).group(1)
 
-    def start(self) -> "Central":
+    def start(self) -> Central:
         self.server = Server([PY, "-m", "central.cli", "run", "--data", str(self.dir), "--port", str(self.port)],
                              self.port, self.dir.parent / "central.log", code=self.code).start()
         return self
@@ -178,7 +178,7 @@ class Node:
     def enroll(self, central_url: str, code: str):
         return cli("node.cli", "enroll", "--data", self.dir, central_url, code, code=self.code)
 
-    def start(self) -> "Node":
+    def start(self) -> Node:
         self.server = Server([PY, "-m", "node.cli", "run", "--data", str(self.dir), "--port", str(self.port)],
                              self.port, self.dir.parent / f"{self.dir.name}.log", code=self.code).start("/dang-nhap")
         return self

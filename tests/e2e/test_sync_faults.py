@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from tests.e2e.faultproxy import FaultProxy
 from tests.conftest import wait_until
+from tests.e2e.faultproxy import FaultProxy
 from tests.e2e.harness import APPLICANT, FAST_SYNC, Central, Node
 
 pytestmark = pytest.mark.usefixtures("e2e_central_database")  # central on each engine (--central-db)
@@ -57,7 +57,7 @@ class Broken:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.port = self.server.server_address[1]
 
-    def start(self) -> "Broken":
+    def start(self) -> Broken:
         self.thread.start()
         return self
 

@@ -2,8 +2,6 @@
 import json
 import shutil
 import sqlite3
-import time
-from datetime import datetime
 
 import pytest
 import requests
@@ -203,11 +201,11 @@ def test_a_rolled_back_central_feed_is_refused_by_the_node(world, tmp_path):
 
 
 def test_the_clock_warning_appears_when_the_pc_clock_is_off_by_more_than_5_minutes(world, tmp_path):
-    from tests.conftest import LiveServer
-    from node import create_app
-    from node.sync import SyncWorker
-    from node.settings import load_settings
     import node.clock as node_clock
+    from node import create_app
+    from node.settings import load_settings
+    from node.sync import SyncWorker
+    from tests.conftest import LiveServer
     central, node = world
     real = node_clock.local_now
     skewed = lambda: real().replace(microsecond=0) + __import__("datetime").timedelta(minutes=12)
