@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from typing import Any
 
 from .canonical import canonical_json, canonical_json_of_parsed
 from .events import event_hash
@@ -74,7 +75,7 @@ _STATE = {
     "result_class": None, "result_note": None, "returned_at": None, "rating": None, "received_by": ACTOR,
     "created_at": AT, "updated_at": AT,
 }
-TEMPLATES = {  # event type -> template of its ``data``; part of wire v2: never change, add a v3
+TEMPLATES: dict[str, dict] = {  # event type -> template of its ``data``; part of wire v2: never change, add a v3
     "dossier.received": {"dossier": _STATE},
     "dossier.registered": {"dossier": dict(_STATE, status=1, channel="online", received_at=None)},
     "dossier.processing": dict(TRANSITION, **{"from": 2, "to": 4}),
@@ -169,14 +170,15 @@ def _rebuild_one(item, node: str, seq: int, prev: str) -> dict:
         if set(item) != {"full"} or not isinstance(item["full"], dict):
             raise WireError("a whole event travels alone under 'full'")
         return item["full"]
-    event = {"node": node, "seq": seq, "prev": prev}
+    event: dict[str, Any] = {"node": node, "seq": seq, "prev": prev}
     event.update(item)
-    if isinstance(event.get("seq"), int) and "id" not in item:
-        event["id"] = derived_id(event["node"] if isinstance(event["node"], str) else node, event["seq"])
-    template = TEMPLATES.get(event.get("type")) if isinstance(event.get("type"), str) else None
-    if template is not None and isinstance(event.get("data"), dict):
+    event_seq, event_type, data = event.get("seq"), event.get("type"), event.get("data")
+    if isinstance(event_seq, int) and "id" not in item:
+        event["id"] = derived_id(event["node"] if isinstance(event["node"], str) else node, event_seq)
+    template = TEMPLATES.get(event_type) if isinstance(event_type, str) else None
+    if template is not None and isinstance(data, dict):
         refs: list = []
-        event["data"] = _fill(event["data"], template, refs)
+        event["data"] = _fill(data, template, refs)
         for holder, key, ref in refs:
             try:
                 holder[key] = ref.resolve(event)
@@ -194,9 +196,10 @@ def encode_event(event: dict, node: str, seq: int | None, prev: str | None) -> d
         out["seq"] = event.get("seq")
     if prev is None or event.get("prev") != prev:
         out["prev"] = event.get("prev")
-    if event.get("id") != derived_id(node, event.get("seq")):
+    event_seq, event_type = event.get("seq"), event.get("type")
+    if not isinstance(event_seq, int) or event.get("id") != derived_id(node, event_seq):
         out["id"] = event.get("id")
-    template = TEMPLATES.get(event.get("type"))
+    template = TEMPLATES.get(event_type) if isinstance(event_type, str) else None
     data = event.get("data")
     out["data"] = _strip(data, template, event) if template and isinstance(data, dict) else data
     try:
