@@ -6,9 +6,6 @@ page and in ``doctor``, and ``motcua-node resync-feed`` brings both sides back t
 """
 from __future__ import annotations
 
-import shutil
-import sqlite3
-
 import pytest
 
 from tests.conftest import wait_until
@@ -16,6 +13,8 @@ from tests.e2e.harness import APPLICANT, Central, Node, cli, login
 
 AGENCY = "000.00.06.H56"
 PROCEDURE = "1.001193"
+
+pytestmark = pytest.mark.usefixtures("e2e_central_database")  # central on each engine (--central-db)
 
 
 @pytest.fixture
@@ -33,25 +32,26 @@ def world(tmp_path):
 
 
 def copy_db(central, target):
-    src = sqlite3.connect(central.dir / "motcua-central.db")
-    dst = sqlite3.connect(target)
-    src.backup(dst)
-    src.close(), dst.close()
+    """An older copy of central, taken with its own backup command (SQLite's backup API or pg_dump)."""
+    cli("central.cli", "backup", "--data", central.dir, "--to", target)
 
 
 def restore_db(central, copy):
     central.stop()
-    for suffix in ("", "-wal", "-shm"):
-        (central.dir / f"motcua-central.db{suffix}").unlink(missing_ok=True)
-    shutil.copy(copy, central.dir / "motcua-central.db")
+    cli("central.cli", "restore", "--data", central.dir, "--from", copy, "--force")
+
+
+def central_conn(central):
+    """A connection that may write to central's database, on either engine."""
+    from central.db import connect
+    return connect(central.database or central.dir / "motcua-central.db")
 
 
 def hand_down(central, name: str) -> str:
     """Register an online dossier at central exactly as its web form and API do (central.online)."""
     from central import online
-    from central.db import connect
     from domain.clock import local_now
-    conn = connect(central.dir / "motcua-central.db")
+    conn = central_conn(central)
     try:
         state, _entry = online.register(conn, node=AGENCY, procedure_code=PROCEDURE,
                                         applicant=dict(APPLICANT, name=name),
@@ -74,7 +74,7 @@ def online_dossiers_at_node(node) -> dict[str, str]:
 def test_after_central_is_restored_from_an_old_copy_two_online_dossiers_handed_down_both_reach_the_commune(
         world, tmp_path):
     central, node = world
-    old = tmp_path / "central-before.db"
+    old = tmp_path / "central-before.backup"
     copy_db(central, old)
     first = hand_down(central, "Trần Thị Một")
     wait_until(lambda: first in online_dossiers_at_node(node), 30, message="first online dossier at the node")
@@ -113,16 +113,15 @@ def test_after_central_is_restored_from_an_old_copy_two_online_dossiers_handed_d
 
 
 def test_a_publish_after_central_is_restored_heals_with_resync_feed(world, tmp_path):
-    from central.db import connect
     from central.feed import latest, publish
     from domain.clock import local_now
     from service.sqlite import write_tx
     central, node = world
-    old = tmp_path / "central-before.db"
+    old = tmp_path / "central-before.backup"
     copy_db(central, old)
 
     def publish_calendar():
-        conn = connect(central.dir / "motcua-central.db")
+        conn = central_conn(central)
         try:
             version, body = latest(conn, "calendar")
             with write_tx(conn):

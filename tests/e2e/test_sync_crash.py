@@ -23,6 +23,8 @@ from tests.conftest import wait_until
 from tests.e2e.faultproxy import FaultProxy
 from tests.e2e.harness import APPLICANT, Central, Node
 
+pytestmark = pytest.mark.usefixtures("e2e_central_database")  # central on each engine (--central-db)
+
 AGENCY = "000.00.06.H56"
 KILLS = int(os.environ.get("MOTCUA_SYNC_CRASH_KILLS", "20"))  # stress level; CI runs 20
 FAMILY = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng")
