@@ -61,7 +61,8 @@ def ingest(root: Path, database: str, nodes: int, events: int, batch: int) -> di
             agency = f"000.00.{n + 10:02d}.H56"
             fake = FakeNode(clock, agency)
             session = requests.Session()
-            r = session.post(central.url + _enrol_path(), json=_enrol_body(fake, central.add_node(agency, f"Xã {n}")), timeout=60)
+            r = session.post(central.url + _enrol_path(),
+                             json=_enrol_body(fake, central.add_node(agency, f"Xã {n}")), timeout=60)
             assert r.status_code == 200, r.text
             for _ in range(events):
                 fake.receive()

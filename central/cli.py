@@ -155,7 +155,8 @@ def node_list(data_dir, as_json):
         return
     for r in rows:
         click.echo(f"{r['id']:<16} {r['status']:<8} head={r['head_seq']:<6} "
-                   f"last={r['last_contact_at'] or '-':<19} pending={r['pending_reported'] if r['pending_reported'] is not None else '-'} "
+                   f"last={r['last_contact_at'] or '-':<19} "
+                   f"pending={r['pending_reported'] if r['pending_reported'] is not None else '-'} "
                    f"offset={r['clock_offset_seconds'] if r['clock_offset_seconds'] is not None else '-'}s "
                    f"forks={r['forks']} anomalies={r['anomalies']} key={r['fingerprint'] or '-'}"
                    f"{' SILENT' if r['silent'] else ''}  {r['name']}")

@@ -11,6 +11,7 @@ the privileges docs/DBA.md asks a DBA to give it.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -102,10 +103,8 @@ class Cluster:
 
     def stop(self, mode: str = "fast", remove: bool = True) -> None:
         if self.running:
-            try:
+            with contextlib.suppress(RuntimeError):
                 _run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop"])
-            except RuntimeError:
-                pass
             self.running = False
         if remove:
             shutil.rmtree(self.root, ignore_errors=True)

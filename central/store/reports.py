@@ -93,7 +93,9 @@ def figures_pg(conn, period: reports.Period, now: datetime, *, key: Sequence[str
         values = record[len(key):]
         if values[0] is None:
             continue
-        groups[record[:len(key)]] = reports.Figures(**{n: int(v) for n, v in zip(reports._FIGURE_NAMES, values)})
+        # PG_FIGURES_SQL selects exactly the Figures fields after the key columns
+        groups[record[:len(key)]] = reports.Figures(**{n: int(v) for n, v in
+                                                       zip(reports._FIGURE_NAMES, values, strict=True)})
     return reports._table(period, period.as_of(now), key, groups)
 
 

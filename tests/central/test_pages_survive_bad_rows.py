@@ -69,9 +69,10 @@ def plant(central_app, source: str, code: str, *, columns: dict, doc: dict, even
         if event is not None:
             last = db.execute("SELECT node, seq, batch_id FROM events ORDER BY seq DESC LIMIT 1").fetchone()
             body = {"node": last["node"], "seq": last["seq"] + 1, "dossier": code, "actor": "lan", **event}
-            db.execute("INSERT INTO events(node, seq, id, hash, body, batch_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (last["node"], last["seq"] + 1, f"planted-{code}", "0" * 64, json.dumps(body, ensure_ascii=False),
-                        last["batch_id"], BAD_TIME))
+            db.execute("INSERT INTO events(node, seq, id, hash, body, batch_id, received_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (last["node"], last["seq"] + 1, f"planted-{code}", "0" * 64,
+                        json.dumps(body, ensure_ascii=False), last["batch_id"], BAD_TIME))
         db.execute("COMMIT")
         return True
     finally:

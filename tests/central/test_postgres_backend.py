@@ -150,7 +150,7 @@ NAMES = ["Nguyễn Văn Dũng", "Đặng Thị Đào", "Trần Đức Anh", "Lê
 
 def test_a_name_typed_without_diacritics_finds_it_on_postgresql_d_stroke_included(pg):
     states = simulate(7, 5)
-    for state, name in zip(states, NAMES):
+    for state, name in zip(states, NAMES, strict=True):  # simulate(_, 5): one state per name
         state["applicant"]["name"] = name
     _fill(pg, states)
     found = {q: [r["applicant_name"] for r in search.search(pg, q)] for q in

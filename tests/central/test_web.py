@@ -137,7 +137,8 @@ def test_a_viewer_sees_but_cannot_publish_hand_back_register_enrol_or_manage_acc
     assert "hand-back-form" not in text(viewer.get(f"/ho-so/{code}"))
     forbidden = [
         ("/xuat-ban/thu-tuc/moi", {}), ("/xuat-ban/catalogue/xuat-ban", {}), ("/xuat-ban/lich", {"date": "2026-09-03"}),
-        (f"/lien-thong/{code}/tra-ve", {"decision": "resolve"}), (f"/lien-thong/{code}/phan-cong", {"username": "minh"}),
+        (f"/lien-thong/{code}/tra-ve", {"decision": "resolve"}),
+        (f"/lien-thong/{code}/phan-cong", {"username": "minh"}),
         ("/truc-tuyen", {"node": AGENCY}), ("/don-vi", {"agency": OTHER_AGENCY, "name": "UBND xã B"}),
         (f"/don-vi/{AGENCY}/thu-hoi", {}), (f"/don-vi/{AGENCY}/ma-khoi-phuc", {}),
         ("/quan-tri/nguoi-dung", {"username": "x", "password": "Xx-pass-2026", "role": "admin"}),
@@ -245,8 +246,10 @@ def test_a_commune_silent_longer_than_the_setting_is_flagged(web_app, db, clock,
 
 def test_nodes_behind_the_latest_published_version_are_flagged(web_app, db, clock, admin):
     from central.store import publishing
-    node = enrolled(web_app, db, clock)
-    row = lambda: re.search(rf'data-node="{re.escape(AGENCY)}">(.*?)</tr>', text(admin.get("/")), re.S).group(1)
+    enrolled(web_app, db, clock)
+
+    def row():
+        return re.search(rf'data-node="{re.escape(AGENCY)}">(.*?)</tr>', text(admin.get("/")), re.S).group(1)
     assert "chưa rõ" in row()  # the node has not said which feed entries it applied
     # what the node's feed request states ("after": the head it applied) is recorded by the feed endpoint
     # 0 when the feed is empty: init shipped version 1, which the feed does not send again
@@ -506,10 +509,11 @@ def test_an_admin_adds_disables_and_issues_a_token_to_central_accounts(web_app, 
     assert lan.role == "viewer" and lan.full_name == "Ngô Thị Lan"
     page = text(admin.post(f"/quan-tri/nguoi-dung/{lan.id}/ma-api"))
     value = re.search(r"(mcc_[A-Za-z0-9_\-]+)", page).group(1)
-    assert web_app.test_client().get("/api/v1/overview", headers={"Authorization": f"Bearer {value}"}).status_code == 200
+    bearer = {"Authorization": f"Bearer {value}"}
+    assert web_app.test_client().get("/api/v1/overview", headers=bearer).status_code == 200
     admin.post(f"/quan-tri/nguoi-dung/{lan.id}/trang-thai")
     assert login(web_app.test_client(), "lan", "Lan-pass-2026").status_code == 401
-    assert web_app.test_client().get("/api/v1/overview", headers={"Authorization": f"Bearer {value}"}).status_code == 401
+    assert web_app.test_client().get("/api/v1/overview", headers=bearer).status_code == 401
     me = accounts.by_name(db, "admin")
     admin.post(f"/quan-tri/nguoi-dung/{me.id}/trang-thai")
     assert accounts.by_name(db, "admin").active  # an admin cannot lock themself out

@@ -47,7 +47,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, ready: str = "/", timeout: float = 30) -> Server:
-        self.log = open(self.log_path, "ab")
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - the server's log outlives start(): stop()/kill() close it
         self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
                                      cwd=self.code)
         deadline = time.monotonic() + timeout

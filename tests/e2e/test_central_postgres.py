@@ -82,7 +82,8 @@ def test_two_central_processes_on_one_database_ingest_50_nodes_pushing_at_once_e
                     batch = node.events[max(0, sent - rng.randint(0, 2)):upto]  # overlaps: some events again
                     # the same batch to both processes at once: a retry racing the original
                     replies = []
-                    threads = [threading.Thread(target=lambda c=c: replies.append(node.push(c, batch).status_code))
+                    threads = [threading.Thread(target=lambda c=c, replies=replies, batch=batch:
+                                                replies.append(node.push(c, batch).status_code))
                                for c in clients]
                     [t.start() for t in threads]
                     [t.join() for t in threads]
@@ -158,7 +159,8 @@ def test_dashboards_and_searches_read_from_a_real_streaming_replica_and_the_over
                    message="the replica caught up")
         assert "đã cập nhật đủ" in staff.get(central.url + "/").text
         # the access log of those searches went to the primary, never to the read-only replica
-        assert _count(url, "SELECT COUNT(*) FROM access_log WHERE dossier = ? AND action = 'web.search'", (second,)) >= 1
+        assert _count(url, "SELECT COUNT(*) FROM access_log WHERE dossier = ? AND action = 'web.search'",
+                      (second,)) >= 1
         standby.stop(remove=False)  # the replica goes away: pages are served from the primary, and say so
         page = staff.get(central.url + "/")
         assert page.status_code == 200 and "Đang đọc từ cơ sở dữ liệu chính" in page.text

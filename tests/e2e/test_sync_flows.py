@@ -57,8 +57,10 @@ def test_a_dossier_handed_up_is_resolved_at_central_and_returned_by_the_node(wor
     wait_until(lambda: central_holder() == "central", 20, message="central holds the dossier")
     cli("central.cli", "dossier", "hand-back", "--data", central.dir, code, "--outcome", "resolve",
         "--result-note", "Giấy chứng nhận đã cấp")
-    node_state = lambda: requests.get(f"{node.url}/api/v1/dossiers/{code}",
-                                      headers={"Authorization": f"Bearer {node.token}"}, timeout=10).json()
+
+    def node_state():
+        return requests.get(f"{node.url}/api/v1/dossiers/{code}",
+                            headers={"Authorization": f"Bearer {node.token}"}, timeout=10).json()
     wait_until(lambda: node_state()["holder"] == "node", 20, message="hand-back applied at the node")
     assert node_state()["status"] == 9 and node_state()["result_note"] == "Giấy chứng nhận đã cấp"
     node.act(code, "return", rating=5)
@@ -208,7 +210,9 @@ def test_the_clock_warning_appears_when_the_pc_clock_is_off_by_more_than_5_minut
     from tests.conftest import LiveServer
     central, node = world
     real = node_clock.local_now
-    skewed = lambda: real().replace(microsecond=0) + __import__("datetime").timedelta(minutes=12)
+
+    def skewed():
+        return real().replace(microsecond=0) + __import__("datetime").timedelta(minutes=12)
     node_clock.local_now = skewed  # this PC's clock runs 12 minutes fast
     try:
         import node.sync_client as client_module
@@ -249,8 +253,10 @@ def test_a_tampered_feed_reply_is_refused_and_nothing_is_applied(tmp_path):
         proxy.set(tamper=True)
         failed = cli("node.cli", "sync", "--data", node.dir, "--once", check=False)
         assert failed.returncode == 1 and "bad_reply" in failed.stderr
-        calendar_version = lambda: node.db().execute(
-            "SELECT version FROM reference_versions WHERE kind = 'calendar'").fetchone()[0]
+
+        def calendar_version():
+            return node.db().execute(
+                "SELECT version FROM reference_versions WHERE kind = 'calendar'").fetchone()[0]
         assert calendar_version() == version
         proxy.heal()
         cli("node.cli", "sync", "--data", node.dir, "--once")

@@ -22,7 +22,8 @@ from domain.clock import local_now, today
 from tests.conftest import wait_until
 from tests.e2e.harness import APPLICANT, Central, Node, cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.dates, pytest.mark.faketime_unsafe]  # reports for Vietnam's today, from real servers
+# reports for Vietnam's today, from real servers
+pytestmark = [pytest.mark.slow, pytest.mark.dates, pytest.mark.faketime_unsafe]
 
 COMMUNES = [("000.00.06.H56", "hoabinh"), ("000.00.07.H56", "dongtien"), ("000.00.08.H56", "tanlap")]
 MARRIAGE = "1.000894"   # Hộ tịch, 5 working days: nothing turns overdue while the test runs
@@ -103,12 +104,12 @@ def test_dossiers_handed_up_are_resolved_at_central_and_the_nodes_apply_the_hand
             return row is not None and row[0] == "central"
         finally:
             conn.close()
-    for code, node in handed.items():
-        wait_until(lambda: held_by_central(code), 30, message=f"central holds {code}")
+    for code in handed:
+        wait_until(lambda code=code: held_by_central(code), 30, message=f"central holds {code}")
         cli("central.cli", "dossier", "hand-back", "--data", central.dir, code, "--outcome", "resolve",
             "--result-note", "Đã cập nhật biến động")
     for code, node in handed.items():
-        wait_until(lambda: (node_state(node, code) or {}).get("holder") == "node", 30,
+        wait_until(lambda node=node, code=code: (node_state(node, code) or {}).get("holder") == "node", 30,
                    message=f"{node.agency} applied the hand-back of {code}")
         state = node_state(node, code)
         assert state["status"] == 9 and state["result_note"] == "Đã cập nhật biến động"
@@ -167,7 +168,7 @@ def test_the_overview_the_ii06a_report_and_each_nodes_report_agree_exactly(world
     overview = requests.get(central.url + "/api/v1/overview", params=period, headers=central_auth, timeout=30)
     assert overview.status_code == 200, overview.text
     by_node = {n["id"]: n["figures"] for n in overview.json()["nodes"]}
-    for node, total in zip(nodes, totals):
+    for node, total in zip(nodes, totals, strict=True):  # one total appended per node above
         assert by_node[node.agency] == total, node.agency
     assert overview.json()["total"] == whole["total"]
 
@@ -212,7 +213,8 @@ def test_a_published_time_limit_reaches_every_node_and_changes_new_due_times_onl
     finally:
         conn.close()
     for node in nodes[:2]:
-        wait_until(lambda: catalogue_version(node) == version + 1, 30, message=f"{node.agency} installs v{version + 1}")
+        wait_until(lambda node=node: catalogue_version(node) == version + 1, 30,
+                   message=f"{node.agency} installs v{version + 1}")
     assert catalogue_version(offline) == version
     offline.start()
     wait_until(lambda: catalogue_version(offline) == version + 1, 30, message="the offline node catches up")
