@@ -43,6 +43,8 @@ from benchlib import free_port, log, working_days_until  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from appshell import accounts  # noqa: E402
+from appshell.sqlite import connect, write_tx  # noqa: E402
 from domain import workflow  # noqa: E402
 from domain.clock import local_now, today  # noqa: E402
 from domain.codes import format_code  # noqa: E402
@@ -53,8 +55,6 @@ from node.provision import init_node  # noqa: E402
 from node.settings import DB_NAME, load_settings  # noqa: E402
 from protocol.canonical import canonical_json  # noqa: E402
 from protocol.events import GENESIS, event_hash, make_event  # noqa: E402
-from service import accounts  # noqa: E402
-from service.sqlite import connect, write_tx  # noqa: E402
 
 AGENCY = "000.00.06.H56"
 PASSWORD = "Bench-pass-2026"

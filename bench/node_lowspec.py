@@ -45,6 +45,7 @@ from benchlib import cpu_seconds, log  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from appshell.sqlite import connect, write_tx  # noqa: E402
 from bench.node_desk import ChainWriter, People, documents, percentile, working_days_until  # noqa: E402
 from domain import workflow  # noqa: E402
 from domain.clock import today  # noqa: E402
@@ -52,7 +53,6 @@ from domain.codes import format_code  # noqa: E402
 from domain.dossier import apply_event, project  # noqa: E402
 from node import reference  # noqa: E402
 from node.settings import DB_NAME, load_settings  # noqa: E402
-from service.sqlite import connect, write_tx  # noqa: E402
 from tests.e2e.harness import PY, Central, Node, Server, login  # noqa: E402
 
 AGENCY = "000.00.06.H56"

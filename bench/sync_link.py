@@ -50,6 +50,7 @@ from benchlib import cpu_seconds, free_port, log, working_days_until  # noqa: E4
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from appshell.sqlite import connect, write_tx  # noqa: E402
 from domain import workflow  # noqa: E402
 from domain.clock import local_now, today  # noqa: E402
 from domain.codes import format_code  # noqa: E402
@@ -62,7 +63,6 @@ from protocol.canonical import canonical_json  # noqa: E402
 from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER, seal  # noqa: E402
 from protocol.events import GENESIS, event_hash, make_event  # noqa: E402
 from protocol.keys import generate, public_b64  # noqa: E402
-from service.sqlite import connect, write_tx  # noqa: E402
 from tests.e2e.faultproxy import FaultProxy  # noqa: E402
 
 AGENCY = "000.00.06.H56"

@@ -1,12 +1,12 @@
-"""Central's Flask application factory (the shared shell is service.web.base_app)."""
+"""Central's Flask application factory (the shared shell is appshell.web.base_app)."""
 from __future__ import annotations
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
+from appshell.settings import ConfigError
+from appshell.web import base_app
 from domain.clock import local_now
-from service.settings import ConfigError
-from service.web import base_app
 
 from . import db, keys
 from .ingest import Caps

@@ -19,7 +19,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from service.settings import ConfigError
+from appshell.settings import ConfigError
 
 from .store.backend import is_postgres, redacted
 

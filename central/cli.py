@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
+from appshell import cli as shared
+from appshell.cli import config_errors, read_password
+from appshell.settings import ConfigError
 from domain.clock import local_now
-from service import cli as shared
-from service.cli import config_errors, read_password
-from service.settings import ConfigError
 
 from .roles import ROLES, TOKEN_PREFIX
 
@@ -83,8 +83,8 @@ def run(data_dir, host, port, threads):
 
         motcua-central run --data /srv/central --host 0.0.0.0 --port 8090
     """
-    from service import logs
-    from service.web import make_server
+    from appshell import logs
+    from appshell.web import make_server
 
     from .app import create_app
     from .settings import load_settings

@@ -4,7 +4,7 @@
 One connection per request (Flask g) or per command; explicit write transactions (``write_tx``:
 BEGIN IMMEDIATE on SQLite, a transaction holding central's advisory write lock on PostgreSQL);
 migrations applied at start (on SQLite after a copy that is written back if a step fails,
-service.sqlite.migrate; on PostgreSQL each step in its own transaction). On PostgreSQL a request
+appshell.sqlite.migrate; on PostgreSQL each step in its own transaction). On PostgreSQL a request
 borrows a connection from the process's psycopg-pool, and dashboards, searches and exports may read
 from a streaming replica (``read_database``, ``get_read_db``).
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+from appshell import sqlite
 from migrations.central import migrations
-from service import sqlite
 
 from .store import backend
 from .store.backend import DB_ERRORS, PgConnection, is_postgres, node_write_tx  # noqa: F401

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from appshell.sqlite import write_tx
 from domain import workflow
-from service.sqlite import write_tx
 
 from . import feed
 from .clock import iso

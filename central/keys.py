@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from appshell.settings import ConfigError
 from protocol import keys
-from service.settings import ConfigError
 
 from .settings import KEY_NAME
 

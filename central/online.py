@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from appshell.sqlite import write_tx
 from domain import workflow
 from domain.calendar import WorkCalendar, parse_entries
 from domain.catalogue import parse_procedure
 from domain.citizen import Invalid
 from domain.codes import MAX_PER_DAY, ONLINE_FIRST, format_code
 from protocol.canonical import canonical_json
-from service.sqlite import write_tx
 
 from . import feed
 from .clock import iso

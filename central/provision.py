@@ -5,11 +5,11 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 
-from service import accounts
-from service.files import make_private, new_data_folder
-from service.provision import check_admin_password, fill_new_database
-from service.settings import ConfigError
-from service.sqlite import write_tx
+from appshell import accounts
+from appshell.files import make_private, new_data_folder
+from appshell.provision import check_admin_password, fill_new_database
+from appshell.settings import ConfigError
+from appshell.sqlite import write_tx
 
 from . import feed, keys, roles
 from .db import connect, is_postgres, migrate, target

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from service.settings import Setting, SettingsFile, as_str, nonempty, positive_int, secret, web_settings
+from appshell.settings import Setting, SettingsFile, as_str, nonempty, positive_int, secret, web_settings
 
 CONFIG_NAME = "motcua-central.toml"
 DB_NAME = "motcua-central.db"

@@ -1,11 +1,11 @@
-"""The node's Flask application factory (the shared shell is service.web.base_app)."""
+"""The node's Flask application factory (the shared shell is appshell.web.base_app)."""
 from __future__ import annotations
 
 from flask import Flask, g, request
 from flask_wtf.csrf import CSRFProtect
 
-from service.ratelimit import SlidingWindow
-from service.web import base_app
+from appshell.ratelimit import SlidingWindow
+from appshell.web import base_app
 
 from . import db
 from .clock import legal_time, local_now
@@ -55,7 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     @app.before_request
     def legal_now():
         """The request's clock is the legal time (issue 8.13): lists, today and overdue follow central's
-        clock when this PC's is known to be off; ``g.pc_now`` keeps what the PC said (service.web set g.now)."""
+        clock when this PC's is known to be off; ``g.pc_now`` keeps what the PC said (appshell.web set g.now)."""
         g.pc_now = g.now
         if request.endpoint != "static":
             g.now = legal_time(db.get_db(), g.pc_now).now

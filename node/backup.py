@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from appshell.sqlite import backup_to, connect, write_tx
 from migrations.node import migrations
-from service.sqlite import backup_to, connect, write_tx
 
 from . import events, sync_state
 from .clock import local_now

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from service.settings import ConfigError
+from appshell.settings import ConfigError
 
 
 @click.group("blobs")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from service import cli as shared
-from service.cli import config_errors, read_password
-from service.settings import ConfigError
+from appshell import cli as shared
+from appshell.cli import config_errors, read_password
+from appshell.settings import ConfigError
 
 from .clock import local_now
 from .roles import ROLES, TOKEN_PREFIX
@@ -18,7 +18,7 @@ data_option = shared.data_option("MOTCUA_DATA", "The node's")
 
 def open_db(data_dir: Path):
     """Connection to an existing, migrated node database (config checked first)."""
-    from service.sqlite import connect
+    from appshell.sqlite import connect
 
     from .db import migrate
     from .settings import DB_NAME, load_settings
@@ -82,8 +82,8 @@ def run(data_dir, host, port, threads):
 
         motcua-node run --data /srv/motcua --host 0.0.0.0 --port 8080
     """
-    from service import logs
-    from service.web import make_server
+    from appshell import logs
+    from appshell.web import make_server
 
     from . import create_app
     from .backup import BackupScheduler

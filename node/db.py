@@ -1,5 +1,5 @@
 """The node database: its connection per request (Flask g), migration at start-up after a copy
-(service.sqlite.migrate), and the data folder's run lock."""
+(appshell.sqlite.migrate), and the data folder's run lock."""
 from __future__ import annotations
 
 import os
@@ -8,9 +8,9 @@ from pathlib import Path
 
 from flask import current_app, g
 
+from appshell import sqlite
+from appshell.settings import ConfigError
 from migrations.node import migrations
-from service import sqlite
-from service.settings import ConfigError
 
 from .clock import local_now
 
@@ -22,7 +22,7 @@ class NodeRunning(ConfigError):
 
 
 def migrate(path: Path, backup_dir: Path | None = None) -> list[str]:
-    """Apply pending migrations after copying a database that has a schema (see service.sqlite.migrate)."""
+    """Apply pending migrations after copying a database that has a schema (see appshell.sqlite.migrate)."""
     folder = Path(backup_dir) if backup_dir is not None else Path(path).parent / "backups"
     return sqlite.migrate(path, migrations, backup_dir=folder,
                           restore_hint="restore it with: motcua-node restore {copy}")

@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from appshell.sqlite import write_tx
 from domain import digitisation, workflow
-from service.sqlite import write_tx
 
 from . import scans, store
 from .blobs import BlobStore

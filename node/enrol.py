@@ -6,10 +6,10 @@ from pathlib import Path
 
 import requests
 
+from appshell.settings import ConfigError
 from protocol import sync as wire
 from protocol.envelope import SIGNATURE_HEADER, EnvelopeError, open_sealed
 from protocol.keys import fingerprint, generate, load_private, load_public, public_b64, save_private
-from service.settings import ConfigError
 
 from . import sync_state
 from .clock import local_now

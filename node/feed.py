@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 
+from appshell.sqlite import write_tx
 from domain.calendar import parse_entries
 from domain.catalogue import parse_procedure
 from domain.dossier import apply_event
 from protocol.events import GENESIS, Head, verify_chain
 from protocol.sync import FEED_NODE
-from service.sqlite import write_tx
 
 from . import events, reference, store, sync_state
 

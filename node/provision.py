@@ -5,13 +5,13 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 
+from appshell import accounts
+from appshell.files import new_data_folder
+from appshell.provision import check_admin_password, fill_new_database
+from appshell.settings import ConfigError
+from appshell.sqlite import connect
 from domain.calendar import load_default_calendar
 from domain.catalogue import load_sample_catalogue
-from service import accounts
-from service.files import new_data_folder
-from service.provision import check_admin_password, fill_new_database
-from service.settings import ConfigError
-from service.sqlite import connect
 
 from . import reference, roles
 from .db import migrate

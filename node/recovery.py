@@ -13,12 +13,12 @@ import json
 import logging
 from pathlib import Path
 
+from appshell.sqlite import backup_to, write_tx
 from domain.codes import format_code, parse_code
 from domain.dossier import CREATING_TYPES, ReplayError, apply_event
 from protocol import sync as wire
 from protocol.canonical import canonical_json
 from protocol.events import EMPTY_HEAD, Head, event_hash, verify_chain
-from service.sqlite import backup_to, write_tx
 
 from . import events, store, sync_state
 from .clock import local_now

@@ -6,9 +6,7 @@ turns that into exit code 2 so a technician sees exactly what to fix.
 """
 from __future__ import annotations
 
-from domain.calendar import CalendarError, parse_hours
-from domain.codes import agency_code_error
-from service.settings import (
+from appshell.settings import (
     ConfigError,
     Setting,
     SettingsFile,
@@ -20,6 +18,8 @@ from service.settings import (
     url,
     web_settings,
 )
+from domain.calendar import CalendarError, parse_hours
+from domain.codes import agency_code_error
 
 CONFIG_NAME = "motcua.toml"
 DB_NAME = "motcua-node.db"

@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from appshell.sqlite import write_tx
 from domain import workflow
 from domain.citizen import normalize_phone
 from domain.codes import DESK_MAX_PER_DAY, format_code, looks_like_code
@@ -16,7 +17,6 @@ from domain.statuses import CLOCK_RUNNING
 from domain.text import fold
 from domain.validation import EventInvalid, check_event
 from protocol.canonical import canonical_json
-from service.sqlite import write_tx
 
 from . import events, reference
 from .clock import legal_time

@@ -16,10 +16,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from appshell.sqlite import connect
 from protocol import sync as wire
 from protocol.events import GENESIS, event_hash
 from protocol.keys import load_private, load_public
-from service.sqlite import connect
 
 from . import events, sync_state
 from .clock import CORRECTION_KEY, local_now

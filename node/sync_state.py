@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from appshell.sqlite import write_tx
 from protocol.events import GENESIS
-from service.sqlite import write_tx
 
 INT_KEYS = {"acked_seq", "feed_seq", "batch_size", "clock_offset_seconds", "pending", "central_wire"}
 

@@ -12,7 +12,7 @@ import pytest
 
 # The test processes (and the node and central servers they start, which inherit the environment)
 # hash passwords with one PBKDF2 round instead of scrypt: three accounts per test cost minutes of
-# scrypt otherwise. Never set in production (service/accounts.py, docs/OPERATIONS.md). Set it to 0
+# scrypt otherwise. Never set in production (appshell/accounts.py, docs/OPERATIONS.md). Set it to 0
 # to run the suite with the real hash.
 os.environ.setdefault("MOTCUA_TEST_FAST_PASSWORD_HASH", "1")
 
@@ -45,10 +45,10 @@ def clock():
 
 @pytest.fixture
 def node_dir(tmp_path, clock) -> Path:
+    from appshell import accounts
     from node import roles
     from node.cli import open_db
     from node.provision import init_node
-    from service import accounts
     data = tmp_path / "node"
     init_node(data, agency_code=AGENCY, agency_name="UBND xã Hòa Bình", admin="admin",
               password=ADMIN_PASSWORD, now=clock.now, parent_name="UBND tỉnh Quảng Ninh")
@@ -94,8 +94,8 @@ def clerk(client):
 @pytest.fixture
 def ctx(app, clock):
     """A store Context factory bound to the app's database (real SQLite file)."""
+    from appshell.sqlite import connect
     from node.store import Context
-    from service.sqlite import connect
     conns = []
 
     def make(actor="lan"):

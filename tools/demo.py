@@ -15,12 +15,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from appshell import accounts  # noqa: E402
 from node import roles, store  # noqa: E402
 from node.cli import open_db  # noqa: E402
 from node.clock import local_now  # noqa: E402
 from node.provision import init_node  # noqa: E402
 from node.reference import CalendarCache  # noqa: E402
-from service import accounts  # noqa: E402
 
 AGENCY = "000.00.06.H56"
 ADMIN = ("admin", "Admin-demo-2026")
@@ -79,7 +79,7 @@ def _wait_for(url: str, seconds: float = 30) -> None:
 
 
 def main() -> None:
-    from service.settings import ConfigError
+    from appshell.settings import ConfigError
     try:
         run_demo()
     except ConfigError as exc:
@@ -116,11 +116,11 @@ def run_demo() -> None:
         _wait_for(central_url + "/")
         if code:
             print(_cli("node.cli", "enroll", "--data", node_dir, central_url, code))
+        from appshell import logs
+        from appshell.web import make_server
         from node import create_app
         from node.settings import load_settings
         from node.sync import SyncWorker
-        from service import logs
-        from service.web import make_server
         logs.configure(node_dir, "node.log")
         app = create_app({"DATA_DIR": node_dir})
         server = make_server(app, "127.0.0.1", args.port, 4, "motcua")

@@ -3,7 +3,7 @@
 Central's modules are written once, against the sqlite3 connection interface: ``execute`` /
 ``executemany`` with qmark (``?``) or named (``:name``) parameters, rows readable by position and
 by column name, ``lastrowid``, ``rowcount``, ``in_transaction``, and explicit write transactions
-(``BEGIN IMMEDIATE`` ... ``COMMIT``, as ``service.sqlite.write_tx`` issues them).
+(``BEGIN IMMEDIATE`` ... ``COMMIT``, as ``appshell.sqlite.write_tx`` issues them).
 
 A database target is either a path (SQLite file) or a ``postgresql://`` URL. For PostgreSQL,
 ``PgConnection`` wraps a psycopg 3 connection (autocommit, explicit transactions) and translates
@@ -268,8 +268,8 @@ def connect(target, *, busy_seconds: int = 30):
     """A connection to central's database: ``target`` a SQLite file path or a postgresql:// URL."""
     if is_postgres(target):
         return connect_postgres(target)
-    from service import sqlite
+    from appshell import sqlite
     return sqlite.connect(Path(target), busy_seconds=busy_seconds)
 
 
-from service.sqlite import write_tx  # noqa: E402  (BEGIN IMMEDIATE: translated above on PostgreSQL)
+from appshell.sqlite import write_tx  # noqa: E402  (BEGIN IMMEDIATE: translated above on PostgreSQL)

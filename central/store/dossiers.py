@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from appshell.sqlite import write_tx
 from domain.statuses import Status
-from service.sqlite import write_tx
 
 from ..clock import iso
 from . import dialect

@@ -8,11 +8,11 @@ import secrets
 import sqlite3
 from datetime import datetime, timedelta
 
+from appshell.sqlite import write_tx
 from domain.codes import agency_code_error
 from protocol import sync as wire
 from protocol.canonical import loads
 from protocol.keys import KeyError_, fingerprint, load_public, public_b64
-from service.sqlite import write_tx
 
 from .. import feed
 from ..clock import iso

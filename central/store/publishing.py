@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from appshell.sqlite import write_tx
 from domain.calendar import CalendarError, parse_entries
 from domain.catalogue import CatalogueError, parse_catalogue, parse_procedure
-from service.sqlite import write_tx
 
 from .. import feed
 from ..clock import iso

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 
-from service.sqlite import write_tx
+from appshell.sqlite import write_tx
 
 from ..clock import iso
 from . import dialect

@@ -1,12 +1,12 @@
-"""Tài khoản: central's accounts (admin, viewer) — the shared account pages (service.web_admin) plus
+"""Tài khoản: central's accounts (admin, viewer) — the shared account pages (appshell.web_admin) plus
 issuing an API token."""
 from __future__ import annotations
 
 from flask import abort, g, render_template, request
 
-from service import accounts
-from service.web_admin import admin_blueprint
-from service.web_auth import admin_required
+from appshell import accounts
+from appshell.web_admin import admin_blueprint
+from appshell.web_auth import admin_required
 
 from .. import roles
 from ..db import get_db

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from appshell import accounts
 from domain import workflow
-from service import accounts
 
 from .. import handback, keys, online
 from ..db import get_db, get_read_db

@@ -1,10 +1,10 @@
-"""Staff login, logout and own password change for central's pages (service.web_auth).
+"""Staff login, logout and own password change for central's pages (appshell.web_auth).
 
 The JSON API authenticates every request by its Bearer token, never by the session.
 """
 from __future__ import annotations
 
-from service.web_auth import auth_blueprint
+from appshell.web_auth import auth_blueprint
 
 from ..db import get_db
 

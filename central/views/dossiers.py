@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, render_template, request
 
-from service.web_auth import login_required
+from appshell.web_auth import login_required
 
 from .. import handback
 from ..clock import iso

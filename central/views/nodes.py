@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from service.web_auth import admin_required, login_required
+from appshell.web_auth import admin_required, login_required
 
 from .. import keys
 from ..db import get_db

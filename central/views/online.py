@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
+from appshell.web_auth import admin_required, login_required
 from domain import workflow
 from domain.catalogue import fields as catalogue_fields
-from service.web_auth import admin_required, login_required
 
 from .. import online
 from ..db import get_db

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 
 from flask import Blueprint, current_app, g, render_template, request
 
+from appshell.web_auth import login_required
 from domain import reports
 from domain.catalogue import fields as catalogue_fields
 from domain.catalogue import parse_procedure
-from service.web_auth import login_required
 
 from .. import feed
 from ..clock import iso

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
+from appshell.web_auth import admin_required, login_required
 from domain import reports
 from domain.calendar import DAY_KINDS
 from domain.catalogue import DOCUMENT_KINDS, LIMIT_UNITS, parse_procedure
 from domain.catalogue import fields as catalogue_fields
-from service.web_auth import admin_required, login_required
 
 from ..db import get_db
 from ..store import publishing

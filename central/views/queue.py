@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
+from appshell import accounts
+from appshell.web_auth import admin_required, login_required, safe_next
 from domain import workflow
-from service import accounts
-from service.web_auth import admin_required, login_required, safe_next
 
 from .. import handback
 from ..clock import iso

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
 
+from appshell.web_auth import login_required
 from domain import exports, reports
 from domain.text import fold
 from domain.workflow import RATINGS
-from service.web_auth import login_required
 
 from ..db import get_read_db
 from ..store import reports as report_store

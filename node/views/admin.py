@@ -1,10 +1,10 @@
-"""Admin pages: staff accounts (service.web_admin), with the node's reference versions and last backup."""
+"""Admin pages: staff accounts (appshell.web_admin), with the node's reference versions and last backup."""
 from __future__ import annotations
 
 from flask import g, render_template
 
-from service import accounts
-from service.web_admin import admin_blueprint
+from appshell import accounts
+from appshell.web_admin import admin_blueprint
 
 from .. import reference, roles
 from ..db import get_db

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from appshell import accounts
 from domain import workflow
 from domain.citizen import mask_id_number
 from domain.statuses import Status
-from service import accounts
 
 from .. import reference, store
 from ..db import get_db

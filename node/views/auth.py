@@ -1,7 +1,7 @@
-"""Staff login, logout and own password change for the node's pages (service.web_auth)."""
+"""Staff login, logout and own password change for the node's pages (appshell.web_auth)."""
 from __future__ import annotations
 
-from service.web_auth import auth_blueprint
+from appshell.web_auth import auth_blueprint
 
 from ..db import get_db
 

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
+from appshell.web_auth import login_required
 from domain import list_export, workflow
 from domain.card import NotACard, parse_card
 from domain.catalogue import fields as catalogue_fields
 from domain.procedure_search import search_text
 from domain.statuses import LABELS, Status, label
 from domain.text import fold
-from service.web_auth import login_required
 
 from .. import events, reference, store
 from ..db import get_db

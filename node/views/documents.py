@@ -40,9 +40,9 @@ from flask import (
     url_for,
 )
 
+from appshell import accounts
+from appshell.web_auth import login_required
 from domain import digitisation
-from service import accounts
-from service.web_auth import login_required
 
 from .. import documents, store
 from ..blobs import BlobError, BlobStore
@@ -60,7 +60,7 @@ CAPTURE_COOKIE = "motcua_capture"
 
 def register(app) -> None:
     """Called once from the app factory: both blueprints, the API one exempt from CSRF like the API."""
-    from service.web import error_response
+    from appshell.web import error_response
 
     from ..app import csrf
     app.register_blueprint(bp)

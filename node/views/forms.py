@@ -13,8 +13,8 @@ from datetime import date, datetime, timedelta
 from flask import Blueprint, abort, current_app, g, render_template, request
 from markupsafe import Markup
 
+from appshell.web_auth import login_required
 from domain.control_sheet import Names, control_rows
-from service.web_auth import login_required
 
 from .. import events, store
 from ..db import get_db

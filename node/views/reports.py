@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
 
+from appshell import accounts
+from appshell.web_auth import login_required
 from domain import exports, reports
 from domain.text import fold
 from domain.workflow import RATINGS
-from service import accounts
-from service.web_auth import login_required
 
 from ..db import get_db
 

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, flash, g, redirect, request, url_for
 
-from service.web_auth import login_required
+from appshell.web_auth import login_required
 
 from .. import sync_state
 from ..db import get_db

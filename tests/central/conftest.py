@@ -166,10 +166,10 @@ OTHER_ADMIN_PASSWORD = "Other-admin-2026"
 @pytest.fixture
 def web_app(central_dir, clock):
     """Central with two more accounts and CSRF off (test_web.py has a test with CSRF on)."""
+    from appshell import accounts
     from central import roles
     from central.app import create_app
     from central.db import connect
-    from service import accounts
     conn = connect(central_target(central_dir))
     accounts.create(conn, "minh", VIEWER_PASSWORD, "viewer", "Lê Văn Minh", clock.now, roles=roles.ROLES)
     accounts.create(conn, "thu", OTHER_ADMIN_PASSWORD, "admin", "Phạm Thị Thu", clock.now, roles=roles.ROLES)
@@ -204,8 +204,8 @@ def viewer(web_app):
 
 
 def token(db, clock, username="admin") -> dict:
+    from appshell import accounts
     from central import roles
-    from service import accounts
     value = accounts.create_token(db, accounts.by_name(db, username), "test", clock.now, prefix=roles.TOKEN_PREFIX)
     return {"Authorization": f"Bearer {value}"}
 

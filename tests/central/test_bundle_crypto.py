@@ -19,8 +19,8 @@ from tests.conftest import AGENCY, APPLICANT, receive
 @pytest.fixture
 def enrolled_node(app, node_dir, central, central_app, conn, clock):
     """The node's data folder enrolled with a real central (key registered, central's key pinned)."""
+    from appshell.sqlite import connect
     from node import sync_state
-    from service.sqlite import connect
     from tests.central.conftest import add_node
     key = keys.generate()
     keys.save_private(key, node_dir / "node.key")

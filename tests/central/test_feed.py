@@ -21,9 +21,9 @@ def test_enrolment_does_not_resend_the_catalogue_and_calendar_that_init_shipped(
 
 def test_a_reference_version_other_than_the_shipped_one_reaches_a_node_enrolling_later(central, central_app, conn,
                                                                                       clock, node):
+    from appshell.sqlite import write_tx
     from central import feed
     from central.store import nodes
-    from service.sqlite import write_tx
     add_node(conn, clock, OTHER_AGENCY, "UBND xã Chưa Đăng Ký")
     procedures = feed.sample_reference()["catalogue"][1]["procedures"][:3]
     with write_tx(conn):
@@ -40,8 +40,8 @@ def test_a_reference_version_other_than_the_shipped_one_reaches_a_node_enrolling
 
 
 def test_publishing_a_new_version_extends_every_active_node_s_chain(central, central_app, conn, clock, node):
+    from appshell.sqlite import write_tx
     from central import feed
-    from service.sqlite import write_tx
     add_node(conn, clock, OTHER_AGENCY, "UBND xã Chưa Đăng Ký")  # pending: gets it at enrolment instead
     before = pull(central, central_app, node)
     body = {"entries": [{"date": "2026-09-02", "kind": "holiday", "name": "Quốc khánh"}]}
@@ -61,15 +61,15 @@ def test_publishing_a_new_version_extends_every_active_node_s_chain(central, cen
 def test_a_version_that_is_not_newer_is_refused(conn, clock, node):
     import pytest
 
+    from appshell.sqlite import write_tx
     from central import feed
-    from service.sqlite import write_tx
     with pytest.raises(feed.PublishError), write_tx(conn):
         feed.publish(conn, "catalogue", 1, {"procedures": []}, now=clock.now)
 
 
 def test_the_feed_is_paged(central, central_app, conn, clock, node):
+    from appshell.sqlite import write_tx
     from central import feed
-    from service.sqlite import write_tx
     with write_tx(conn):
         for version in (2, 3):
             feed.publish(conn, "calendar", version, {"entries": []}, now=clock.now)
@@ -87,8 +87,8 @@ def hand_up(central, node):
 
 
 def admin_token(conn, clock, role="admin"):
+    from appshell import accounts
     from central import roles
-    from service import accounts
     account = accounts.by_name(conn, "admin") if role == "admin" else accounts.create(
         conn, "minh", "Viewer-pass-2026", "viewer", "", clock.now, roles=roles.ROLES)
     return {"Authorization": "Bearer " + accounts.create_token(conn, account, "test", clock.now,

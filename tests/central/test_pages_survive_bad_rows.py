@@ -29,8 +29,8 @@ def staff(central_app):
 
 @pytest.fixture
 def bearer(conn, clock) -> dict:
+    from appshell import accounts
     from central import roles
-    from service import accounts
     value = accounts.create_token(conn, accounts.by_name(conn, "admin"), "test", clock.now, prefix=roles.TOKEN_PREFIX)
     return {"Authorization": f"Bearer {value}"}
 
@@ -135,8 +135,8 @@ def test_every_search_lists_a_dossier_whatever_a_node_sent(central_app, staff, b
 def test_the_overview_queue_reports_and_node_pages_survive_every_bad_row_at_once(central_app, staff, real_code, node):
     for number, case in enumerate(sorted(BAD_ROWS)):
         plant(central_app, real_code, real_code[:-4] + f"88{number:02d}", **BAD_ROWS[case])
+    from appshell.sqlite import write_tx
     from central.db import connect
-    from service.sqlite import write_tx
     db = connect(central_app.config["DATABASE"])
     with write_tx(db):  # what the node said about its queue, as it said it
         db.execute("UPDATE nodes SET pending_reported = 3, oldest_pending_at = ? WHERE id = ?", (BAD_TIME, node.agency))

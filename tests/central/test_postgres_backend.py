@@ -60,7 +60,7 @@ def test_rows_read_like_sqlite_rows_by_position_and_name(pg):
 
 
 def test_a_write_transaction_holds_centrals_advisory_lock_until_it_ends(pg, pg_database):
-    from service.sqlite import write_tx
+    from appshell.sqlite import write_tx
     other = backend.connect_postgres(pg_database)
     try:
         with write_tx(pg):
@@ -78,7 +78,7 @@ def test_a_write_transaction_holds_centrals_advisory_lock_until_it_ends(pg, pg_d
 
 
 def test_a_failed_write_transaction_leaves_nothing_behind(pg):
-    from service.sqlite import write_tx
+    from appshell.sqlite import write_tx
     with pytest.raises(RuntimeError), write_tx(pg):
         pg.execute("INSERT INTO nodes(id, name, status, created_at) VALUES (?, ?, 'pending', ?)",
                    ("000.00.06.H56", "UBND xã Hòa Bình", "2026-01-05T09:00:00"))
@@ -107,7 +107,7 @@ def _sqlite_central(tmp_path):
 
 
 def _fill(conn, states) -> None:
-    from service.sqlite import write_tx
+    from appshell.sqlite import write_tx
     with write_tx(conn):
         for agency in AGENCIES:
             conn.execute("INSERT INTO nodes(id, name, status, created_at) VALUES (?, ?, 'active', ?)",

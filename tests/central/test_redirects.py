@@ -11,10 +11,10 @@ OTHER_ADMIN_PASSWORD = "Other-admin-2026"
 
 @pytest.fixture
 def web_app(central_dir, clock):
+    from appshell import accounts
     from central import roles
     from central.app import create_app
     from central.db import connect
-    from service import accounts
     conn = connect(central_target(central_dir))
     accounts.create(conn, "minh", "Viewer-pass-2026", "viewer", "Lê Văn Minh", clock.now, roles=roles.ROLES)
     accounts.create(conn, "thu", OTHER_ADMIN_PASSWORD, "admin", "Phạm Thị Thu", clock.now, roles=roles.ROLES)

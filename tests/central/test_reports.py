@@ -86,8 +86,8 @@ def admin(central_app):
 
 @pytest.fixture
 def token(conn, clock):
+    from appshell import accounts
     from central import roles
-    from service import accounts
     return accounts.create_token(conn, accounts.by_name(conn, "admin"), "test", clock.now, prefix=roles.TOKEN_PREFIX)
 
 

@@ -123,7 +123,7 @@ def test_logins_from_one_address_are_rate_limited(web_app):
 
 
 def test_a_disabled_account_s_open_session_ends(web_app, db, viewer):
-    from service import accounts
+    from appshell import accounts
     accounts.set_active(db, accounts.by_name(db, "minh").id, False)
     assert viewer.get("/").status_code == 302
 
@@ -504,7 +504,7 @@ def test_an_admin_adds_disables_and_issues_a_token_to_central_accounts(web_app, 
     assert short.status_code == 400 and "ít nhất 10 ký tự" in text(short)
     assert admin.post("/quan-tri/nguoi-dung", data={"username": "lan", "full_name": "Ngô Thị Lan",
                                                     "password": "Lan-pass-2026", "role": "viewer"}).status_code == 303
-    from service import accounts
+    from appshell import accounts
     lan = accounts.by_name(db, "lan")
     assert lan.role == "viewer" and lan.full_name == "Ngô Thị Lan"
     page = text(admin.post(f"/quan-tri/nguoi-dung/{lan.id}/ma-api"))

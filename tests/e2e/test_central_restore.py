@@ -113,9 +113,9 @@ def test_after_central_is_restored_from_an_old_copy_two_online_dossiers_handed_d
 
 
 def test_a_publish_after_central_is_restored_heals_with_resync_feed(world, tmp_path):
+    from appshell.sqlite import write_tx
     from central.feed import latest, publish
     from domain.clock import local_now
-    from service.sqlite import write_tx
     central, node = world
     old = tmp_path / "central-before.backup"
     copy_db(central, old)

@@ -36,7 +36,7 @@ def page(browser, live_node):
 
 
 def dossier_rows(app) -> list[dict]:
-    from service.sqlite import connect
+    from appshell.sqlite import connect
     conn = connect(app.config["DATABASE"])
     try:
         return [dict(r) for r in conn.execute("SELECT code, status, id_number, due_at, doc FROM dossiers")]

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from service.sqlite import connect
+from appshell.sqlite import connect
 from tests.conftest import CLERK_PASSWORD
 from tests.e2e.browser import artifact, chromium, page_for
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from appshell.logs import RedactPersonalData
 from node import events
 from node.provision import init_node
-from service.logs import RedactPersonalData
 from tests.conftest import ADMIN_PASSWORD, AGENCY, CLERK_PASSWORD, Clock, login
 from tests.e2e.harness import ROOT, Node
 
@@ -74,9 +74,9 @@ def saved_codes(db: Path) -> list[str]:
 
 
 def test_a_full_disk_during_intake_shows_a_clear_vietnamese_error_and_loses_nothing_saved(small_disk):
+    from appshell import accounts
     from node import create_app, roles
     from node.cli import open_db
-    from service import accounts
     clock = Clock(__import__("datetime").datetime(2026, 1, 5, 9, 0))
     data = small_disk / "node"
     init_node(data, agency_code=AGENCY, agency_name="UBND xã Hòa Bình", admin="admin", password=ADMIN_PASSWORD,
@@ -154,7 +154,7 @@ def test_a_logged_traceback_has_id_and_phone_numbers_masked():
 
 ROTATE = """
 import logging, sys
-from service import logs
+from appshell import logs
 logs.configure(sys.argv[1], "node.log")
 for i in range(20000):
     logging.getLogger("motcua.node").info("received dossier 000.00.06.H56-260105-%04d via API %s", i, "." * 300)

@@ -35,7 +35,7 @@ def server(quick_app):
 def test_the_status_bar_refreshes_by_itself_without_reloading_the_page(quick_app, server, clock, ctx):
     from playwright.sync_api import expect
 
-    from service.sqlite import connect
+    from appshell.sqlite import connect
     conn = connect(quick_app.config["DATABASE"])
     sync_state.put(conn, central_public_key="x", central_url="http://127.0.0.1:9", node_id=AGENCY,
                    last_success_at=(clock.now - timedelta(minutes=1)).isoformat())

@@ -38,8 +38,8 @@ def server(small_cap_app):
 
 def test_files_over_the_servers_cap_are_refused_by_the_page_in_vietnamese_and_a_small_one_goes_through(
         small_cap_app, server, ctx, tmp_path):
+    from appshell.sqlite import connect
     from node import store
-    from service.sqlite import connect
     code = receive(ctx)["code"]
     big = tmp_path / "ban-quet-lon.jpg"
     big.write_bytes(b"\xff" * (4 * MB))  # over the 3 MB the server reads at all

@@ -1,9 +1,9 @@
 """The JSON API: Bearer tokens, one error shape, intake, actions, search and lists."""
 import pytest
 
+from appshell import accounts
+from appshell.sqlite import connect
 from node import roles
-from service import accounts
-from service.sqlite import connect
 from tests.conftest import APPLICANT
 
 

@@ -12,12 +12,12 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from appshell.sqlite import connect
 from node import backup, events, sync_state
 from node.backup import BackupScheduler, choose_kept, file_problems, list_backups, make_backup, prune
 from node.cli import main
 from node.db import FolderLock, is_locked
 from node.settings import DB_NAME, load_settings
-from service.sqlite import connect
 from tests.conftest import AGENCY, receive, wait_until
 from tests.e2e.harness import APPLICANT, Central, Node, cli, login
 
@@ -147,7 +147,7 @@ def test_an_idle_database_gets_its_wal_checkpointed_and_truncated(node_dir, ctx)
 
 
 def test_node_connections_are_durable():
-    from service.sqlite import connect as node_connect
+    from appshell.sqlite import connect as node_connect
     conn = node_connect(":memory:")
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 

@@ -18,7 +18,7 @@ TEN_YEARS = timedelta(days=3653)
 
 
 def node_conn(app):
-    from service.sqlite import connect
+    from appshell.sqlite import connect
     return connect(app.config["DATABASE"])
 
 

@@ -6,10 +6,10 @@ from html import unescape
 
 from click.testing import CliRunner
 
+from appshell.sqlite import connect
 from domain.dossier import apply_event
 from node import events, store
 from node.cli import main
-from service.sqlite import connect
 from tests.conftest import receive
 
 FIVE_DAYS = "1.000894"  # Đăng ký kết hôn, 5 working days

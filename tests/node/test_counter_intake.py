@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from service.sqlite import connect
+from appshell.sqlite import connect
 from tests.node.test_web import intake_form
 
 CARD = "001090004567|123456789|Nguyễn Văn Dũng|15041990|Nam|Thôn Đông, Hòa Bình, Quảng Ninh|10082021"

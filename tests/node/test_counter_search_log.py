@@ -1,7 +1,7 @@
 """Issue 8.12: a search by ID number or phone is an access to personal data, so it is access-logged."""
 from __future__ import annotations
 
-from service.sqlite import connect
+from appshell.sqlite import connect
 from tests.conftest import receive
 
 

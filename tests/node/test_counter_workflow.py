@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from appshell.sqlite import connect
 from node import store
-from service.sqlite import connect
 from tests.conftest import receive
 
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from appshell.sqlite import connect
 from node import doctor, sync_state
 from node.backup import make_backup
 from node.cli import main
 from node.clock import local_now
 from node.settings import DB_NAME, load_settings
 from protocol.keys import generate, save_private
-from service.sqlite import connect
 from tests.conftest import APPLICANT, LiveServer, free_port, receive
 
 pytestmark = pytest.mark.dates  # the doctor judges ages against the real clock

@@ -9,11 +9,11 @@ import stat
 import pytest
 from PIL import Image
 
+from appshell.sqlite import connect
 from domain import digitisation
 from domain.dossier import apply_event
 from node import documents, events, scans, store
 from node.blobs import BlobError, BlobStore, known_hashes
-from service.sqlite import connect
 from tests.conftest import APPLICANT
 from tests.node import document_samples as samples
 

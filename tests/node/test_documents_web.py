@@ -6,10 +6,10 @@ import re
 
 import pytest
 
+from appshell import accounts
+from appshell.sqlite import connect
 from domain import digitisation
 from node import roles, store
-from service import accounts
-from service.sqlite import connect
 from tests.conftest import APPLICANT
 from tests.node import document_samples as samples
 from tests.node.test_web import intake_form

@@ -4,11 +4,11 @@ from datetime import datetime
 
 import pytest
 
+from appshell.sqlite import connect
 from domain.statuses import Status
 from domain.workflow import WorkflowError
 from node import events, store
 from protocol.events import event_hash
-from service.sqlite import connect
 from tests.conftest import AGENCY, APPLICANT, receive
 
 
@@ -173,9 +173,9 @@ def test_withdrawal_then_stop(ctx):
 
 
 def test_online_registration_is_accepted_or_refused(ctx, clock):
+    from appshell.sqlite import write_tx
     from domain import workflow
     from node import reference
-    from service.sqlite import write_tx
     c = ctx()
     proc = reference.procedure(c.conn, "1.001193")
     code = f"{AGENCY}-260105-0900"

@@ -6,12 +6,12 @@ from datetime import datetime
 
 import pytest
 
+from appshell.sqlite import connect, write_tx
 from domain import workflow
 from domain.codes import format_code
 from node import reference, store
 from node.qr import lookup_url, qr_svg
 from node.views.forms import date_words, limit_label, place_name
-from service.sqlite import connect, write_tx
 from tests.conftest import AGENCY, APPLICANT, receive
 
 FIVE_DAYS = "1.000894"  # Đăng ký kết hôn: 5 working days in the sample catalogue

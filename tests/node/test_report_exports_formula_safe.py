@@ -14,8 +14,8 @@ PERIOD = {"from": "2026-01-01", "to": "2026-01-31"}
 
 def install_field(app, clock, field: str) -> str:
     """Publish (as central would) a catalogue whose first procedure belongs to ``field``; its code."""
+    from appshell.sqlite import connect, write_tx
     from node import reference
-    from service.sqlite import connect, write_tx
     conn = connect(app.config["DATABASE"])
     try:
         procedures = reference.procedures(conn)

@@ -6,9 +6,9 @@ from datetime import date, datetime
 
 import pytest
 
+from appshell.sqlite import connect
 from domain import reports
 from node import store
-from service.sqlite import connect
 from tests.conftest import AGENCY, receive
 
 JAN = {"from": "2026-01-01", "to": "2026-01-31"}
@@ -101,8 +101,8 @@ def test_the_report_can_be_narrowed_to_one_field(clerk, january):
 
 
 def test_the_report_api_needs_a_bearer_token_and_gives_the_same_json(app, clerk, january):
+    from appshell import accounts
     from node import roles
-    from service import accounts
     conn = connect(app.config["DATABASE"])
     token = accounts.create_token(conn, accounts.by_name(conn, "lan"), "test", datetime(2026, 1, 5, 9, 0),
                                   prefix=roles.TOKEN_PREFIX)

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from appshell.sqlite import connect
 from domain.dossier import apply_event
 from migrations.node import migrations
 from node import events, store
 from node.db import migrate
 from node.settings import DB_NAME
-from service.sqlite import connect
 from tests.conftest import AGENCY, Clock, login
 
 FIXTURE = Path(__file__).parent / "fixtures" / "node-0001"
@@ -123,8 +123,8 @@ def test_a_first_schema_database_upgrades_on_start_with_its_data_and_event_chain
 
 
 def test_the_old_api_token_still_works_after_the_upgrade(old_node):
+    from appshell import accounts
     from node import create_app, roles
-    from service import accounts
     app = create_app({"DATA_DIR": old_node, "TESTING": True})
     conn = connect(old_node / DB_NAME)
     account = accounts.by_name(conn, "lan")

@@ -2,7 +2,7 @@
 waitress enforces before the app sees a body; a max_request_bytes too small for the largest file stops the
 node at start-up; an upload over the cap is answered in Vietnamese (the API in its one error shape).
 
-Real waitress server (service.web.make_server, as `motcua-node run` starts it), real SQLite file, CSRF on.
+Real waitress server (appshell.web.make_server, as `motcua-node run` starts it), real SQLite file, CSRF on.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import tomllib
 import pytest
 import requests
 
-from service.settings import ConfigError
+from appshell.settings import ConfigError
 from tests.conftest import CLERK_PASSWORD, free_port, receive
 
 MB = 2**20
@@ -29,8 +29,8 @@ def node_settings(node_dir, **overrides) -> dict:
 @pytest.fixture
 def served(node_dir, clock):
     """A node whose files may be 1 MB (so 8 files + 1 MB = 9 MB an upload), under the default 32 MB server cap."""
+    from appshell.web import make_server
     from node import create_app
-    from service.web import make_server
     app = create_app({"DATA_DIR": node_dir, "CLOCK": clock,
                       "SETTINGS": node_settings(node_dir, document_max_file_mb=1)})
     server = make_server(app, "127.0.0.1", free_port(), 4, "motcua-test")
@@ -65,7 +65,7 @@ def logged_in(url: str) -> requests.Session:
 
 def stored(app) -> tuple[int, int, list]:
     """(blobs, events, blob files): what an upload would have added."""
-    from service.sqlite import connect
+    from appshell.sqlite import connect
     conn = connect(app.config["DATABASE"])
     try:
         counts = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("blobs", "events")]
@@ -90,9 +90,9 @@ def test_an_upload_over_the_cap_gets_a_vietnamese_page_from_a_real_server_and_no
 
 
 def test_an_api_upload_over_the_cap_gets_the_one_json_error_shape_in_vietnamese(served, ctx, clock):
+    from appshell import accounts
+    from appshell.sqlite import connect
     from node import roles
-    from service import accounts
-    from service.sqlite import connect
     app, url = served
     code = receive(ctx)["code"]
     before = stored(app)

@@ -2,8 +2,8 @@
 import re
 from datetime import datetime
 
+from appshell.sqlite import connect
 from node import create_app
-from service.sqlite import connect
 from tests.conftest import APPLICANT, CLERK_PASSWORD, login, receive
 
 
@@ -184,8 +184,8 @@ def test_only_admins_reach_the_admin_page_and_can_add_and_disable_users(client):
     assert r.status_code == 303
     page = client.get("/quan-tri/nguoi-dung").get_data(as_text=True)
     assert "Lê Thị Mai" in page
-    from service import accounts
-    from service.sqlite import connect as c
+    from appshell import accounts
+    from appshell.sqlite import connect as c
     conn = c(client.application.config["DATABASE"])
     mai = accounts.by_name(conn, "mai")
     client.post(f"/quan-tri/nguoi-dung/{mai.id}/trang-thai")
@@ -194,7 +194,7 @@ def test_only_admins_reach_the_admin_page_and_can_add_and_disable_users(client):
 
 
 def test_a_disabled_users_open_session_ends(app, clerk):
-    from service import accounts
+    from appshell import accounts
     conn = connect(app.config["DATABASE"])
     accounts.set_active(conn, accounts.by_name(conn, "lan").id, False)
     assert clerk.get("/").status_code == 302
@@ -215,7 +215,7 @@ def test_pages_load_nothing_from_the_internet(ctx, clerk):
 
 
 def test_digit_searches_use_indexes_not_a_table_scan(app, ctx):
-    from service.sqlite import connect as c
+    from appshell.sqlite import connect as c
     conn = c(app.config["DATABASE"])
     receive(ctx)
     from node import store

@@ -131,9 +131,9 @@ def test_central_logs_to_an_owner_only_file_with_id_and_phone_numbers_redacted(t
 
 
 def test_central_copies_its_database_before_migrating_and_writes_it_back_when_a_step_fails(tmp_path):
+    from appshell.sqlite import MigrationFailed, connect
     from central import db as central_db
     from migrations.central import migrations
-    from service.sqlite import MigrationFailed, connect
     data = tmp_path / "central"
     assert init_central(data).returncode == 0
     path = data / "motcua-central.db"

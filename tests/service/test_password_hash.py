@@ -1,7 +1,7 @@
 """Password hashes: scrypt in production; one PBKDF2 round only under the documented test setting."""
 from __future__ import annotations
 
-from service.accounts import FAST_HASH_ENV
+from appshell.accounts import FAST_HASH_ENV
 from tests.conftest import CLERK_PASSWORD, login
 
 
@@ -15,9 +15,9 @@ def stored_hash(node_dir, username):
 
 
 def test_without_the_test_setting_new_passwords_are_hashed_with_scrypt(node_dir, clock, monkeypatch, client):
+    from appshell import accounts
     from node import roles
     from node.cli import open_db
-    from service import accounts
     monkeypatch.delenv(FAST_HASH_ENV)
     _settings, conn = open_db(node_dir)
     accounts.create(conn, "mai", "Mai-pass-2026", "clerk", "Phạm Thị Mai", clock.now, roles=roles.ROLES)

@@ -1,4 +1,4 @@
-"""The web shell node and central share (service/web.py, service/web_auth.py): every test runs
+"""The web shell node and central share (appshell/web.py, appshell/web_auth.py): every test runs
 against both servers, built from real data folders, and the concurrency and body-cap tests
 against a real waitress server on 127.0.0.1."""
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Site:
         return self.app.test_client()
 
     def conn(self):
-        from service.sqlite import connect
+        from appshell.sqlite import connect
         return connect(self.app.config["DATABASE"])
 
 
@@ -37,17 +37,17 @@ def site(request, tmp_path) -> Site:
     clock = Clock(datetime(2026, 1, 5, 9, 0))
     data = tmp_path / request.param
     if request.param == "node":
+        from appshell import accounts
         from node import create_app, roles
         from node.provision import init_node
-        from service import accounts
         init_node(data, agency_code="000.00.06.H56", agency_name="UBND xã Hòa Bình", admin="admin",
                   password=ADMIN_PASSWORD, now=clock.now)
         role, page = "clerk", ("/danh-sach", "/tim-kiem?q=nguyen")
     else:
+        from appshell import accounts
         from central import roles
         from central.app import create_app
         from central.provision import init_central
-        from service import accounts
         init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=ADMIN_PASSWORD, now=clock.now)
         role, page = "viewer", ("/ho-so?q=nguyen", "/lien-thong")
     app = create_app({"DATA_DIR": data, "CLOCK": clock, "TESTING": True, "WTF_CSRF_ENABLED": False})
@@ -215,7 +215,7 @@ def test_the_shared_stylesheet_is_linked_first_and_served_even_to_a_user_who_mus
 
 @pytest.fixture
 def live(site):
-    from service.web import make_server
+    from appshell.web import make_server
     server = make_server(site.app, "127.0.0.1", free_port(), 8, "motcua-test")
     stopping = threading.Event()
 

@@ -78,7 +78,7 @@ def auth_blueprint(home_endpoint: str, get_db: Callable, *, logger: str, skip_pr
     ``skip_prefixes``: paths whose requests never use the session (an API with Bearer tokens).
     The per-address limiter (``app.extensions["motcua.login_limiter"]``, a SlidingWindow) answers 429.
     """
-    # auth/password.html is the same page on both servers (service/templates); each app's base.html frames it
+    # auth/password.html is the same page on both servers (appshell/templates); each app's base.html frames it
     bp = Blueprint("auth", __name__, template_folder="templates")
     log = logging.getLogger(logger)
 

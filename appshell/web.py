@@ -21,7 +21,7 @@ from .settings import ConfigError
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
-# the app's static/ and the shell's service/static/ (shell.css, which templates/shared/layout.html links first)
+# the app's static/ and the shell's appshell/static/ (shell.css, which templates/shared/layout.html links first)
 STATIC_ENDPOINTS = ("static", "shell.static")
 
 # status -> (JSON code, English message, Vietnamese title, Vietnamese message)

@@ -71,7 +71,7 @@ def clock_time(value):
 
 
 def web_settings(*, session_help: str, max_request_bytes: int, max_request_help: str) -> list[Setting]:
-    """The staff-login and request-cap settings both servers declare (read by service.web*)."""
+    """The staff-login and request-cap settings both servers declare (read by appshell.web*)."""
     return [
         Setting("login_max_failures", 5, "Failed logins before an account is locked for a while", positive_int),
         Setting("login_lock_minutes", 15, "How long a locked account stays locked", positive_int),

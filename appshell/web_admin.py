@@ -26,7 +26,7 @@ def user_error_vi(message: str) -> str:
 
 def admin_blueprint(roles: dict[str, str], get_db: Callable, render_page: Callable) -> Blueprint:
     """The ``admin`` blueprint; ``render_page(conn, **context)`` renders the app's admin/users.html."""
-    # admin/_reset_password.html (service/templates) is the reset form both apps' admin/users.html include
+    # admin/_reset_password.html (appshell/templates) is the reset form both apps' admin/users.html include
     bp = Blueprint("admin", __name__, url_prefix="/quan-tri", template_folder="templates")
 
     def back():
