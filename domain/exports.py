@@ -193,3 +193,17 @@ def filename(table: Table, ext: str, scope: str = "") -> str:
     p = table.period
     scope = f"-{scope}" if scope else ""
     return f"bao-cao-II06a{scope}-{p.start:%Y%m%d}-{p.end:%Y%m%d}.{ext}"
+
+
+FORMATS = ("xlsx", "csv")
+MIME = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def export_file(ext: str, table: Table, agency_names: Mapping[str, str] | None, *, issuer: str,
+                generated_at: str, scope: str = "") -> tuple[bytes, str, str]:
+    """(body, MIME type, file name) of the II.06a export as ``ext`` (one of FORMATS), for node and central."""
+    if ext == "csv":
+        body = to_csv(table, agency_names)
+    else:
+        body = to_xlsx(table, agency_names, issuer=issuer, generated_at=generated_at)
+    return body, MIME[ext], filename(table, ext, scope)

@@ -20,7 +20,6 @@ from . import api
 
 bp = Blueprint("reports", __name__)
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _period(start_arg="from", end_arg="to"):
@@ -54,7 +53,7 @@ def index():
 @bp.route("/bao-cao/ii06a.<ext>")
 @login_required
 def export(ext):
-    if ext not in ("xlsx", "csv"):
+    if ext not in exports.FORMATS:
         return render_template("error.html", title="Không tìm thấy", message="Định dạng không hỗ trợ."), 404
     period, error = _period()
     if error:
@@ -63,12 +62,8 @@ def export(ext):
     filters = _filters("don-vi", "linh-vuc")
     table = report_store.figures(conn, period, g.now, filters=filters)
     names = report_store.commune_names(conn)
-    if ext == "csv":
-        body, mime = exports.to_csv(table, names), "text/csv; charset=utf-8"
-    else:
-        body, mime = exports.to_xlsx(table, names, issuer=current_app.config["MOTCUA"]["name"],
-                                     generated_at=g.now.isoformat()), XLSX
-    name = exports.filename(table, ext, filters["agency"] or "")
+    body, mime, name = exports.export_file(ext, table, names, issuer=current_app.config["MOTCUA"]["name"],
+                                           generated_at=g.now.isoformat(), scope=filters["agency"] or "")
     return Response(body, mimetype=mime, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

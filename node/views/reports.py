@@ -70,7 +70,7 @@ def as_json():
 @bp.route("/bao-cao/ii06a.<ext>")
 @login_required
 def export(ext):
-    if ext not in ("xlsx", "csv"):
+    if ext not in exports.FORMATS:
         return render_template("error.html", title="Không tìm thấy", message="Định dạng không hỗ trợ."), 404
     period, error = _period()
     if error:
@@ -79,12 +79,8 @@ def export(ext):
     table = reports.figures_sql(get_db(), period.start, period.end, g.now,
                                 filters={"field": field} if field else None)
     settings = current_app.config["MOTCUA"]
-    if ext == "csv":
-        body, mime = exports.to_csv(table, _names()), "text/csv; charset=utf-8"
-    else:
-        body = exports.to_xlsx(table, _names(), issuer=settings["agency_name"], generated_at=g.now.isoformat())
-        mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    name = exports.filename(table, ext, settings["agency_code"])
+    body, mime, name = exports.export_file(ext, table, _names(), issuer=settings["agency_name"],
+                                           generated_at=g.now.isoformat(), scope=settings["agency_code"])
     return Response(body, mimetype=mime, headers={"Content-Disposition": f'attachment; filename="{name}"',
                                                   "Cache-Control": "no-store"})
 
