@@ -33,7 +33,7 @@ lint: $(STAMP)
 # The quick loop for developers: everything but the slow end-to-end crash and soak tests, on every core, each test file on one worker
 # (pytest-xdist; PYTEST_ARGS=-n0 runs them in one process).
 check: lint
-	$(BIN)/python -m pytest -m "not slow" -n auto --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n auto --dist loadfile --central-db=sqlite $(PYTEST_ARGS)
 
 # The date-sensitive tests at a pinned late-evening UTC moment (already tomorrow in Vietnam) and on the
 # far side of the date line (needs Debian's faketime; .ci/run installs it).

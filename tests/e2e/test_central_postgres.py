@@ -22,7 +22,8 @@ from tests.central.conftest import FakeNode
 from tests.conftest import Clock, wait_until
 from tests.e2e.harness import Central, Node
 
-pytestmark = pytest.mark.usefixtures("pg_cluster")  # needs PostgreSQL: skipped (CI: failed) without it
+# needs PostgreSQL: skipped (CI: failed) without it; slow: clusters, standbys and failover (make test, not make check)
+pytestmark = [pytest.mark.usefixtures("pg_cluster"), pytest.mark.slow]
 
 
 class Http:

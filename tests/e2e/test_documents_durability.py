@@ -5,6 +5,7 @@ import json
 import random
 import threading
 
+import pytest
 import requests
 
 from node.blobs import BlobStore
@@ -39,6 +40,7 @@ def _known(node: Node) -> set[str]:
         conn.close()
 
 
+@pytest.mark.slow  # a crash test: 50 uploads, SIGKILLs
 def test_sigkill_during_50_uploads_leaves_no_event_without_its_blob_and_clean_up_leaves_no_orphan(tmp_path):
     node = Node(tmp_path).start()
     code = node.intake(1)[0]
