@@ -15,15 +15,9 @@ from domain import workflow
 from protocol import keys
 from tests.central.conftest import AGENCY, CENTRAL_ADMIN_PASSWORD, FakeNode, add_node
 from tests.conftest import LiveServer
-from tests.e2e.browser import artifact, chromium, page_for
+from tests.e2e.browser import artifact, page_for
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from tests.conftest import CLERK_PASSWORD
-from tests.e2e.browser import artifact, chromium, page_for
+from tests.e2e.browser import artifact, page_for
 
 pytestmark = pytest.mark.browser
 
@@ -21,12 +21,6 @@ ID_NUMBER = "001203004567"
 MASKED_ID = "0012******67"
 PHONE = "0912345678"
 ADDRESS = "Thôn Đông, xã Hòa Bình"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -12,18 +12,12 @@ import pytest
 
 from appshell.sqlite import connect
 from tests.conftest import CLERK_PASSWORD
-from tests.e2e.browser import artifact, chromium, page_for
+from tests.e2e.browser import artifact, page_for
 
 pytestmark = pytest.mark.browser
 
 CARD = "001090004567|123456789|Nguyễn Văn Dũng|15041990|Nam|Thôn Đông, Hòa Bình, Quảng Ninh|10082021"
 PHONE = "0912345678"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.e2e.browser import artifact, chromium, page_for
+from tests.e2e.browser import artifact, page_for
 from tests.e2e.test_clerk_browser import (
     ADDRESS,
     ID_NUMBER,
@@ -25,12 +25,6 @@ from tests.e2e.test_clerk_browser import (
 from tests.node import document_samples as samples
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture
