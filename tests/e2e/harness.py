@@ -187,10 +187,11 @@ class Node:
         if self.server:
             self.server.stop()
 
-    def intake(self, count: int = 1, procedure: str = "1.001193", session=None) -> list[str]:
+    def intake(self, count: int = 1, procedure: str = "1.001193", session=None, first: int = 0) -> list[str]:
+        """``count`` API intakes; applicants are named by letter from ``first`` (0 = A)."""
         http = session or requests.Session()
         codes = []
-        for i in range(count):
+        for i in range(first, first + count):
             r = http.post(self.url + "/api/v1/dossiers", headers={"Authorization": f"Bearer {self.token}"},
                           json={"procedure_code": procedure,
                                 "applicant": dict(APPLICANT, name=f"Nguyễn Văn Dũng {chr(65 + i % 26)}"),
