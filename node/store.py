@@ -128,6 +128,16 @@ def get(conn, code: str) -> dict | None:
     return json.loads(row["doc"]) if row else None
 
 
+def _held(conn, code: str) -> dict:
+    """The dossier's state, if it exists and this node holds it (NotFound / NotHolder otherwise)."""
+    state = get(conn, code)
+    if state is None:
+        raise NotFound(code)
+    if state["holder"] != "node":
+        raise NotHolder(code)
+    return state
+
+
 def act(ctx: Context, code: str, action: str, params: dict) -> dict:
     """Apply a workflow action; an illegal one raises WorkflowError and changes nothing."""
     if action not in workflow.ACTIONS:
@@ -136,11 +146,7 @@ def act(ctx: Context, code: str, action: str, params: dict) -> dict:
     conn = ctx.conn
     with write_tx(conn):
         ctx, clock = _legal(ctx)
-        state = get(conn, code)
-        if state is None:
-            raise NotFound(code)
-        if state["holder"] != "node":
-            raise NotHolder(code)
+        state = _held(conn, code)
         procedure = reference.procedure(conn, state["procedure_code"])
         if action == "accept":  # an online dossier enters this desk's register when accepted
             params = dict(params, register_no=_next_counter(conn, f"register:{ctx.now:%Y}"))
@@ -153,11 +159,7 @@ def correct(ctx: Context, code: str, params: dict, role: str) -> dict:
     conn = ctx.conn
     with write_tx(conn):
         ctx, clock = _legal(ctx)
-        state = get(conn, code)
-        if state is None:
-            raise NotFound(code)
-        if state["holder"] != "node":
-            raise NotHolder(code)
+        state = _held(conn, code)
         params = dict(params)
         if params.get("procedure"):
             procedure = reference.procedure(conn, params["procedure"])

@@ -228,21 +228,22 @@ def remove(code, attachment_id):
 @bp.get("/ho-so/<code>/tai-lieu/<attachment_id>")
 @login_required
 def view(code, attachment_id):
-    state = _load_or_404(code)
-    attachment = documents.find_attachment(state, attachment_id)
-    if attachment is None:
-        abort(404)
-    return _send(state, attachment)
+    return _open(code, attachment_id)
 
 
 @bp.get("/ho-so/<code>/tai-lieu/<attachment_id>/anh-nho")
 @login_required
 def thumbnail(code, attachment_id):
+    return _open(code, attachment_id, thumb=True)
+
+
+def _open(code: str, attachment_id: str, *, thumb: bool = False):
+    """One attachment of a dossier (or its thumbnail), access-logged by ``_send``; 404 for an unknown one."""
     state = _load_or_404(code)
     attachment = documents.find_attachment(state, attachment_id)
     if attachment is None:
         abort(404)
-    return _send(state, attachment, thumb=True)
+    return _send(state, attachment, thumb=thumb)
 
 
 @bp.post("/ho-so/<code>/mien-so-hoa")
