@@ -1,40 +1,10 @@
-"""Central's form fields that choose where a page returns to pass the one safe_next."""
+"""Central's form fields that choose where a page returns to pass the one safe_next (fixtures web_app, db and
+admin come from tests/central/conftest.py)."""
 from __future__ import annotations
 
 import pytest
 
-from tests.central.conftest import CENTRAL_ADMIN_PASSWORD, central_target
 from tests.central.test_web import enrolled, handed_up, push
-
-OTHER_ADMIN_PASSWORD = "Other-admin-2026"
-
-
-@pytest.fixture
-def web_app(central_dir, clock):
-    from appshell import accounts
-    from central import roles
-    from central.app import create_app
-    from central.db import connect
-    conn = connect(central_target(central_dir))
-    accounts.create(conn, "minh", "Viewer-pass-2026", "viewer", "Lê Văn Minh", clock.now, roles=roles.ROLES)
-    accounts.create(conn, "thu", OTHER_ADMIN_PASSWORD, "admin", "Phạm Thị Thu", clock.now, roles=roles.ROLES)
-    conn.close()
-    return create_app({"DATA_DIR": central_dir, "CLOCK": clock, "TESTING": True, "WTF_CSRF_ENABLED": False})
-
-
-@pytest.fixture
-def db(web_app):
-    from central.db import connect
-    conn = connect(web_app.config["DATABASE"])
-    yield conn
-    conn.close()
-
-
-@pytest.fixture
-def admin(web_app):
-    client = web_app.test_client()
-    assert client.post("/dang-nhap", data={"username": "admin", "password": CENTRAL_ADMIN_PASSWORD}).status_code == 302
-    return client
 
 
 @pytest.mark.parametrize("back", ["/\t/evil.example/", "//evil.example/", "/\\evil.example/", "https://evil.example/"])
