@@ -286,3 +286,35 @@ def m0004_sessions(db):
     );
     CREATE INDEX sessions_user ON sessions(user_id);
     """)
+
+
+@migrations(name="0005_blobs")
+def m0005_blobs(db):
+    # Document blobs (issue 11): which objects central holds (bytes in central.blobstore), resumable
+    # uploads in progress, and what each node says it still has to send.
+    db.executescript("""
+    CREATE TABLE blobs (
+        hash TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        node TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('link', 'usb', 'restore')),
+        stored_at TEXT NOT NULL
+    );
+    CREATE TABLE blob_uploads (
+        upload_id TEXT PRIMARY KEY,
+        node TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        received INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (node, hash)
+    );
+    CREATE TABLE blob_backlog (
+        node TEXT PRIMARY KEY,
+        files INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        oldest_at TEXT,
+        reported_at TEXT NOT NULL
+    );
+    """)

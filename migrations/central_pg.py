@@ -297,6 +297,36 @@ def m0004_sessions():
     """
 
 
+@step("0005_blobs")
+def m0005_blobs():
+    return """
+    CREATE TABLE blobs (
+        hash TEXT PRIMARY KEY,
+        size BIGINT NOT NULL,
+        node TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('link', 'usb', 'restore')),
+        stored_at TEXT NOT NULL
+    );
+    CREATE TABLE blob_uploads (
+        upload_id TEXT PRIMARY KEY,
+        node TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        received BIGINT NOT NULL DEFAULT 0,
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (node, hash)
+    );
+    CREATE TABLE blob_backlog (
+        node TEXT PRIMARY KEY,
+        files BIGINT NOT NULL,
+        bytes BIGINT NOT NULL,
+        oldest_at TEXT,
+        reported_at TEXT NOT NULL
+    );
+    """
+
+
 NAMES = [name for name, _sql in STEPS]
 
 _TABLE = """CREATE TABLE IF NOT EXISTS motcua_migrations (

@@ -179,3 +179,24 @@ def m0005_documents(db):
         device_hash TEXT
     );
     """)
+
+
+@migrations(name="0006_blob_sync")
+def m0006_blob_sync(db):
+    # Which blobs still have to reach central (issue 11). ``header`` is the MCT1 header sealed to
+    # central's key once (protocol/blobobject.py), so an upload resumed after a restart sends the same
+    # bytes; ``acked`` is the offset central acknowledged. ``via`` says how central came to hold it.
+    db.executescript("""
+    CREATE TABLE blob_sync (
+        hash TEXT PRIMARY KEY,
+        state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sending', 'held')),
+        header BLOB,
+        size INTEGER,
+        acked INTEGER NOT NULL DEFAULT 0,
+        queued_at TEXT NOT NULL,
+        held_at TEXT,
+        via TEXT CHECK (via IS NULL OR via IN ('link', 'usb', 'dedup', 'restore'))
+    );
+    CREATE INDEX blob_sync_state ON blob_sync(state, queued_at);
+    INSERT INTO blob_sync(hash, state, queued_at) SELECT hash, 'queued', stored_at FROM blobs;
+    """)
