@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from appshell.sqlite import write_tx
 from domain import digitisation, workflow
 
-from . import scans, store
+from . import blob_outbox, scans, store
 from .blobs import BlobStore
 
 
@@ -54,6 +54,7 @@ def _commit(ctx: store.Context, code: str, etype: str, data_fn, blob_rows=()) ->
         for row in blob_rows:
             ctx.conn.execute("INSERT OR IGNORE INTO blobs(hash, size, mime, pages, stored_at, thumb) "
                              "VALUES (?, ?, ?, ?, ?, ?)", row)
+            blob_outbox.queue(ctx.conn, row[0], row[4])
         return store._write(ctx.conn, ctx, state, workflow.Change(etype, data), code)
 
 
