@@ -259,25 +259,46 @@ def status(data_dir):
 @main.command("export-bundle")
 @data_option
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--max-size", default="100MB", show_default=True, metavar="SIZE",
+              help="Largest blob file to write (e.g. 100MB, 1GB, 700KB); more files are written as needed.")
+@click.option("--blobs/--no-blobs", "with_blobs", default=True, show_default=True,
+              help="Also write the document files central does not hold yet.")
 @config_errors
-def export_bundle_cmd(data_dir, file):
-    """Write every event central has not acknowledged into one signed FILE (for a USB stick).
+def export_bundle_cmd(data_dir, file, max_size, with_blobs):
+    """Write every event central has not acknowledged into one signed FILE (for a USB stick), and the
+    document files central does not hold yet beside it (FILE.blobs-01-of-NN..., each at most --max-size).
 
-    Take the file to the upper level, where `motcua-central import-bundle FILE` accepts it through the
-    same checks as a network push. The next network sync learns central's head first, so nothing is
-    sent twice.
+    Take the files to the upper level, where `motcua-central import-bundle FILE...` accepts them (all of
+    them at once, in any order) through the same checks as a network push. The document files are
+    encrypted to central's key: a lost stick shows no ID card. The next network sync learns central's
+    head first, and asks which documents central already holds, so nothing is sent twice.
 
     Example:
 
-        motcua-node export-bundle --data /srv/motcua /media/usb/xa-hoabinh-2026-03-02.motcua
+        motcua-node export-bundle --data /srv/motcua /media/usb/xa-hoabinh-2026-03-02.motcua --max-size 1GB
     """
-    from .bundle import export_bundle
+    from .bundle import export_blobs, export_bundle, parse_size
+    try:
+        cap = parse_size(max_size)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if cap < 1 << 20:
+        raise ConfigError("--max-size must be at least 1MB")
     _settings, conn = open_db(data_dir)
     try:
         count = export_bundle(conn, data_dir, file)
+        files, blobs, size = export_blobs(conn, data_dir, file, cap) if with_blobs else ([], 0, 0)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    finally:
+        conn.close()
     click.echo(f"wrote {count} events to {file}")
+    if files:
+        click.echo(f"wrote {blobs} document files ({size / 2**20:.1f} MB) in {len(files)} file(s):")
+        for path in files:
+            click.echo(f"  {path}")
+    elif with_blobs:
+        click.echo("no document files waiting for central")
 
 
 @main.command()
