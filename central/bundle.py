@@ -179,8 +179,9 @@ def import_blob_files(conn, storage, central_key, paths, *, now) -> BlobImport:
             opened.append(handle)
             manifest, node = handle.manifest, handle.manifest["node"]
             status = conn.execute("SELECT status FROM nodes WHERE id = ?", (node,)).fetchone()
+            usable = status is not None and status[0] not in ("pending", "revoked")
             keys = []
-            for text in active_keys(conn, node) if status is not None and status[0] not in ("pending", "revoked") else []:
+            for text in active_keys(conn, node) if usable else []:
                 try:
                     keys.append(load_public(text))
                 except ValueError:

@@ -360,10 +360,9 @@ def backup(data_dir, out):
 
         motcua-central backup --data /srv/central --to /backup/central-2026-01-05.dump
     """
-    from .backup import backup_database
+    from .backup import backup_blobs, backup_database, blobs_folder
     from .db import target
     from .settings import load_settings
-    from .backup import backup_blobs, blobs_folder
     settings = load_settings(data_dir)
     if blobs_folder(out).exists():
         raise ConfigError(f"{blobs_folder(out)} already exists; choose a new file name")
@@ -391,10 +390,9 @@ def restore(data_dir, source, force):
 
         motcua-central restore --data /srv/central --from /backup/central-2026-01-05.dump
     """
-    from .backup import restore_database
+    from .backup import blobs_folder, restore_blobs, restore_database
     from .db import target
     from .settings import load_settings
-    from .backup import blobs_folder, restore_blobs
     settings = load_settings(data_dir)
     restore_database(source, target(data_dir, settings), force=force)
     click.echo(f"Restored {source}")
@@ -427,12 +425,14 @@ def blobs_check(data_dir, forget_damaged):
 
     Prints one line per problem (missing, damaged, unreferenced, named by no dossier, stale upload),
     naming the hash and the node, never the document's content. Exit code 1 when a file is missing
-    or damaged (before --forget-damaged forgot it), else 0. Needs central's key file. Safe while
+    or damaged (also when --forget-damaged then forgot it), else 0. Needs central's key file. Safe while
     central runs.
 
     Example:
 
-        motcua-central blobs check --data /srv/central || motcua-central blobs check --data /srv/central --forget-damaged
+        motcua-central blobs check --data /srv/central
+
+        motcua-central blobs check --data /srv/central --forget-damaged   # then requeue on the nodes
     """
     from . import keys
     from .blob_check import check
