@@ -178,6 +178,36 @@ def restore_missing(conn, client, store: BlobStore, limit: int | None = None) ->
     return outcome
 
 
+def reconcile(conn, store: BlobStore) -> dict:
+    """After the log was rewritten (``recover`` adopting central's events, a restore from central):
+    every document the dossiers name and this disk holds gets its ``blobs`` row and an outbox row, so
+    none is forgotten by the link (an outbox row that already says held stays held). Inside the
+    caller's transaction. Returns {"rows": blobs rows added, "queued": outbox rows added, "missing": n}."""
+    added = queued = lost = 0
+    now = local_now().isoformat()
+    for digest, meta in sorted(named_documents(conn).items()):
+        if not store.exists(digest):
+            lost += 1  # comes back from central on first view or with `motcua-node blobs restore`
+            continue
+        if conn.execute("SELECT 1 FROM blobs WHERE hash = ?", (digest,)).fetchone() is None:
+            try:
+                data = store.get(digest)
+            except BlobError as exc:
+                log.warning("a document named by a dossier is unreadable here: %s", exc)
+                lost += 1
+                continue
+            thumb_data = _thumbnail(data, meta.get("mime") or "")
+            thumb = store.put(thumb_data) if thumb_data else None
+            conn.execute("INSERT INTO blobs(hash, size, mime, pages, stored_at, thumb) VALUES (?, ?, ?, ?, ?, ?)",
+                         (digest, len(data), meta.get("mime") or "application/octet-stream",
+                          int(meta.get("pages") or 1), now, thumb))
+            added += 1
+        if conn.execute("SELECT 1 FROM blob_sync WHERE hash = ?", (digest,)).fetchone() is None:
+            blob_outbox.queue(conn, digest, now)
+            queued += 1
+    return {"rows": added, "queued": queued, "missing": lost}
+
+
 def requeue(conn, store: BlobStore, prefixes: list[str] | None = None) -> int:
     """Put documents this node holds back in the outbox (all, or those whose hash starts with one of
     ``prefixes``), so they reach central again; returns how many. Files not on this disk are skipped."""

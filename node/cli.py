@@ -196,6 +196,8 @@ def enroll(data_dir, url, code):
     click.echo(f"  central's key fingerprint:   {result['central_fingerprint']}")
     if result["recovery"]:
         click.echo(f"  restored {result['restored']} events from central; the node continues from there.")
+        click.echo("  document files come back from central when first opened, or all at once with: "
+                   f"motcua-node blobs restore --data {data_dir}")
 
 
 @main.command()
@@ -429,6 +431,11 @@ def recover(data_dir):
         click.echo(f"recover failed: {exc}", err=True)
         sys.exit(1)
     click.echo(f"adopted {result['adopted']} events from central, re-applied {result['reapplied']} local events")
+    documents = result.get("documents")
+    if documents:
+        click.echo(f"  document files: {documents['rows']} rows rebuilt, {documents['queued']} queued for central, "
+                   f"{documents['missing']} not on this disk"
+                   + (f" (fetch them: motcua-node blobs restore --data {data_dir})" if documents["missing"] else ""))
     for old, new in result["renamed"].items():
         click.echo(f"  renumbered {old} -> {new}: tell the citizen the new code")
     for problem in result["skipped"]:
