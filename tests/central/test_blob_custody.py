@@ -251,3 +251,19 @@ def test_central_serves_a_blob_only_to_the_node_whose_dossiers_name_it_and_only_
     assert refused.status_code == 400  # it cannot ask central to seal the key to someone else's key
     unsigned = world["node"].post(central, blobobject.RESTORE_PATH, payload, signature="AAAA")
     assert unsigned.status_code in (401, 403)
+
+
+def test_an_admin_opens_a_document_central_holds_decrypted_uncached_and_access_logged(admin, viewer, world, db):
+    code = world["code"]
+    page = admin.get(f"/ho-so/{code}").get_data(as_text=True)
+    assert f'href="/ho-so/{code}/tai-lieu/a1"' in page and f'href="/ho-so/{code}/tai-lieu/a2"' not in page
+    opened = admin.get(f"/ho-so/{code}/tai-lieu/a1")
+    assert opened.status_code == 200 and opened.data == b"\xff\xd8 first page " * 400
+    assert opened.headers["Cache-Control"] == "no-store" and opened.mimetype == "image/jpeg"
+    assert db.execute("SELECT username FROM access_log WHERE dossier = ? AND action = 'web.document:a1'",
+                      (code,)).fetchall()[0][0] == "admin"
+    waiting = admin.get(f"/ho-so/{code}/tai-lieu/a2")
+    assert waiting.status_code == 404 and "chưa nhận được tệp" in waiting.get_data(as_text=True)
+    assert admin.get(f"/ho-so/{code}/tai-lieu/nope").status_code == 404
+    assert viewer.get(f"/ho-so/{code}/tai-lieu/a1").status_code == 403
+    assert "tai-lieu/a1" not in viewer.get(f"/ho-so/{code}").get_data(as_text=True)

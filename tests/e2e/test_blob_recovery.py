@@ -29,7 +29,8 @@ def world(tmp_path):
 
 
 def attach(node: Node, code: str, data: bytes) -> dict:
-    r = requests.post(f"{node.url}/api/v1/dossiers/{code}/attachments", headers={"Authorization": f"Bearer {node.token}"},
+    r = requests.post(f"{node.url}/api/v1/dossiers/{code}/attachments",
+                      headers={"Authorization": f"Bearer {node.token}"},
                       data={"component": "0"}, files={"file": ("a.jpg", data)}, timeout=60)
     assert r.status_code == 201, r.text
     return r.json()
