@@ -197,8 +197,11 @@ def import_blob_files(conn, storage, central_key, paths, *, now) -> BlobImport:
                     continue
                 pieces.setdefault((node, p["hash"]), []).append((p, handle))
             result.files += 1
+        named: dict[str, set[str]] = {}
+        for node in {n for n, _ in pieces}:
+            named[node] = held_blobs.named_by_node(conn, node, [d for n, d in pieces if n == node])
         for (node, digest), found in sorted(pieces.items()):
-            line = _import_one(conn, storage, central_key, node, digest, found, now=now,
+            line = _import_one(conn, storage, central_key, node, digest, found, now=now, named=named[node],
                                accept=accept_object, refused=BlobRefused, held=held_blobs)
             if line == "imported":
                 result.imported += 1
@@ -212,12 +215,12 @@ def import_blob_files(conn, storage, central_key, paths, *, now) -> BlobImport:
     return result
 
 
-def _import_one(conn, storage, central_key, node, digest, found, *, now, accept, refused, held) -> str:
+def _import_one(conn, storage, central_key, node, digest, found, *, now, named, accept, refused, held) -> str:
     import hashlib
     label = f"blob {digest[:16]} from node {node}"
     if held.held(conn, [digest]) and storage.has(digest):
         return "duplicate"
-    if not held.named_by_node(conn, node, [digest]):
+    if digest not in named:
         return f"refused {label}: no dossier of that node names it (import its events first)"
     sizes = {p["size"] for p, _ in found}
     if len(sizes) != 1:

@@ -1,4 +1,5 @@
-"""A signed file of pending events for a USB stick, when a node has no network at all.
+"""A signed file of pending events for a USB stick, when a node has no network at all, and beside it
+the document files central does not hold yet (``export_blobs``; format in protocol/blobbundle.py).
 
 The file is encrypted to central's key (protocol.sealedbox: ephemeral X25519 + AES-GCM, to the
 encryption key derived from central's pinned Ed25519 key), so a lost stick reveals no citizen's
@@ -8,6 +9,7 @@ push sends, and central imports it through the same checks as a push.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -67,6 +69,9 @@ def blob_file_names(target: Path, parts: int) -> list[Path]:
     return [target.with_name(f"{stem}.blobs-{i:02d}-of-{parts:02d}{suffix}") for i in range(1, parts + 1)]
 
 
+STEP = 1 << 20
+
+
 def export_blobs(conn, data_dir: Path, target: Path, max_size: int) -> tuple[list[Path], int, int]:
     """Write the MCT1 objects of every blob central does not hold yet into files of at most ``max_size``
     bytes beside ``target``; returns (files, blobs, object bytes). Nothing is marked held: the node
@@ -92,16 +97,29 @@ def export_blobs(conn, data_dir: Path, target: Path, max_size: int) -> tuple[lis
     names = blob_file_names(target, len(plans))
     key = load_private(Path(data_dir) / "node.key")
     set_id = secrets.token_hex(8)
+    def slices(piece):  # a piece read in steps of 1 MB: memory stays small whatever --max-size is
+        for start in range(piece.offset, piece.offset + piece.length, STEP):
+            yield blob_outbox.read_object(conn, store, piece.hash, central_public, start,
+                                          min(STEP, piece.offset + piece.length - start))
+
     for number, (pieces, path) in enumerate(zip(plans, names, strict=True), start=1):
-        datas = [blob_outbox.read_object(conn, store, p.hash, central_public, p.offset, p.length) for p in pieces]
+        entries, at = [], 0
+        for p in pieces:  # first pass: each piece's SHA-256 for the signed manifest that heads the file
+            digest = hashlib.sha256()
+            for data in slices(p):
+                digest.update(data)
+            entries.append({"hash": p.hash, "size": p.size, "offset": p.offset, "length": p.length, "at": at,
+                            "sha256": digest.hexdigest()})
+            at += p.length
         manifest = {"node": node_id, "set": set_id, "part": number, "parts": len(plans),
-                    "created_at": local_now().isoformat(), "pieces": blobbundle.piece_entries(pieces, datas)}
+                    "created_at": local_now().isoformat(), "pieces": entries}
         tmp = path.with_name(path.name + ".part")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with open(fd, "wb") as fh:
             fh.write(blobbundle.header(manifest, key))
-            for data in datas:
-                fh.write(data)
+            for p in pieces:
+                for data in slices(p):
+                    fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         tmp.replace(path)

@@ -123,12 +123,18 @@ def documents_held(conn, state: dict) -> dict[str, bool]:
 def named_by_node(conn, node: str, digests) -> set[str]:
     """Which of ``digests`` an event of one of ``node``'s dossiers names (its materialised documents).
 
-    Central takes (USB) or serves (restore) a blob only for the node whose dossiers name it. The LIKE is
-    a coarse filter over the dossier text (a hash is 64 hex digits, so it never matches by accident); the
-    decoded attachments decide.
+    Central takes (USB) or serves (restore) a blob only for the node whose dossiers name it. For a few
+    hashes the LIKE is a coarse filter over the dossier text (a hash is 64 hex digits, so it never
+    matches by accident) and the decoded attachments decide; for many, one pass over the node's
+    dossiers that have documents.
     """
     from . import dialect
     wanted = {d for d in digests if isinstance(d, str) and len(d) == 64 and all(c in "0123456789abcdef" for c in d)}
+    if len(wanted) > 20:
+        named: set[str] = set()
+        for row in conn.execute("SELECT doc FROM dossiers WHERE node = ? AND doc LIKE '%\"attachments\"%'", (node,)):
+            named.update(attachment_hashes(dialect.from_json(row[0])))
+        return wanted & named
     found: set[str] = set()
     for digest in sorted(wanted):
         for row in conn.execute("SELECT doc FROM dossiers WHERE node = ? AND doc LIKE ?", (node, f"%{digest}%")):

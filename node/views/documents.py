@@ -6,8 +6,9 @@ Pages
     POST /ho-so/<code>/tai-lieu/<id>/go              remove one, with a reason
     GET  /ho-so/<code>/tai-lieu/<id>                 open it (no-store, access-logged)
     GET  /ho-so/<code>/tai-lieu/<id>/anh-nho         its thumbnail (no-store, access-logged)
-        (a file named here but missing from this disk, on a node rebuilt after its disk died, is fetched
-        back from central first when the link is up; else a Vietnamese message: node/blob_restore.py)
+        (opening a file named here but missing from this disk, on a node rebuilt after its disk died,
+        fetches it back from central first when the link is up, with its thumbnail; else a Vietnamese
+        message: node/blob_restore.py)
     POST /ho-so/<code>/mien-so-hoa                   mark a component exempt (or clear it)
     POST /ho-so/<code>/dung-lai                      reuse an earlier paper of the same citizen
     POST /ho-so/<code>/so-ket-qua                    register the result (số, ký hiệu, ...) with its scan
@@ -165,9 +166,11 @@ def _send(state: dict, attachment: dict, thumb: bool = False) -> Response:
     digest = attachment["hash"]
     mime = attachment["mime"]
     if not blob_store().exists(digest):
+        if thumb:  # a dossier page asks for every thumbnail at once: only opening a document fetches it
+            return make_response(("", 404))
         problem = _restore(state, digest)
         if problem:
-            return make_response((problem, 404 if thumb else 503, {"Content-Type": "text/plain; charset=utf-8"}))
+            return make_response((problem, 503, {"Content-Type": "text/plain; charset=utf-8"}))
     if thumb:
         row = conn.execute("SELECT thumb FROM blobs WHERE hash = ?", (digest,)).fetchone()
         if row is None or not row["thumb"]:

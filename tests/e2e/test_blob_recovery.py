@@ -29,9 +29,10 @@ def world(tmp_path):
 
 
 def attach(node: Node, code: str, data: bytes) -> dict:
+    name = "a.pdf" if data.startswith(b"%PDF") else "a.jpg"
     r = requests.post(f"{node.url}/api/v1/dossiers/{code}/attachments",
                       headers={"Authorization": f"Bearer {node.token}"},
-                      data={"component": "0"}, files={"file": ("a.jpg", data)}, timeout=60)
+                      data={"component": "0"}, files={"file": (name, data)}, timeout=60)
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -83,9 +84,10 @@ def test_a_node_rebuilt_after_its_disk_died_gets_its_documents_back_on_first_vie
         world, tmp_path):
     central, node = world
     node.start()
-    first, second = node.intake(2)
+    first, second, third = node.intake(3)
     a = attach(node, first, samples.small_jpeg(1))
     b = attach(node, second, samples.small_jpeg(2))
+    c = attach(node, third, samples.simple_pdf(2))
     wait_until(synced(central, node), 30, message="events at central")
     node.stop()
     stick = tmp_path / "stick"
@@ -99,24 +101,31 @@ def test_a_node_rebuilt_after_its_disk_died_gets_its_documents_back_on_first_vie
     assert not any((fresh.dir / "blobs").rglob(a["hash"]))
     fresh.start()
     clerk = login(fresh.url)
+    assert clerk.get(f"{fresh.url}/ho-so/{first}/tai-lieu/{a['id']}/anh-nho", timeout=30).status_code == 404
     viewed = clerk.get(f"{fresh.url}/ho-so/{first}/tai-lieu/{a['id']}", timeout=60)
     assert viewed.status_code == 200 and viewed.headers["Cache-Control"] == "no-store"
     assert hashlib.sha256(viewed.content).hexdigest() == a["hash"]  # fetched from central, checked, stored
     thumb = clerk.get(f"{fresh.url}/ho-so/{first}/tai-lieu/{a['id']}/anh-nho", timeout=30)
-    assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+    assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"  # made again from the restored scan
 
     central.stop()  # the link is down: the clerk reads why, in Vietnamese
     offline = clerk.get(f"{fresh.url}/ho-so/{second}/tai-lieu/{b['id']}", timeout=60)
     assert offline.status_code == 503 and "không kết nối được cấp trên" in offline.text
     central.start()
+    from node.blob_restore import RestoreWorker
+    from node.settings import load_settings
+    worker_round = RestoreWorker(fresh.dir, load_settings(fresh.dir), per_round=1).round()  # a running node's loop
+    assert worker_round.restored == 1 and worker_round.left == 1 and worker_round.problems == []
     background = cli("node.cli", "blobs", "restore", "--data", fresh.dir).stdout
     assert "restored 1 document files; 0 still missing" in background
     conn = fresh.db()
     try:
         assert {tuple(r) for r in conn.execute("SELECT hash, state, via FROM blob_sync")} == \
-            {(a["hash"], "held", "restore"), (b["hash"], "held", "restore")}  # never sent back up
+            {(h, "held", "restore") for h in (a["hash"], b["hash"], c["hash"])}  # never sent back up
     finally:
         conn.close()
+    pdf = clerk.get(f"{fresh.url}/ho-so/{third}/tai-lieu/{c['id']}", timeout=30)
+    assert pdf.status_code == 200 and hashlib.sha256(pdf.content).hexdigest() == c["hash"]
     assert cli("node.cli", "blobs", "check", "--data", fresh.dir).returncode == 0
     fresh.stop()
 
