@@ -2,8 +2,8 @@
 
 For each ``blobs`` row the stored object must exist and open with central's key to a plaintext whose
 SHA-256 is its address (protocol.blobobject.verify). The check also lists objects no row names
-(unreferenced: e.g. extras copied into a backup while it was made), objects no dossier names, and
-staged uploads not touched for a day. Each problem is one English line naming the hash prefix and
+(unreferenced: e.g. extras copied into a backup while it was made), objects no dossier names, staged
+uploads not touched for a day and staged bytes that belong to no upload. Each problem is one English line naming the hash prefix and
 the node, never anything of the document itself.
 
 ``forget`` drops the rows of missing and damaged objects (and a damaged file), so central no longer
@@ -31,6 +31,7 @@ class Report:
     unreferenced: list[str] = field(default_factory=list)
     unnamed: list[dict] = field(default_factory=list)
     stale_staging: list[dict] = field(default_factory=list)
+    stray_staging: list[str] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
 
     @property
@@ -47,6 +48,8 @@ class Report:
                 for r in self.unnamed]
         out += [f"stale staging: upload of blob {u['hash'][:16]} by node {u['node']} stopped at "
                 f"{u['received']}/{u['size']} bytes on {u['updated_at']}" for u in self.stale_staging]
+        out += [f"stale staging: staged bytes {upload_id} belong to no upload in progress" for upload_id in
+                self.stray_staging]
         out += [f"forgotten: blob {d[:16]} is no longer held; run `motcua-node blobs requeue` on its node"
                 for d in self.forgotten]
         return out
@@ -79,6 +82,8 @@ def check(conn, storage: BlobStorage, central_key, *, now: datetime, forget: boo
             stale = True
         if stale:
             report.stale_staging.append(up)
+    in_progress = {up["upload_id"] for up in blobs.uploads(conn)}
+    report.stray_staging = [u for u in storage.staging_ids() if u not in in_progress]
     if forget:
         for row in report.missing:
             blobs.forget(conn, row["hash"])

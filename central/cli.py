@@ -448,7 +448,7 @@ def blobs_check(data_dir, forget_damaged):
     total = report.verified + len(report.missing) + len(report.damaged)
     click.echo(f"{report.verified} of {total} held document files verified; {len(report.missing)} missing, "
                f"{len(report.damaged)} damaged, {len(report.unreferenced)} unreferenced, "
-               f"{len(report.stale_staging)} stale uploads")
+               f"{len(report.stale_staging) + len(report.stray_staging)} stale uploads")
     sys.exit(1 if report.failed else 0)
 
 

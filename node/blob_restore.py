@@ -5,8 +5,9 @@ its events back, node/recovery.py) has every dossier and its documents' hashes b
 Each missing file comes back from central:
 - on first view (node/views/documents.py calls ``restore_one`` when the file is not on disk), when
   the link is up; otherwise the clerk reads a clear message;
-- in the background: ``motcua-node blobs restore`` (once, or ``--loop``), or ``RestoreWorker`` in a
-  running node, a few files at a time, slowly, so a hand-up never waits behind them.
+- in the background: ``motcua-node blobs restore`` (once, or ``--loop SECONDS``), or ``RestoreWorker``,
+  the loop a running node keeps for it (``motcua-node run`` starts it beside the sync worker): a few
+  files every five minutes, so a hand-up never waits behind them.
 Central serves a file only to the node whose dossiers name it (central/views/blob_restore.py): it
 seals that blob's key to this node's key and sends the stored ciphertext in capped pieces; the node
 opens it with node.key, checks the SHA-256 (protocol.blobobject.open_object), stores it with

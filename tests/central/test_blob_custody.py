@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -113,13 +114,19 @@ def test_the_check_names_missing_damaged_and_unreferenced_objects_in_english_wit
     raw[-3] ^= 0x55
     path.write_bytes(bytes(raw))  # bit rot
     storage.delete(third[0])  # a lost file
+    storage.append("left-by-a-crash", 0, b"partial")  # staged bytes whose upload row is gone
+    up = blobs.start_upload(conn, "000.00.06.H56", fourth[0], len(fourth[1]), clock.now - timedelta(days=2))
     result = CliRunner().invoke(main, ["blobs", "check", "--data", str(central_dir)])
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert any(line.startswith(f"damaged: blob {world['first'][0][:16]} from node 000.00.06.H56") for line in lines)
     assert any(line.startswith(f"missing: blob {third[0][:16]}") for line in lines)
     assert any(line.startswith(f"unreferenced: object {fourth[0][:16]}") for line in lines)
-    assert "1 of 3 held document files verified; 1 missing, 1 damaged, 1 unreferenced" in result.output
+    assert "stale staging: staged bytes left-by-a-crash belong to no upload in progress" in lines
+    assert any(line.startswith(f"stale staging: upload of blob {fourth[0][:16]} by node 000.00.06.H56 stopped at 0/")
+               for line in lines) and up["received"] == 0
+    assert "1 of 3 held document files verified; 1 missing, 1 damaged, 1 unreferenced, 2 stale uploads" \
+        in result.output
     for secret in (APPLICANT["name"], APPLICANT["id_number"], APPLICANT["phone"]):
         assert secret not in result.output
 
