@@ -3,8 +3,8 @@
 For each ``blobs`` row the stored object must exist and open with central's key to a plaintext whose
 SHA-256 is its address (protocol.blobobject.verify). The check also lists objects no row names
 (unreferenced: e.g. extras copied into a backup while it was made), objects no dossier names, staged
-uploads not touched for a day and staged bytes that belong to no upload. Each problem is one English line naming the hash prefix and
-the node, never anything of the document itself.
+uploads not touched for a day and staged bytes that belong to no upload. Each problem is one English
+line naming the hash prefix and the node, never anything of the document itself.
 
 ``forget`` drops the rows of missing and damaged objects (and a damaged file), so central no longer
 claims to hold them; a node learns it must send them again when a technician runs

@@ -7,7 +7,7 @@ Each missing file comes back from central:
   the link is up; otherwise the clerk reads a clear message;
 - in the background: ``motcua-node blobs restore`` (once, or ``--loop SECONDS``), or ``RestoreWorker``,
   the loop a running node keeps for it (``motcua-node run`` starts it beside the sync worker): a few
-  files every five minutes, so a hand-up never waits behind them.
+  files every five minutes, so a hand-up never waits behind them; it ends once every file is back.
 Central serves a file only to the node whose dossiers name it (central/views/blob_restore.py): it
 seals that blob's key to this node's key and sends the stored ciphertext in capped pieces; the node
 opens it with node.key, checks the SHA-256 (protocol.blobobject.open_object), stores it with
@@ -261,6 +261,8 @@ class RestoreWorker:
             except Exception as exc:  # never let the loop die: the next round tries again
                 log.warning("blob restore round failed: %s", type(exc).__name__)
                 continue
+            if outcome is None:
+                return  # every document is on this disk: nothing more to fetch until the next start
             if outcome and (outcome.restored or outcome.problems):
                 log.info("blob restore: %d restored, %d problems, %d left", outcome.restored,
                          len(outcome.problems), outcome.left)

@@ -101,9 +101,12 @@ def run(data_dir, host, port, threads):
         app.extensions["motcua.sync"] = worker
         app.extensions["motcua.backup"] = backups
         click.echo(f"motcua node {settings['agency_code']} listening on http://{host}:{port}/")
+        from .blob_restore import RestoreWorker
+        restores = RestoreWorker(data_dir, settings).start()  # a rebuilt node's documents, slowly, from central
         try:
             server.run()
         finally:
+            restores.stop()
             backups.stop()
             worker.stop()
     finally:
