@@ -159,15 +159,8 @@ def write_bundle(folder, node: FakeNode, objects, max_size: int, *, key=None, se
     return paths
 
 
-@pytest.fixture
-def world_node(world, node):
-    world["node"] = node
-    return world
-
-
 def test_blobs_split_across_several_files_import_in_any_order_and_a_second_import_stores_nothing(
-        world_node, conn, clock, tmp_path):
-    world = world_node
+        world, conn, clock, tmp_path):
     paths = write_bundle(tmp_path, world["node"], [world["second"], world["first"]], 10_000)
     assert len(paths) == 2  # the 8.4 kB and 6.2 kB objects do not fit one 10 kB file: one is split
     result = import_blob_files(conn, world["storage"], world["key"], list(reversed(paths)), now=clock.now)
@@ -179,8 +172,7 @@ def test_blobs_split_across_several_files_import_in_any_order_and_a_second_impor
     assert (again.imported, again.duplicates, again.problems) == (0, 2, [])
 
 
-def test_usb_blob_files_are_checked_for_signature_node_and_naming(world_node, central, conn, clock, tmp_path):
-    world = world_node
+def test_usb_blob_files_are_checked_for_signature_node_and_naming(world, central, conn, clock, tmp_path):
     node, key = world["node"], world["key"]
     bad = make_object(b"bad page " * 200, key.public_key())
     broken = bad[1][:-1] + bytes([bad[1][-1] ^ 1])
@@ -205,8 +197,7 @@ def test_usb_blob_files_are_checked_for_signature_node_and_naming(world_node, ce
 
 
 def test_a_piece_missing_from_the_files_given_leaves_that_blob_incomplete_and_stores_nothing(
-        world_node, conn, clock, tmp_path):
-    world = world_node
+        world, conn, clock, tmp_path):
     paths = write_bundle(tmp_path, world["node"], [world["second"]], 8000)
     assert len(paths) == 2 and all(p.stat().st_size <= 8000 for p in paths)
     result = import_blob_files(conn, world["storage"], world["key"], paths[:1], now=clock.now)
@@ -226,8 +217,7 @@ def restore_call(node: FakeNode, central, central_app, digest: str, offset: int 
 
 
 def test_central_gives_a_node_back_its_blob_sealed_to_that_nodes_key_piece_by_piece(
-        world_node, central, central_app):
-    world = world_node
+        world, central, central_app):
     node, digest = world["node"], world["first"][0]
     header, data, size = None, b"", None
     while size is None or len(data) < size:
@@ -241,9 +231,29 @@ def test_central_gives_a_node_back_its_blob_sealed_to_that_nodes_key_piece_by_pi
         blobobject.open_object(header + data, digest, world["key"])  # sealed to the node, not to central
 
 
+def test_a_restore_reply_carries_at_most_one_capped_piece_and_a_damaged_object_is_never_served(
+        world, central, central_app, conn, clock):
+    node, key = world["node"], world["key"]
+    big = make_object(os.urandom(blobobject.MAX_RESTORE_PIECE + 5000), key.public_key())
+    code = node.receive()
+    attach(node, code, big[0], len(big[1]), "big")
+    assert node.push(central).status_code == 200
+    assert accept_object(conn, world["storage"], key, digest=big[0], raw=big[1], node=node.agency, source="link",
+                         now=clock.now)
+    status, reply = restore_call(node, central, central_app, big[0], limit=50 * 2**20)
+    assert status == 200 and len(base64.b64decode(reply["data"])) == blobobject.MAX_RESTORE_PIECE
+    assert reply["size"] == len(big[1]) - blobobject.HEADER
+    path = world["storage"].path(big[0])
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 1
+    path.write_bytes(bytes(raw))
+    status, reply = restore_call(node, central, central_app, big[0])
+    assert (status, reply["error"]["code"]) == (409, "damaged")
+    assert "motcua-central blobs check" in reply["error"]["message"]
+
+
 def test_central_serves_a_blob_only_to_the_node_whose_dossiers_name_it_and_only_once_it_holds_it(
-        world_node, central, central_app, conn, clock):
-    world = world_node
+        world, central, central_app, conn, clock):
     other = FakeNode(clock, agency=OTHER_AGENCY)
     assert other.enrol(central, add_node(conn, clock, agency=OTHER_AGENCY, name="UBND xã Khác")).status_code == 200
     status, reply = restore_call(other, central, central_app, world["first"][0])
