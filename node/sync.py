@@ -314,16 +314,22 @@ class SyncWorker:
         return random.uniform(0, min(self.cap, self.base_delay * 2 ** min(self.failures, 20)))
 
     def after_failure(self, exc: SyncError) -> None:
-        """Choose the first request of the next attempt.
+        """Count the failure and choose the first request of the next attempt.
+
+        A cycle that got some exchanges through before failing shows the link works (central was
+        in contact: the heartbeat is not due), and its failure starts a new streak.
 
         A batch cut on its way (a reset mid-upload) is sent again at once, halved by push(): no
         hello first, since the push reply carries central's head and a 409 gap says where to resume,
         so a reset costs the part that was cut, not that plus a hello. A hello (small, no events)
         goes first instead when the link looks dead (a second failure in a row with nothing got
         through, or a failure without a batch), so no batch is spent, or halved again, on it; and
-        when a big batch had
-        left whole (only its reply may have been lost), so it is not sent twice.
+        when a big batch had left whole (only its reply may have been lost), so it is not sent twice.
         """
+        if getattr(exc, "exchanges", 0):
+            self.failures, self.last_contact = 1, time.monotonic()
+        else:
+            self.failures += 1
         lost = getattr(exc, "batch_events", 0)  # events of the batch whose exchange failed
         reply_lost = exc.sent_whole and exc.body_bytes >= ASK_HEAD_BYTES
         self.probe = self.failures > 1 or not lost or reply_lost
@@ -351,12 +357,6 @@ class SyncWorker:
                 if outcome.pushed or outcome.applied:
                     log.info("sync: pushed %d events, applied %d feed entries", outcome.pushed, outcome.applied)
             except SyncError as exc:
-                # a cycle that got some exchanges through before failing: the link works (central was
-                # in contact, the heartbeat is not due), and this failure starts a new streak
-                if getattr(exc, "exchanges", 0):
-                    self.failures, self.last_contact = 1, time.monotonic()
-                else:
-                    self.failures += 1
                 self.after_failure(exc)
                 self.log_failure(exc)
             except Exception:  # never let the worker die: log and back off

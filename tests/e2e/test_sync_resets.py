@@ -108,3 +108,17 @@ def test_a_cut_while_a_batch_uploads_resends_less_than_the_batch_and_no_hello(li
     first, last = batches[stored]
     cut_events = min(batch * 2 ** stored, INTAKES - first + 1)
     assert last - first + 1 < cut_events, (batches, batch, stored)  # sent again: less than the cut batch
+
+
+def test_a_link_that_stays_down_halves_the_batch_at_most_once(link):
+    central, node, proxy = link
+    proxy.set(down=False)
+    wait_until(lambda: node.sync_value("last_success_at") is not None, timeout=30)  # the first hello
+    proxy.set(down=True)
+    node.intake(5)  # the first wakes the worker: its batch is cut (halved), then retries and hellos fail
+    connections = proxy.connections
+    wait_until(lambda: proxy.connections >= connections + 4, timeout=30)
+    assert int(node.sync_value("batch_size") or 200) >= 100  # START_BATCH 200, halved at most once
+    proxy.set(down=False)
+    wait_until(lambda: len(central.events(AGENCY)) == 5, timeout=30)
+    assert central.events(AGENCY) == node.events()
