@@ -131,33 +131,48 @@ def _strip(value: dict, template: dict, event: dict) -> dict:
     return out
 
 
+_NESTED, _REF, _LIST, _LITERAL = range(4)
+_PLANS: dict[int, tuple] = {}  # id of a template (module constants) -> its fields, each with its kind
+
+
+def _plan(template: dict) -> tuple:
+    plan = _PLANS.get(id(template))
+    if plan is None:
+        plan = tuple((key, _NESTED if isinstance(default, dict) else _REF if isinstance(default, Ref)
+                      else _LIST if isinstance(default, list) else _LITERAL, default)
+                     for key, default in template.items())
+        _PLANS[id(template)] = plan
+    return plan
+
+
 def _fill(value: dict, template: dict, refs: list) -> dict:
     """Literal defaults now; references collected as (dict, key, Ref) to resolve once all is known."""
     if not isinstance(value, dict):
         raise WireError("a templated field must be an object")
-    missing = value.get(MISSING, [])
-    if not isinstance(missing, list) or not all(isinstance(k, str) and k in template for k in missing):
-        raise WireError(f"'{MISSING}' must list fields of the template")
-    out = {k: v for k, v in value.items() if k != MISSING}
-    for key, default in template.items():
-        if key in missing:
+    if MISSING in value:
+        missing = value[MISSING]
+        if not isinstance(missing, list) or not all(isinstance(k, str) and k in template for k in missing):
+            raise WireError(f"'{MISSING}' must list fields of the template")
+        out = {k: v for k, v in value.items() if k != MISSING}
+    else:
+        missing, out = (), dict(value)
+    for key, kind, default in _plan(template):
+        if missing and key in missing:
             continue
-        if isinstance(default, dict):
-            if key in out and isinstance(out[key], dict):
-                out[key] = _fill(out[key], default, refs)
-            elif key not in out:
+        if kind == _NESTED:
+            if key not in out:
                 out[key] = _fill({}, default, refs)
+            elif isinstance(out[key], dict):
+                out[key] = _fill(out[key], default, refs)
         elif key not in out:
-            if isinstance(default, Ref):
+            if kind == _REF:
                 out[key] = None
                 refs.append((out, key, default))
+            elif kind == _LIST:
+                out[key] = list(default)
             else:
-                out[key] = _copy(default)
+                out[key] = default  # None, a str or an int: shared safely
     return out
-
-
-def _copy(value):
-    return list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value
 
 
 _ABSENT = object()
