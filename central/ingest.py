@@ -285,6 +285,9 @@ UPSERT = (f"INSERT INTO dossiers({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 
           + " WHERE dossiers.node = excluded.node")
 
 
+_DOC = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # json.dumps without a new encoder each
+
+
 class Anomaly(ValueError):
     pass
 
@@ -386,9 +389,7 @@ def materialise(conn, node_id: str, events: list[dict], now: datetime, *,
         states[code] = new_state
         owners[code] = node_id
         projected[code] = row
-    rows = [tuple(row[c] for c in PROJECTED) +
-            (node_id, json.dumps(states[code], ensure_ascii=False, separators=(",", ":")))
-            for code, row in projected.items()]
+    rows = [tuple(row[c] for c in PROJECTED) + (node_id, _DOC(states[code])) for code, row in projected.items()]
     try:  # all rows at once; only when one fails, row by row so the others are stored
         conn.execute("SAVEPOINT all_rows")
         conn.executemany(UPSERT, rows)

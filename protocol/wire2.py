@@ -24,10 +24,11 @@ batch is verified exactly as a v1 batch is.
 from __future__ import annotations
 
 import hashlib
+import json
 import zlib
 from typing import Any
 
-from .canonical import canonical_json, canonical_json_of_parsed
+from .canonical import canonical_json
 from .events import event_hash
 
 VERSION = 2
@@ -234,6 +235,10 @@ def encode_events(events: list[dict], node: str) -> list[dict]:
     return out
 
 
+# canonical_json_of_parsed's encoder, made once (json.dumps builds one on every call)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def decode_events(items, node: str) -> tuple[list[dict], list[bytes]]:
     """The full events of a v2 batch and their canonical bytes; raises WireError on a malformed one.
 
@@ -248,7 +253,7 @@ def decode_events(items, node: str) -> tuple[list[dict], list[bytes]]:
     seq, prev = -1, ""
     for item in items:
         event = _rebuild_one(item, node, seq, prev)
-        raw = canonical_json_of_parsed(event)  # parsed by loads, defaults from the templates: JSON values
+        raw = _CANONICAL(event).encode("utf-8")  # parsed by loads, defaults from the templates: JSON values
         events.append(event)
         raws.append(raw)
         seq = event["seq"] + 1 if isinstance(event.get("seq"), int) and not isinstance(event["seq"], bool) else -1
