@@ -6,6 +6,8 @@ State machine of the worker (see README "Sync"):
       ^                                          |          |           |
       +--------- backoff (full jitter, capped) <-+----------+-----------+  on any failure
     fork/revoked/not enrolled: stays in backoff and shows the problem until a technician acts.
+    A batch cut on its way (a reset mid-upload) goes again halved, straight from backoff to pushing:
+    no hello first (SyncWorker.after_failure).
 """
 from __future__ import annotations
 
