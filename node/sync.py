@@ -36,6 +36,7 @@ MIN_BATCH, START_BATCH, MAX_BATCH = 1, 200, 2000
 # sending it again; a smaller one is sent again at once (halved), central counting what it holds as
 # duplicates
 ASK_HEAD_BYTES = 32 * 1024
+RESEND_AT_ONCE = ("dropped", "timeout", "too_large")  # failures after which a batch goes again with no hello
 FEED_LIMIT = 500
 
 
@@ -325,14 +326,16 @@ class SyncWorker:
         hello first, since the push reply carries central's head and a 409 gap says where to resume,
         so a reset costs the part that was cut, not that plus a hello. A hello (small, no events)
         goes first instead when the link looks dead (a second failure in a row with nothing got
-        through, or a failure without a batch), so no batch is spent, or halved again, on it; and
-        when a big batch had left whole (only its reply may have been lost), so it is not sent twice.
+        through, or a failure without a batch), so no batch is spent, or halved again, on it; after
+        central answered with an error (5xx, a refusal), to ask whether it recovered; and when a big
+        batch had left whole (only its reply may have been lost), so it is not sent twice.
         """
         if getattr(exc, "exchanges", 0):
             self.failures, self.last_contact = 1, time.monotonic()
         else:
             self.failures += 1
-        lost = getattr(exc, "batch_events", 0)  # events of the batch whose exchange failed
+        # a batch lost on the way (cut, timed out, or too big for the path): central did not answer it
+        lost = getattr(exc, "batch_events", 0) and exc.kind in RESEND_AT_ONCE
         reply_lost = exc.sent_whole and exc.body_bytes >= ASK_HEAD_BYTES
         self.probe = self.failures > 1 or not lost or reply_lost
 

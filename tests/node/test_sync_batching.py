@@ -18,8 +18,8 @@ def worker_after(*errors) -> SyncWorker:
     return worker
 
 
-def cut(events: int = 200, body: int = 11_000, whole: bool = False, exchanges: int = 1):
-    exc = fail("dropped", "push: connection reset")
+def cut(events: int = 200, body: int = 11_000, whole: bool = False, exchanges: int = 1, kind: str = "dropped"):
+    exc = fail(kind, f"push: {kind}")
     exc.batch_events, exc.body_bytes, exc.sent_whole, exc.exchanges = events, body, whole, exchanges
     return exc
 
@@ -48,3 +48,12 @@ def test_a_cut_after_exchanges_went_through_starts_a_new_streak():
     worker = worker_after(cut(exchanges=0), cut(exchanges=0), cut(exchanges=3))
     assert worker.failures == 1
     assert worker.probe is False
+
+
+def test_a_batch_that_timed_out_or_was_too_large_is_sent_again_without_a_hello_first():
+    assert worker_after(cut(kind="timeout")).probe is False
+    assert worker_after(cut(kind="too_large")).probe is False
+
+
+def test_after_central_answered_a_batch_with_a_server_error_a_hello_asks_whether_it_recovered():
+    assert worker_after(cut(kind="server")).probe is True
