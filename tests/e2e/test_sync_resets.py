@@ -29,6 +29,11 @@ class _Tap:
     async def read(self, n: int) -> bytes:
         data = await self.reader.read(n)
         self.proxy.note(self.key, self.direction, data)
+        entry = self.proxy._open.get(self.key)
+        if data and self.direction == "down" and self.proxy.lose_reply and entry and entry["up"] > HELLO_MAX:
+            self.proxy.lose_reply = False  # central stored the batch; its reply never reaches the node
+            entry["cut"] = True
+            raise ConnectionResetError("reply lost")
         return data
 
 
@@ -37,6 +42,7 @@ class RecordingProxy(FaultProxy):
         super().__init__(target_port)
         self.requests: list[dict] = []
         self._open: dict[int, dict] = {}
+        self.lose_reply = False  # cut the connection as the reply to the next batch of events comes back
 
     async def _pipe(self, reader, writer, direction, budget):
         key = id(writer.transport if direction == "up" else reader._transport)  # the upstream connection
@@ -122,3 +128,21 @@ def test_a_link_that_stays_down_halves_the_batch_at_most_once(link):
     proxy.set(down=False)
     wait_until(lambda: len(central.events(AGENCY)) == 5, timeout=30)
     assert central.events(AGENCY) == node.events()
+
+
+def test_a_batch_whose_reply_was_lost_goes_again_and_central_stores_nothing_twice(link):
+    central, node, proxy = link
+    node.intake(INTAKES)
+    pending = node.events()
+    proxy.lose_reply = True
+    proxy.set(down=False)
+    wait_until(lambda: len(central.events(AGENCY)) == INTAKES, timeout=60)
+    wait_until(lambda: int(node.sync_value("acked_seq") or 0) == INTAKES, timeout=30)
+
+    lost = next(e for e in proxy.requests if e["cut"])
+    assert lost["up"] > HELLO_MAX  # a batch of events, stored at central, its reply cut on the way back
+    assert central.events(AGENCY) == pending  # every event once
+    batches = central_batches(central, AGENCY)
+    assert [b[0] for b in batches] == [1] + [b[1] + 1 for b in batches[:-1]]  # no batch stored twice
+    after = [e for e in proxy.requests[proxy.requests.index(lost) + 1:] if e["path"].endswith("/push")]
+    assert after[0]["up"] > HELLO_MAX  # small batch: sent again at once, central counted it as duplicates
