@@ -4,6 +4,7 @@ idle bytes per day, and the extra bytes five connection resets cost (issue 13's 
     .venv/bin/python bench/sync_field.py                         # this checkout (wire v2): ~4 minutes
     .venv/bin/python bench/sync_field.py --code /tmp/c7894ff     # the same run against an older release
     .venv/bin/python bench/sync_field.py --intakes 200           # quick look
+    .venv/bin/python bench/sync_field.py --skip-idle --trace     # every request of 1 and 2 (bytes, cuts)
 
 Everything is real processes, started through their CLIs from ``--code`` (default this checkout;
 ``git archive c7894ff | tar -x -C /tmp/c7894ff`` gives the release before wire v2, the "before"
