@@ -162,8 +162,22 @@ class LiveServer:
 
     def stop(self):
         self.stopping = True
-        self.server.close()
-        self.thread.join(timeout=5)
+        stop_waitress(self.server, self.thread)
+
+
+def stop_waitress(server, thread: threading.Thread) -> None:
+    """Stop a waitress server running in ``thread`` now: its loop closes every socket it watches (the
+    listening one, open connections, its wake-up pipe) and ends, instead of noticing a close from
+    another thread at its next one-second select() timeout."""
+    from waitress import wasyncore
+    if thread.is_alive():
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        thread.join(timeout=5)
+    if thread.is_alive():  # a loop that did not take the call: close from here, as before
+        server.close()
+        thread.join(timeout=5)
+    else:
+        server.close()  # idempotent: the loop already closed its sockets
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 import requests
 
-from tests.conftest import Clock, free_port
+from tests.conftest import Clock, free_port, stop_waitress
 
 ADMIN_PASSWORD = "Admin-pass-2026"
 STAFF_PASSWORD = "Staff-pass-2026"
@@ -229,8 +229,7 @@ def live(site):
     thread.start()
     yield site, f"http://127.0.0.1:{server.effective_port}"
     stopping.set()
-    server.close()
-    thread.join(timeout=5)
+    stop_waitress(server, thread)
 
 
 def parallel_logins(url: str, pairs: list[tuple[str, str]]) -> list[requests.Response]:
