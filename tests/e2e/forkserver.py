@@ -39,6 +39,13 @@ PRELOAD = ("node.cli", "central.cli", "node", "node.sync", "node.backup", "node.
 PROGRAMS = ("node.cli", "central.cli")  # ``-m`` modules with a click ``main`` the fork server can run
 
 
+def serves(module: str, cwd: Path = ROOT) -> bool:
+    """Whether ``python -m module`` run in ``cwd`` can come from the fork server: one of this checkout's
+    programs, unless ``MOTCUA_TEST_FORKSERVER=0`` asks for a fresh interpreter each time."""
+    return (os.environ.get("MOTCUA_TEST_FORKSERVER", "1") != "0" and module in PROGRAMS
+            and Path(cwd).resolve() == ROOT)
+
+
 # --- the server side (runs in its own process) -----------------------------------------------------------
 
 def _child(request: dict, ctl: tuple[int, int]) -> None:
@@ -48,6 +55,8 @@ def _child(request: dict, ctl: tuple[int, int]) -> None:
         for fd in ctl:
             os.close(fd)
         os.chdir(request["cwd"])
+        if request.get("umask") is not None:
+            os.umask(request["umask"])
         os.environ.clear()
         os.environ.update(request["env"])
         stdin = os.open(request["stdin"] or os.devnull, os.O_RDONLY)
@@ -160,9 +169,9 @@ class ForkServer:
         return answer
 
     def spawn(self, module: str, args: list[str], *, env: dict, cwd: Path, stdin: str | None, stdout: str,
-              stderr: str) -> Process:
+              stderr: str, umask: int | None = None) -> Process:
         pid = self.request(op="spawn", module=module, args=list(args), env=dict(env), cwd=str(cwd), stdin=stdin,
-                           stdout=stdout, stderr=stderr)["pid"]
+                           stdout=stdout, stderr=stderr, umask=umask)["pid"]
         return Process(self, pid, [sys.executable, "-m", module, *args])
 
 
@@ -202,8 +211,14 @@ class Process:
 
 
 def run(module: str, args: list[str], *, input: str | None, timeout: float, cwd: Path = ROOT,
-        env: dict | None = None) -> subprocess.CompletedProcess:
-    """``subprocess.run([python, "-m", module, *args], input=input, capture_output=True, text=True)``."""
+        env: dict | None = None, umask: int | None = None) -> subprocess.CompletedProcess:
+    """``subprocess.run([python, "-m", module, *args], input=input, capture_output=True, text=True)``, from
+    the fork server when it ``serves`` the module, else exactly that; ``umask``: the child's umask."""
+    args = [str(a) for a in args]
+    if not serves(module, cwd):
+        return subprocess.run([sys.executable, "-m", module, *args], input=input, capture_output=True, text=True,
+                              timeout=timeout, cwd=cwd, env=env,
+                              preexec_fn=None if umask is None else (lambda: os.umask(umask)))
     with tempfile.TemporaryDirectory(prefix="motcua-cli-") as tmp:
         stdin = None
         if input is not None:
@@ -212,7 +227,7 @@ def run(module: str, args: list[str], *, input: str | None, timeout: float, cwd:
                 f.write(input)
         out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
         proc = ForkServer.get().spawn(module, args, env=dict(os.environ) if env is None else env, cwd=cwd,
-                                      stdin=stdin, stdout=out, stderr=err)
+                                      stdin=stdin, stdout=out, stderr=err, umask=umask)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:

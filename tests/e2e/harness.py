@@ -33,19 +33,9 @@ FAST_SYNC = {"sync_interval_seconds": 1, "sync_heartbeat_seconds": 1, "sync_back
              "sync_read_timeout": 5}
 
 
-def forked(module: str, code: Path) -> bool:
-    """Whether this program can come from the fork server (this checkout's CLIs, unless turned off)."""
-    return (os.environ.get("MOTCUA_TEST_FORKSERVER", "1") != "0" and Path(code).resolve() == ROOT
-            and module in forkserver.PROGRAMS)
-
-
 def cli(module: str, *args, input: str | None = None, check: bool = True, timeout: float = 120, code: Path = ROOT):
     """``code``: the checkout whose modules run (default this one; e.g. an older release unpacked in a temp dir)."""
-    if forked(module, code):
-        result = forkserver.run(module, [str(a) for a in args], input=input, timeout=timeout, cwd=code)
-    else:
-        result = subprocess.run([PY, "-m", module, *map(str, args)], input=input, capture_output=True, text=True,
-                                timeout=timeout, cwd=code)
+    result = forkserver.run(module, list(args), input=input, timeout=timeout, cwd=code)
     if check and result.returncode != 0:
         raise AssertionError(f"{module} {args} failed ({result.returncode}): {result.stdout}{result.stderr}")
     return result
@@ -63,7 +53,7 @@ class Server:
 
     def start(self, ready: str = "/", timeout: float = 30) -> Server:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - the server's log outlives start(): stop()/kill() close it
-        if self.argv[:2] == [PY, "-m"] and forked(self.argv[2], self.code):
+        if self.argv[:2] == [PY, "-m"] and forkserver.serves(self.argv[2], self.code):
             self.proc = forkserver.ForkServer.get().spawn(self.argv[2], self.argv[3:], env=self.env, cwd=self.code,
                                                           stdin=None, stdout=str(self.log_path),
                                                           stderr=str(self.log_path))
