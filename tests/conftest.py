@@ -203,16 +203,19 @@ def pytest_addoption(parser):
                           "(default: both; postgresql cases skip when PostgreSQL is missing, fail when CI is set)")
 
 
+def chosen_engines(config) -> list[str]:
+    chosen = [b.strip() for b in config.getoption("--central-db").split(",") if b.strip()]
+    unknown = sorted(set(chosen) - set(CENTRAL_BACKENDS))
+    if unknown:
+        raise pytest.UsageError(f"--central-db: unknown engine {unknown[0]!r}; choose from {CENTRAL_BACKENDS}")
+    return chosen
+
+
 def pytest_generate_tests(metafunc):
     if "central_backend" in metafunc.fixturenames:
-        chosen = [b.strip() for b in metafunc.config.getoption("--central-db").split(",") if b.strip()]
-        unknown = sorted(set(chosen) - set(CENTRAL_BACKENDS))
-        if unknown:
-            raise pytest.UsageError(f"--central-db: unknown engine {unknown[0]!r}; choose from {CENTRAL_BACKENDS}")
-        metafunc.parametrize("central_backend", chosen, indirect=True)
+        metafunc.parametrize("central_backend", chosen_engines(metafunc.config), indirect=True)
     if "central_backend_module" in metafunc.fixturenames:
-        chosen = [b.strip() for b in metafunc.config.getoption("--central-db").split(",") if b.strip()]
-        metafunc.parametrize("central_backend_module", chosen, indirect=True, scope="module")
+        metafunc.parametrize("central_backend_module", chosen_engines(metafunc.config), indirect=True, scope="module")
 
 
 @pytest.fixture
@@ -232,8 +235,12 @@ def _require_postgres():
 
 
 @pytest.fixture(scope="session")
-def pg_cluster():
-    """A real PostgreSQL cluster for the whole session, with a migrated template database."""
+def pg_cluster(request):
+    """A real PostgreSQL cluster for the whole session, with a migrated template database. The tests of
+    PostgreSQL itself (which need this cluster but no ``central_backend``) are left out, skipped, when
+    ``--central-db`` leaves PostgreSQL out (``make check``: SQLite only)."""
+    if "postgresql" not in chosen_engines(request.config):
+        pytest.skip("PostgreSQL left out by --central-db (make check runs SQLite only; make test both)")
     pgcluster = _require_postgres()
     cluster = pgcluster.Cluster.create()
     try:
