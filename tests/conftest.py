@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import time
@@ -43,31 +44,67 @@ def clock():
     return Clock(datetime(2026, 1, 5, 9, 0))  # Monday
 
 
-@pytest.fixture
-def node_dir(tmp_path, clock) -> Path:
+class FolderTemplates:
+    """Data folders built once per test process and copied for each test that asks for one.
+
+    A copy of a folder that nothing has opened since it was made is the folder ``init`` makes, files, modes
+    and database alike; only its random parts (session secret, central's signing key, password salts) are
+    the same in every test of the process. Keyed by what the folder is made from (the clock's start)."""
+
+    def __init__(self, root: Path):
+        self.root, self.made = root, {}
+
+    def copy(self, kind: str, key, target: Path, build) -> Path:
+        source = self.made.get((kind, key))
+        if source is None:
+            source = self.root / f"{kind}-{len(self.made)}" / kind
+            build(source)
+            self.made[(kind, key)] = source
+        shutil.copytree(source, target)
+        return target
+
+
+@pytest.fixture(scope="session")
+def folder_templates(tmp_path_factory) -> FolderTemplates:
+    return FolderTemplates(tmp_path_factory.mktemp("templates"))
+
+
+def make_node_dir(data: Path, now: datetime) -> Path:
+    """A node folder as ``init`` makes it, with the clerk lan and the leader hung besides the admin."""
     from appshell import accounts
     from node import roles
     from node.cli import open_db
     from node.provision import init_node
-    data = tmp_path / "node"
     init_node(data, agency_code=AGENCY, agency_name="UBND xã Hòa Bình", admin="admin",
-              password=ADMIN_PASSWORD, now=clock.now, parent_name="UBND tỉnh Quảng Ninh")
+              password=ADMIN_PASSWORD, now=now, parent_name="UBND tỉnh Quảng Ninh")
     _settings, conn = open_db(data)
-    accounts.create(conn, "lan", CLERK_PASSWORD, "clerk", "Nguyễn Thị Lan", clock.now, roles=roles.ROLES)
-    accounts.create(conn, "hung", "Leader-pass-2026", "leader", "Trần Văn Hùng", clock.now, roles=roles.ROLES)
+    accounts.create(conn, "lan", CLERK_PASSWORD, "clerk", "Nguyễn Thị Lan", now, roles=roles.ROLES)
+    accounts.create(conn, "hung", "Leader-pass-2026", "leader", "Trần Văn Hùng", now, roles=roles.ROLES)
     conn.close()
     return data
 
 
 @pytest.fixture
-def central_dir(tmp_path, clock, central_database) -> Path:
+def node_dir(tmp_path, clock, folder_templates) -> Path:
+    """A real node data folder (``make_node_dir``), copied from this process's template for the clock's start."""
+    return folder_templates.copy("node", clock.now, tmp_path / "node", lambda data: make_node_dir(data, clock.now))
+
+
+@pytest.fixture
+def central_dir(tmp_path, clock, central_database, folder_templates) -> Path:
     """A real central data folder (used by tests/central/ and the browser tests in tests/e2e/), on the
-    engine under test: its SQLite file, or a fresh PostgreSQL database (``central_database``)."""
+    engine under test: its SQLite file (copied from this process's template), or a fresh PostgreSQL
+    database (``central_database``)."""
     from central.provision import init_central
+
+    def build(data: Path, database: str = "") -> None:
+        init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=CENTRAL_ADMIN_PASSWORD,
+                     now=clock.now, database=database)
     data = tmp_path / "central"
-    init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=CENTRAL_ADMIN_PASSWORD, now=clock.now,
-                 database=central_database)
-    return data
+    if central_database:
+        build(data, central_database)
+        return data
+    return folder_templates.copy("central", clock.now, data, build)
 
 
 @pytest.fixture
