@@ -248,6 +248,27 @@ def chosen_engines(config) -> list[str]:
     return chosen
 
 
+# An end-to-end test (real processes, sync cycles of a second, a browser) takes about as long as this
+# many tests of one app in-process: the weight by which files are ordered for the workers (below).
+E2E_WEIGHT = 30
+
+
+def pytest_collection_modifyitems(config, items):
+    """In a pytest-xdist worker, order the test files longest first (a file's weight: its number of tests,
+    times E2E_WEIGHT under tests/e2e/), so that with ``--dist loadfile --no-loadscope-reorder`` (make check,
+    make test) no long end-to-end file is handed out last while the other workers have run dry. The tests
+    of a file keep their order; a run without workers keeps the collection order."""
+    if not hasattr(config, "workerinput"):
+        return
+    files: dict[str, int] = {}
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        files[path] = files.get(path, 0) + 1
+    weight = {path: n * (E2E_WEIGHT if path.startswith("tests/e2e/") else 1) for path, n in files.items()}
+    rank = {path: i for i, path in enumerate(sorted(files, key=lambda path: -weight[path]))}
+    items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])
+
+
 def pytest_generate_tests(metafunc):
     if "central_backend" in metafunc.fixturenames:
         metafunc.parametrize("central_backend", chosen_engines(metafunc.config), indirect=True)
