@@ -156,7 +156,7 @@ def receive(ctx_factory, procedure_code="1.001193", applicant=None, actor="lan")
                          channel="in_person", return_method="desk")
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):
+def wait_until(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
     """Poll ``predicate`` until it is true (returns the monotonic time it became so) or fail after ``timeout``.
 
     Tests wait for what they need, never for a fixed time."""
