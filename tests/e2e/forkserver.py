@@ -59,6 +59,7 @@ def _child(request: dict, ctl: tuple[int, int]) -> None:
             os.umask(request["umask"])
         os.environ.clear()
         os.environ.update(request["env"])
+        time.tzset()  # TZ as a fresh process would read it
         stdin = os.open(request["stdin"] or os.devnull, os.O_RDONLY)
         stdout = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         stderr = stdout if request["stderr"] == request["stdout"] else os.open(
@@ -72,7 +73,7 @@ def _child(request: dict, ctl: tuple[int, int]) -> None:
         import importlib
         main = importlib.import_module(module).main
         try:
-            main(args=request["args"], prog_name=module)
+            main(args=request["args"], prog_name=f"python -m {module}")  # what click shows for ``-m``
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
