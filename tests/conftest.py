@@ -1,6 +1,7 @@
 """Shared fixtures: real node data folders in temp dirs, a controllable clock, live servers."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -208,13 +209,15 @@ def stop_waitress(server, thread: threading.Thread) -> None:
     another thread at its next one-second select() timeout."""
     from waitress import wasyncore
     if thread.is_alive():
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-        thread.join(timeout=5)
-    if thread.is_alive():  # a loop that did not take the call: close from here, as before
+        try:
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        except OSError:  # its wake-up pipe is closed already: close from here (below), as before
+            pass
+        else:
+            thread.join(timeout=5)
+    with contextlib.suppress(OSError):  # idempotent when the loop closed its sockets; else closes them
         server.close()
-        thread.join(timeout=5)
-    else:
-        server.close()  # idempotent: the loop already closed its sockets
+    thread.join(timeout=5)
 
 
 @pytest.fixture
