@@ -23,7 +23,7 @@ demo: $(STAMP)
 # Central's tests and the end-to-end sync tests run on SQLite and on PostgreSQL (when installed; CI requires it):
 # PYTEST_ARGS=--central-db=sqlite for SQLite only.
 test: lint
-	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Lint: ruff (E, F, I, B, UP, SIM; pyproject [tool.ruff]) on the whole tree, mypy on domain/ and protocol/.
 lint: $(STAMP)
@@ -33,7 +33,7 @@ lint: $(STAMP)
 # The quick loop for developers: everything but the slow end-to-end crash and soak tests, on every core, each test file on one worker
 # (pytest-xdist; PYTEST_ARGS=-n0 runs them in one process).
 check: lint
-	$(BIN)/python -m pytest -m "not slow" -n auto --dist loadfile --central-db=sqlite $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n auto --dist loadfile --no-loadscope-reorder --central-db=sqlite $(PYTEST_ARGS)
 
 # The date-sensitive tests at a pinned late-evening UTC moment (already tomorrow in Vietnam) and on the
 # far side of the date line (needs Debian's faketime; .ci/run installs it).

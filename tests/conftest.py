@@ -1,7 +1,9 @@
 """Shared fixtures: real node data folders in temp dirs, a controllable clock, live servers."""
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import socket
 import threading
 import time
@@ -43,31 +45,67 @@ def clock():
     return Clock(datetime(2026, 1, 5, 9, 0))  # Monday
 
 
-@pytest.fixture
-def node_dir(tmp_path, clock) -> Path:
+class FolderTemplates:
+    """Data folders built once per test process and copied for each test that asks for one.
+
+    A copy of a folder that nothing has opened since it was made is the folder ``init`` makes, files, modes
+    and database alike; only its random parts (session secret, central's signing key, password salts) are
+    the same in every test of the process. Keyed by what the folder is made from (the clock's start)."""
+
+    def __init__(self, root: Path):
+        self.root, self.made = root, {}
+
+    def copy(self, kind: str, key, target: Path, build) -> Path:
+        source = self.made.get((kind, key))
+        if source is None:
+            source = self.root / f"{kind}-{len(self.made)}" / kind
+            build(source)
+            self.made[(kind, key)] = source
+        shutil.copytree(source, target)
+        return target
+
+
+@pytest.fixture(scope="session")
+def folder_templates(tmp_path_factory) -> FolderTemplates:
+    return FolderTemplates(tmp_path_factory.mktemp("templates"))
+
+
+def make_node_dir(data: Path, now: datetime) -> Path:
+    """A node folder as ``init`` makes it, with the clerk lan and the leader hung besides the admin."""
     from appshell import accounts
     from node import roles
     from node.cli import open_db
     from node.provision import init_node
-    data = tmp_path / "node"
     init_node(data, agency_code=AGENCY, agency_name="UBND xã Hòa Bình", admin="admin",
-              password=ADMIN_PASSWORD, now=clock.now, parent_name="UBND tỉnh Quảng Ninh")
+              password=ADMIN_PASSWORD, now=now, parent_name="UBND tỉnh Quảng Ninh")
     _settings, conn = open_db(data)
-    accounts.create(conn, "lan", CLERK_PASSWORD, "clerk", "Nguyễn Thị Lan", clock.now, roles=roles.ROLES)
-    accounts.create(conn, "hung", "Leader-pass-2026", "leader", "Trần Văn Hùng", clock.now, roles=roles.ROLES)
+    accounts.create(conn, "lan", CLERK_PASSWORD, "clerk", "Nguyễn Thị Lan", now, roles=roles.ROLES)
+    accounts.create(conn, "hung", "Leader-pass-2026", "leader", "Trần Văn Hùng", now, roles=roles.ROLES)
     conn.close()
     return data
 
 
 @pytest.fixture
-def central_dir(tmp_path, clock, central_database) -> Path:
+def node_dir(tmp_path, clock, folder_templates) -> Path:
+    """A real node data folder (``make_node_dir``), copied from this process's template for the clock's start."""
+    return folder_templates.copy("node", clock.now, tmp_path / "node", lambda data: make_node_dir(data, clock.now))
+
+
+@pytest.fixture
+def central_dir(tmp_path, clock, central_database, folder_templates) -> Path:
     """A real central data folder (used by tests/central/ and the browser tests in tests/e2e/), on the
-    engine under test: its SQLite file, or a fresh PostgreSQL database (``central_database``)."""
+    engine under test: its SQLite file (copied from this process's template), or a fresh PostgreSQL
+    database (``central_database``)."""
     from central.provision import init_central
+
+    def build(data: Path, database: str = "") -> None:
+        init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=CENTRAL_ADMIN_PASSWORD,
+                     now=clock.now, database=database)
     data = tmp_path / "central"
-    init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=CENTRAL_ADMIN_PASSWORD, now=clock.now,
-                 database=central_database)
-    return data
+    if central_database:
+        build(data, central_database)
+        return data
+    return folder_templates.copy("central", clock.now, data, build)
 
 
 @pytest.fixture
@@ -119,7 +157,7 @@ def receive(ctx_factory, procedure_code="1.001193", applicant=None, actor="lan")
                          channel="in_person", return_method="desk")
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):
+def wait_until(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
     """Poll ``predicate`` until it is true (returns the monotonic time it became so) or fail after ``timeout``.
 
     Tests wait for what they need, never for a fixed time."""
@@ -162,8 +200,24 @@ class LiveServer:
 
     def stop(self):
         self.stopping = True
-        self.server.close()
-        self.thread.join(timeout=5)
+        stop_waitress(self.server, self.thread)
+
+
+def stop_waitress(server, thread: threading.Thread) -> None:
+    """Stop a waitress server running in ``thread`` now: its loop closes every socket it watches (the
+    listening one, open connections, its wake-up pipe) and ends, instead of noticing a close from
+    another thread at its next one-second select() timeout."""
+    from waitress import wasyncore
+    if thread.is_alive():
+        try:
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        except OSError:  # its wake-up pipe is closed already: close from here (below), as before
+            pass
+        else:
+            thread.join(timeout=5)
+    with contextlib.suppress(OSError):  # idempotent when the loop closed its sockets; else closes them
+        server.close()
+    thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -189,16 +243,40 @@ def pytest_addoption(parser):
                           "(default: both; postgresql cases skip when PostgreSQL is missing, fail when CI is set)")
 
 
+def chosen_engines(config) -> list[str]:
+    chosen = [b.strip() for b in config.getoption("--central-db").split(",") if b.strip()]
+    unknown = sorted(set(chosen) - set(CENTRAL_BACKENDS))
+    if unknown:
+        raise pytest.UsageError(f"--central-db: unknown engine {unknown[0]!r}; choose from {CENTRAL_BACKENDS}")
+    return chosen
+
+
+# An end-to-end test (real processes, sync cycles of a second, a browser) takes about as long as this
+# many tests of one app in-process: the weight by which files are ordered for the workers (below).
+E2E_WEIGHT = 30
+
+
+def pytest_collection_modifyitems(config, items):
+    """In a pytest-xdist worker, order the test files longest first (a file's weight: its number of tests,
+    times E2E_WEIGHT under tests/e2e/), so that with ``--dist loadfile --no-loadscope-reorder`` (make check,
+    make test) no long end-to-end file is handed out last while the other workers have run dry. The tests
+    of a file keep their order; a run without workers keeps the collection order."""
+    if not hasattr(config, "workerinput"):
+        return
+    files: dict[str, int] = {}
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        files[path] = files.get(path, 0) + 1
+    weight = {path: n * (E2E_WEIGHT if path.startswith("tests/e2e/") else 1) for path, n in files.items()}
+    rank = {path: i for i, path in enumerate(sorted(files, key=lambda path: -weight[path]))}
+    items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])
+
+
 def pytest_generate_tests(metafunc):
     if "central_backend" in metafunc.fixturenames:
-        chosen = [b.strip() for b in metafunc.config.getoption("--central-db").split(",") if b.strip()]
-        unknown = sorted(set(chosen) - set(CENTRAL_BACKENDS))
-        if unknown:
-            raise pytest.UsageError(f"--central-db: unknown engine {unknown[0]!r}; choose from {CENTRAL_BACKENDS}")
-        metafunc.parametrize("central_backend", chosen, indirect=True)
+        metafunc.parametrize("central_backend", chosen_engines(metafunc.config), indirect=True)
     if "central_backend_module" in metafunc.fixturenames:
-        chosen = [b.strip() for b in metafunc.config.getoption("--central-db").split(",") if b.strip()]
-        metafunc.parametrize("central_backend_module", chosen, indirect=True, scope="module")
+        metafunc.parametrize("central_backend_module", chosen_engines(metafunc.config), indirect=True, scope="module")
 
 
 @pytest.fixture
@@ -218,8 +296,12 @@ def _require_postgres():
 
 
 @pytest.fixture(scope="session")
-def pg_cluster():
-    """A real PostgreSQL cluster for the whole session, with a migrated template database."""
+def pg_cluster(request):
+    """A real PostgreSQL cluster for the whole session, with a migrated template database. The tests of
+    PostgreSQL itself (which need this cluster but no ``central_backend``) are left out, skipped, when
+    ``--central-db`` leaves PostgreSQL out (``make check``: SQLite only)."""
+    if "postgresql" not in chosen_engines(request.config):
+        pytest.skip("PostgreSQL left out by --central-db (make check runs SQLite only; make test both)")
     pgcluster = _require_postgres()
     cluster = pgcluster.Cluster.create()
     try:

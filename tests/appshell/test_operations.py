@@ -13,13 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e import forkserver
+
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Admin-pass-2026\n"
 
 
 def cli(program: str, *args, input: str | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"{program}.cli", *map(str, args)], input=input, text=True,
-                          capture_output=True, cwd=ROOT, timeout=timeout, preexec_fn=lambda: os.umask(0o022))
+    """``python -m {program}.cli ...`` in a process of its own under umask 022 (from the e2e fork server)."""
+    return forkserver.run(f"{program}.cli", list(args), input=input, timeout=timeout, cwd=ROOT, umask=0o022)
 
 
 def init_node(data: Path, name: str = "UBND xã Hòa Bình") -> subprocess.CompletedProcess:
@@ -97,9 +99,11 @@ def test_run_on_a_port_already_in_use_prints_one_line_and_exits_2(tmp_path, prog
 
 CENTRAL_LOGS_A_CITIZEN = """
 import logging, sys, threading, time
+from logging.handlers import RotatingFileHandler
 from central.cli import main
-def later():
-    time.sleep(1)
+def later():  # once `run` has set up its logging (its log file's handler is the last one it adds)
+    while not any(isinstance(h, RotatingFileHandler) for h in logging.getLogger().handlers):
+        time.sleep(0.01)
     logging.getLogger("motcua.central").warning("citizen 001203004567 phone 0912345678 asked")
 threading.Thread(target=later, daemon=True).start()
 sys.argv = ["motcua-central", "run", "--data", sys.argv[1], "--port", sys.argv[2]]

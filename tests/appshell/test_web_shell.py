@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 import requests
 
-from tests.conftest import Clock, free_port
+from tests.conftest import Clock, free_port, stop_waitress
 
 ADMIN_PASSWORD = "Admin-pass-2026"
 STAFF_PASSWORD = "Staff-pass-2026"
@@ -33,29 +33,39 @@ class Site:
 
 
 @pytest.fixture(params=["node", "central"])
-def site(request, tmp_path) -> Site:
+def site(request, tmp_path, folder_templates) -> Site:
+    """Node or central on a fresh data folder (init, then the staff account lan; copied from this test
+    process's template, tests/conftest.py FolderTemplates)."""
+    from appshell import accounts
+    from appshell.sqlite import connect
     clock = Clock(datetime(2026, 1, 5, 9, 0))
-    data = tmp_path / request.param
     if request.param == "node":
-        from appshell import accounts
         from node import create_app, roles
         from node.provision import init_node
-        init_node(data, agency_code="000.00.06.H56", agency_name="UBND xã Hòa Bình", admin="admin",
-                  password=ADMIN_PASSWORD, now=clock.now)
+        from node.settings import DB_NAME
+
+        def init(data):
+            init_node(data, agency_code="000.00.06.H56", agency_name="UBND xã Hòa Bình", admin="admin",
+                      password=ADMIN_PASSWORD, now=clock.now)
         role, page = "clerk", ("/danh-sach", "/tim-kiem?q=nguyen")
     else:
-        from appshell import accounts
         from central import roles
         from central.app import create_app
         from central.provision import init_central
-        init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=ADMIN_PASSWORD, now=clock.now)
+        from central.settings import DB_NAME
+
+        def init(data):
+            init_central(data, name="UBND tỉnh Quảng Ninh", admin="admin", password=ADMIN_PASSWORD, now=clock.now)
         role, page = "viewer", ("/ho-so?q=nguyen", "/lien-thong")
+
+    def build(data):
+        init(data)
+        conn = connect(data / DB_NAME)
+        accounts.create(conn, "lan", STAFF_PASSWORD, role, "Nguyễn Thị Lan", clock.now, roles=roles.ROLES)
+        conn.close()
+    data = folder_templates.copy(f"shell-{request.param}", clock.now, tmp_path / request.param, build)
     app = create_app({"DATA_DIR": data, "CLOCK": clock, "TESTING": True, "WTF_CSRF_ENABLED": False})
-    site = Site(request.param, app, "lan", page)
-    conn = site.conn()
-    accounts.create(conn, "lan", STAFF_PASSWORD, role, "Nguyễn Thị Lan", clock.now, roles=roles.ROLES)
-    conn.close()
-    return site
+    return Site(request.param, app, "lan", page)
 
 
 def login(client, username="lan", password=STAFF_PASSWORD, next_=None):
@@ -229,8 +239,7 @@ def live(site):
     thread.start()
     yield site, f"http://127.0.0.1:{server.effective_port}"
     stopping.set()
-    server.close()
-    thread.join(timeout=5)
+    stop_waitress(server, thread)
 
 
 def parallel_logins(url: str, pairs: list[tuple[str, str]]) -> list[requests.Response]:

@@ -4,14 +4,13 @@ Playwright's own browser download (``playwright install``) is never used: the no
 machines and CI install the distribution's package (``apt-get install -y chromium``)
 and Playwright drives it through ``executable_path``. Never call ``playwright install``.
 
-Use from a fixture::
+Tests take the ``browser`` fixture (tests/e2e/conftest.py: one Chromium per test process) and open
+a fresh context with ``page_for``; ``chromium()`` starts another browser when a test needs its own::
 
     from tests.e2e.browser import chromium
 
-    @pytest.fixture(scope="module")
-    def browser():
-        with chromium() as b:
-            yield b
+    with chromium() as b:
+        ...
 
 Without /usr/bin/chromium the test is skipped, except when the environment variable
 ``CI`` is set: there a missing browser is a broken machine, so the test fails.
@@ -64,18 +63,32 @@ def require_chromium() -> str:
     return CHROMIUM
 
 
+# Playwright's sync API runs one instance per thread at a time: every ``chromium()`` of this process (the
+# session's shared browser in tests/e2e/conftest.py, a test that starts its own) shares it; it stops when
+# the last one closes.
+_playwright: dict = {"instance": None, "users": 0}
+
+
 @contextmanager
 def chromium(*, headless: bool = True, slow_mo: float = 0) -> Iterator[Browser]:
-    """Start Playwright and Debian's Chromium; close both on exit."""
+    """Start Debian's Chromium (and Playwright, unless this process already runs it); close both on exit."""
     path = require_chromium()
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=path, headless=headless, args=list(CHROMIUM_ARGS),
-                                     slow_mo=slow_mo)
+    if _playwright["instance"] is None:
+        from playwright.sync_api import sync_playwright
+        _playwright["instance"] = sync_playwright().start()
+    _playwright["users"] += 1
+    try:
+        browser = _playwright["instance"].chromium.launch(executable_path=path, headless=headless,
+                                                          args=list(CHROMIUM_ARGS), slow_mo=slow_mo)
         try:
             yield browser
         finally:
             browser.close()
+    finally:
+        _playwright["users"] -= 1
+        if _playwright["users"] == 0:
+            _playwright["instance"].stop()
+            _playwright["instance"] = None
 
 
 @contextmanager

@@ -1,7 +1,12 @@
 """Real processes for end-to-end tests: motcua-central and motcua-node servers on loopback.
 
-Each server is a subprocess started through its CLI, exactly as a technician would; tests
+Each server is a process started through its CLI, exactly as a technician would; tests
 talk to them over HTTP and read their SQLite files directly to compare what arrived.
+
+The processes of this checkout come from a fork server (tests/e2e/forkserver.py): real processes
+running the console entry point, without paying the interpreter's start-up and imports each time.
+``MOTCUA_TEST_FORKSERVER=0`` starts every one with a fresh interpreter instead, as code from another
+checkout (an older release) always is.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from pathlib import Path
 import requests
 
 from tests.conftest import free_port
+from tests.e2e import forkserver
 
 PY = sys.executable
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,8 +35,7 @@ FAST_SYNC = {"sync_interval_seconds": 1, "sync_heartbeat_seconds": 1, "sync_back
 
 def cli(module: str, *args, input: str | None = None, check: bool = True, timeout: float = 120, code: Path = ROOT):
     """``code``: the checkout whose modules run (default this one; e.g. an older release unpacked in a temp dir)."""
-    result = subprocess.run([PY, "-m", module, *map(str, args)], input=input, capture_output=True, text=True,
-                            timeout=timeout, cwd=code)
+    result = forkserver.run(module, list(args), input=input, timeout=timeout, cwd=code)
     if check and result.returncode != 0:
         raise AssertionError(f"{module} {args} failed ({result.returncode}): {result.stdout}{result.stderr}")
     return result
@@ -40,7 +45,7 @@ class Server:
     def __init__(self, argv: list[str], port: int, log_path: Path, env: dict | None = None, code: Path = ROOT):
         self.argv, self.port, self.log_path, self.code = argv, port, log_path, code
         self.env = {**os.environ, **(env or {})}
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | forkserver.Process | None = None
 
     @property
     def url(self) -> str:
@@ -48,8 +53,13 @@ class Server:
 
     def start(self, ready: str = "/", timeout: float = 30) -> Server:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - the server's log outlives start(): stop()/kill() close it
-        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
-                                     cwd=self.code)
+        if self.argv[:2] == [PY, "-m"] and forkserver.serves(self.argv[2], self.code):
+            self.proc = forkserver.ForkServer.get().spawn(self.argv[2], self.argv[3:], env=self.env, cwd=self.code,
+                                                          stdin=None, stdout=str(self.log_path),
+                                                          stderr=str(self.log_path))
+        else:
+            self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
+                                         cwd=self.code)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -58,7 +68,7 @@ class Server:
                 requests.get(self.url + ready, timeout=1)
                 return self
             except requests.RequestException:
-                time.sleep(0.1)
+                time.sleep(0.02)
         raise AssertionError(f"server on {self.port} did not start")
 
     def stop(self) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from node import sync_state
 from tests.conftest import AGENCY, LiveServer, receive
-from tests.e2e.browser import chromium, page_for
+from tests.e2e.browser import page_for
 from tests.e2e.test_clerk_browser import log_in
 
 pytestmark = pytest.mark.browser
@@ -32,14 +32,14 @@ def server(quick_app):
     live.stop()
 
 
-def test_the_status_bar_refreshes_by_itself_without_reloading_the_page(quick_app, server, clock, ctx):
+def test_the_status_bar_refreshes_by_itself_without_reloading_the_page(browser, quick_app, server, clock, ctx):
     from playwright.sync_api import expect
 
     from appshell.sqlite import connect
     conn = connect(quick_app.config["DATABASE"])
     sync_state.put(conn, central_public_key="x", central_url="http://127.0.0.1:9", node_id=AGENCY,
                    last_success_at=(clock.now - timedelta(minutes=1)).isoformat())
-    with chromium() as browser, page_for(browser, server.url) as page:
+    with page_for(browser, server.url) as page:
         log_in(page)
         assert page.locator("body").get_attribute("data-refresh-seconds") == "1"
         page.evaluate("window.notReloaded = true")

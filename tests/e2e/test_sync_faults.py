@@ -194,8 +194,11 @@ def test_2000_events_cross_a_faulty_link_exactly_once_and_the_node_catches_up_wi
     kind = lambda: node.sync_value("last_error_kind")  # noqa: E731
     log = []
 
-    # Phase 0 - link down while the desk works: a backlog of 1,000 events builds up.
+    # Phase 0 - link down while the desk works: a backlog of 1,000 events builds up. The link dies with the
+    # connection the node's first hello may have left open (down refuses only new ones), as at the end.
     proxy.set(down=True)
+    proxy.cut_all()
+    wait_until(lambda: proxy.idle, 5, message="the first hello's connection is cut")
     clerk = Clerk(node)
     clerk.run_until(EVENTS // 2)
     wait_until(lambda: kind() in LINK_DOWN, 10, message="status shows the link is down")

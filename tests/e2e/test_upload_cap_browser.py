@@ -13,7 +13,7 @@ import pytest
 
 from domain import digitisation
 from tests.conftest import LiveServer, receive
-from tests.e2e.browser import chromium, page_for
+from tests.e2e.browser import page_for
 from tests.e2e.test_clerk_browser import log_in
 from tests.node import document_samples as samples
 
@@ -37,7 +37,7 @@ def server(small_cap_app):
 
 
 def test_files_over_the_servers_cap_are_refused_by_the_page_in_vietnamese_and_a_small_one_goes_through(
-        small_cap_app, server, ctx, tmp_path):
+        browser, small_cap_app, server, ctx, tmp_path):
     from appshell.sqlite import connect
     from node import store
     code = receive(ctx)["code"]
@@ -45,7 +45,7 @@ def test_files_over_the_servers_cap_are_refused_by_the_page_in_vietnamese_and_a_
     big.write_bytes(b"\xff" * (4 * MB))  # over the 3 MB the server reads at all
     small = tmp_path / "to-khai.jpg"
     small.write_bytes(samples.small_jpeg(1))
-    with chromium() as browser, page_for(browser, server.url) as page:
+    with page_for(browser, server.url) as page:
         log_in(page)
         page.goto(f"/ho-so/{code}")
         form = page.locator("form[data-dropzone]").first

@@ -1,6 +1,7 @@
 """Realistic test pages made with Pillow: a phone photo of an A4 page, a flatbed scan, a polyglot."""
 from __future__ import annotations
 
+import functools
 import io
 import random
 
@@ -34,6 +35,7 @@ def _page(width: int, height: int, seed: int, colour: bool) -> Image.Image:
     return paper.filter(ImageFilter.GaussianBlur(0.6))
 
 
+@functools.lru_cache(maxsize=8)  # about a second each at 12 MP: made once per test process for each size
 def phone_photo(seed: int = 1, width: int = 4000, height: int = 3000, colour: bool = False) -> bytes:
     """A 12-MP JPEG (quality 92, EXIF with GPS) of a page, as a phone writes it."""
     img = _page(width, height, seed, colour)
@@ -47,6 +49,7 @@ def phone_photo(seed: int = 1, width: int = 4000, height: int = 3000, colour: bo
     return out.getvalue()
 
 
+@functools.lru_cache(maxsize=4)
 def flatbed_scan(seed: int = 2, dpi: int = 300) -> bytes:
     """An A4 page from a flatbed scanner at ``dpi`` (PNG, as scanner software often writes)."""
     width, height = int(8.27 * dpi), int(11.69 * dpi)

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from appshell.settings import ConfigError
-from tests.conftest import CLERK_PASSWORD, free_port, receive
+from tests.conftest import CLERK_PASSWORD, free_port, receive, stop_waitress
 
 MB = 2**20
 
@@ -46,8 +46,7 @@ def served(node_dir, clock):
     thread.start()
     yield app, f"http://127.0.0.1:{server.effective_port}"
     stopping.set()
-    server.close()
-    thread.join(timeout=5)
+    stop_waitress(server, thread)
 
 
 def csrf_token(html: str) -> str:
