@@ -67,3 +67,32 @@ def new_data_folder(data_dir: Path, leftovers: tuple[str, ...]):
         raise
     private_dir(data_dir / "backups")
     private_dir(data_dir / "logs")
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or a new file in ``folder`` durable (a no-op on Windows: no directory handles)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def copy_durably(src: Path, dest: Path) -> None:
+    """Copy ``src`` to ``dest`` through a temp file beside it: fsynced, renamed, folder fsynced,
+    so ``dest`` is the whole file or absent whatever happens mid-copy."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
+    try:
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            while chunk := fin.read(1 << 20):
+                fout.write(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(dest.parent)

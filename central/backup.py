@@ -19,6 +19,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+from appshell.files import copy_durably
 from appshell.settings import ConfigError
 
 from .store.backend import is_postgres, redacted
@@ -139,20 +140,6 @@ def blobs_folder(backup_file: Path) -> Path:
     return backup_file.with_name(backup_file.name + BLOBS_SUFFIX)
 
 
-def _copy_file(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
-    try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            while chunk := fin.read(1 << 20):
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _objects(root: Path):
     from .blobstore import FileStorage
     storage = FileStorage(root)
@@ -168,7 +155,7 @@ def backup_blobs(data_dir: Path, backup_file: Path) -> tuple[int, int]:
         raise ConfigError(f"{dest_root} already exists; choose a new backup file name")
     count = size = 0
     for digest, src in _objects(Path(data_dir) / FOLDER):
-        _copy_file(src, dest_root / digest[:2] / digest)
+        copy_durably(src, dest_root / digest[:2] / digest)
         count += 1
         size += src.stat().st_size
     dest_root.mkdir(parents=True, exist_ok=True)  # present even when empty: this backup has its blobs
@@ -190,6 +177,6 @@ def restore_blobs(backup_file: Path, data_dir: Path) -> int | None:
         dest = dest_root / digest[:2] / digest
         if dest.is_file() and dest.stat().st_size == src.stat().st_size:
             continue
-        _copy_file(src, dest)
+        copy_durably(src, dest)
         copied += 1
     return copied

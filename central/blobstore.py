@@ -22,6 +22,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 
+from appshell.files import fsync_dir
+
 HASH = re.compile(r"^[0-9a-f]{64}$")
 UPLOAD_ID = re.compile(r"^[0-9A-Za-z._-]{1,128}$")
 FOLDER = "blobs"
@@ -90,16 +92,6 @@ class BlobStorage(ABC):
     def staging_ids(self) -> Iterator[str]: ...
 
 
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class FileStorage(BlobStorage):
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -142,7 +134,7 @@ class FileStorage(BlobStorage):
                 os.replace(tmp, final)
             finally:
                 tmp.unlink(missing_ok=True)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         except OSError as exc:
             raise StorageError(f"cannot store blob {digest[:12]}: {exc.strerror or exc}") from None
 
@@ -207,8 +199,8 @@ class FileStorage(BlobStorage):
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging, final)  # same filesystem: atomic; the staged file is already fsynced
-            _fsync_dir(final.parent)
-            _fsync_dir(staging.parent)
+            fsync_dir(final.parent)
+            fsync_dir(staging.parent)
         except OSError as exc:
             raise StorageError(f"cannot store blob {digest[:12]}: {exc.strerror or exc}") from None
 

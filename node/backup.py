@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from appshell.files import fsync_dir
 from appshell.sqlite import backup_to, connect, write_tx
 from migrations.node import migrations
 
@@ -217,16 +218,6 @@ class BackupResult:
     pruned: list[Path] = field(default_factory=list)
 
 
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":  # Windows has no directory handles to fsync
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_file(path: Path) -> None:
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
@@ -297,7 +288,7 @@ def _make_backup(data_dir: Path, settings: dict, folder: Path, now: datetime, st
             n += 1
         final = folder / backup_name(now, n)
         os.replace(partial, final)
-        _fsync_dir(folder)
+        fsync_dir(folder)
     except (OSError, sqlite3.Error) as exc:
         raise BackupError(f"backup to {folder} failed: {type(exc).__name__}: {exc}") from None
     finally:
@@ -400,7 +391,7 @@ def restore(data_dir: Path, settings: dict, source: Path, now: datetime | None =
             for suffix in ("-wal", "-shm", "-journal"):  # the old WAL must never replay onto the new file
                 Path(f"{db_path}{suffix}").unlink(missing_ok=True)
             os.replace(candidate, db_path)
-            _fsync_dir(data_dir)
+            fsync_dir(data_dir)
         finally:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{candidate}{suffix}").unlink(missing_ok=True)

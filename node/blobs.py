@@ -37,6 +37,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from appshell.files import copy_durably, fsync_dir
+
 KEY_NAME = "blobs.key"
 FOLDER = "blobs"
 MAGIC = b"MCB1"
@@ -53,16 +55,6 @@ class KeyMissing(BlobError):
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def key_id(key: bytes) -> bytes:
@@ -94,7 +86,7 @@ def write_key_file(path: Path, key: bytes) -> None:
         os.link(tmp, path)  # fails if the file exists: a key is never replaced
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 class BlobStore:
@@ -185,7 +177,7 @@ class BlobStore:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise BlobError(f"cannot store blob {digest[:12]}: {exc.strerror or exc}") from None
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return digest
 
     def get(self, digest: str) -> bytes:
@@ -257,14 +249,6 @@ def copy_encrypted(src_root: Path, dest_root: Path, digests) -> int:
             raise BlobError(f"blob {digest[:12]} is missing from {src_root}")
         if dest.is_file() and dest.stat().st_size == src.stat().st_size:
             continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{digest}.{os.getpid()}.partial")
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            while chunk := fin.read(1 << 20):
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        copy_durably(src, dest)
         copied += 1
     return copied
