@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import sqlite3
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import nullcontext
@@ -311,6 +312,21 @@ _POOLS: dict[int, ProcessPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 
 
+def _watch(owner: int) -> None:
+    """A worker's initializer: exit once the central process that started the pool is gone (its queue
+    pipes never reach end-of-file while workers hold both ends, so a killed central would leave them)."""
+    def watch():
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # the pid now belongs to another user's process: ours is gone
+                os._exit(0)
+    threading.Thread(target=watch, name="central-watch", daemon=True).start()
+
+
 def resolve_workers(value) -> int:
     """The setting ingest_workers as a process count: "auto" is the CPU count."""
     return (os.cpu_count() or 1) if value == "auto" else int(value)
@@ -322,8 +338,20 @@ def pool(workers: int) -> ProcessPoolExecutor:
         if workers not in _POOLS:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["central.ingest", "central.ingest_v2"])
-            _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=context)
+            _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=context, initializer=_watch,
+                                                  initargs=(os.getpid(),))
         return _POOLS[workers]
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def warm(workers: int) -> None:
+    """Start the pool's processes now (``run`` does it), not on the first pushes."""
+    executor = pool(workers)
+    for future in [executor.submit(_ready) for _ in range(workers)]:
+        future.result(timeout=POOL_TIMEOUT)
 
 
 def _drop_pool(workers: int, broken: ProcessPoolExecutor) -> None:
