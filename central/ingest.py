@@ -14,6 +14,16 @@ bounded by the envelope caps (max_body_bytes compressed, max_decompressed_bytes 
 is stored verbatim like any event, keeping the chain verifiable and the node's queue moving,
 and becomes an anomaly before any other work is done on it: it is never validated field by
 field, never materialised, never indexed. Hashing happens before the write lock is taken.
+
+With the setting ``ingest_workers`` (default one per CPU) the work that needs no database lock
+runs in a pool of worker processes (``prepare``), so pushes use every core: inflate, signatures,
+the v2 rebuild, shapes, hashes, the chain within the batch, the stored gzip body, and a fold of
+the batch into dossier rows from states the worker read itself. The writer, under the lock, does
+the checks against central's state (head, gap, fork) and the SQL; it takes the worker's fold only
+when the rows it reads again are the ones the worker read and the batch holds no event already
+stored, and folds in-process otherwise, with the same code. Central's node lookups and keys are
+read in the serving process; nothing a worker returns is stored without those checks. A worker
+that dies fails that push with 503 before anything is written; the node sends the batch again.
 """
 from __future__ import annotations
 
