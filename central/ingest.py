@@ -250,7 +250,7 @@ class NeedsDatabase(Exception):
 
 def prepare(job: Job) -> Batch:
     """Open and check a batch with no database; raises Refused (``request``: the nonce once known)."""
-    request = None
+    request, digests = None, []
     try:
         if job.v2:
             from protocol import wire2
@@ -258,7 +258,7 @@ def prepare(job: Job) -> Batch:
             from .ingest_v2 import rebuild
             payload = open_by_keys(job.keys, job.node, job.body, job.signature, job.caps, inflate=wire2.decompress)
             request = payload["nonce"]
-            events, known, body, signature = rebuild(job.keys, job.node, payload, job.batch_signature)
+            events, known, body, signature = rebuild(job.keys, job.node, payload, job.batch_signature, digests)
         else:
             payload = open_by_keys(job.keys, job.node, job.body, job.signature, job.caps)
             request = payload["nonce"]
@@ -277,7 +277,8 @@ def prepare(job: Job) -> Batch:
     except Refused as exc:
         exc.request = request
         raise
-    digests = [hashlib.sha256(raw).hexdigest() for raw in raws]
+    if len(digests) != len(raws):  # (a v2 rebuild hashed them already)
+        digests = [hashlib.sha256(raw).hexdigest() for raw in raws]
     seqs = [e["seq"] for e in events]
     prevs = [e["prev"] for e in events]
     chained = all(seqs[k] == seqs[k - 1] + 1 and prevs[k] == digests[k - 1] for k in range(1, len(events)))

@@ -23,13 +23,15 @@ def ingest_v2(conn, node_id: str | None, body: bytes, signature: str | None, bat
                       source=source, workers=workers)
 
 
-def rebuild(keys: list[str], node_id: str, payload: dict, batch_signature: str | None):
-    """The full events of an opened v2 payload, their canonical bytes, and what is stored (the full
-    payload, gzip, with the batch signature); Refused when they cannot be rebuilt or do not match."""
+def rebuild(keys: list[str], node_id: str, payload: dict, batch_signature: str | None,
+            hashes: list[str] | None = None):
+    """The full events of an opened v2 payload, their canonical bytes (``hashes`` receives their
+    hashes), and what is stored (the full payload, gzip, with the batch signature); Refused when
+    they cannot be rebuilt or do not match."""
     if payload.get("v") != wire2.VERSION:
         raise Refused(400, "bad_payload", f"a {wire2.ENCODING} body must say \"v\": {wire2.VERSION}")
     try:
-        events, raws = wire2.decode_events(payload.get("events"), node_id)
+        events, raws = wire2.decode_events(payload.get("events"), node_id, hashes)
     except wire2.WireError as exc:
         raise Refused(400, "bad_payload", f"v2 events cannot be rebuilt: {exc}") from None
     full = _full_bytes(payload, events, raws)
