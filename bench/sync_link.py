@@ -13,7 +13,9 @@
     delivered / (link capacity x drain time).
 (b) Central's ingest rate: 50 nodes registered and enrolled over HTTP with their own keys, each
     with a pre-built chain cut into signed batches, pushed at once from 50 threads on loopback
-    (no proxy). Prints events/s and central's CPU time per event.
+    (no proxy). Prints events/s and central's CPU time per event: its serving process and, apart,
+    its ingest worker processes (setting ingest_workers; ``--ingest-workers 0`` checks every batch
+    in the serving process, as before the pool).
 
 The link proxy is tests/e2e/faultproxy.FaultProxy with its shaping replaced by a model of a
 real link (see LinkProxy): the stock proxy sleeps ``latency`` before every 4 kB chunk, in series
