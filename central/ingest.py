@@ -323,18 +323,27 @@ _POOLS: dict[int, ProcessPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 
 
+def _gone(pid: int) -> bool:
+    """The process is no more: absent, another user's (its pid reused), or a zombie not yet reaped."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no /proc: the signal test above is all there is
+        return False
+    return state in ("Z", "X")
+
+
 def _watch(owner: int) -> None:
     """A worker's initializer: exit once the central process that started the pool is gone (its queue
-    pipes never reach end-of-file while workers hold both ends, so a killed central would leave them)."""
+    pipes never reach end-of-file while workers hold both ends, so a killed central would leave them,
+    and with them the output pipes they inherited)."""
     def watch():
-        while True:
-            time.sleep(1)
-            try:
-                os.kill(owner, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:  # the pid now belongs to another user's process: ours is gone
-                os._exit(0)
+        while not _gone(owner):
+            time.sleep(0.5)
+        os._exit(0)
     threading.Thread(target=watch, name="central-watch", daemon=True).start()
 
 
