@@ -86,12 +86,16 @@ def run(data_dir, host, port, threads):
     from appshell import logs
     from appshell.web import make_server
 
+    from . import ingest
     from .app import create_app
     from .settings import load_settings
     load_settings(data_dir)
     logs.configure(data_dir, "central.log")  # personal data redacted, as on the node
     app = create_app({"DATA_DIR": data_dir})  # migrates after a copy; a failed step exits 2
     server = make_server(app, host, port, threads, "motcua-central")  # a port in use: one line, exit 2
+    workers = ingest.resolve_workers(app.config["MOTCUA"]["ingest_workers"])
+    if workers:
+        ingest.warm(workers)  # the processes that check pushed batches (setting ingest_workers)
     click.echo(f"motcua central listening on http://{host}:{port}/")
     server.run()
 

@@ -14,29 +14,48 @@ bounded by the envelope caps (max_body_bytes compressed, max_decompressed_bytes 
 is stored verbatim like any event, keeping the chain verifiable and the node's queue moving,
 and becomes an anomaly before any other work is done on it: it is never validated field by
 field, never materialised, never indexed. Hashing happens before the write lock is taken.
+
+With the setting ``ingest_workers`` (default one per CPU) the work that needs no database lock
+runs in a pool of worker processes (``prepare``), so pushes use every core: inflate, signatures,
+the v2 rebuild, shapes, hashes, the chain within the batch, the stored gzip body, and a fold of
+the batch into dossier rows from states the worker read itself. The writer, under the lock, does
+the checks against central's state (head, gap, fork) and the SQL; it takes the worker's fold only
+when the rows it reads again are the ones the worker read and the batch holds no event already
+stored, and folds in-process otherwise, with the same code. Central's node lookups and keys are
+read in the serving process; nothing a worker returns is stored without those checks. A worker
+that dies fails that push with 503 before anything is written; the node sends the batch again.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import multiprocessing
+import os
 import sqlite3
 import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from domain.codes import ONLINE_FIRST, parse_code
 from domain.digitisation import ATTACHMENT_TYPES
 from domain.dossier import project
 from domain.validation import MAX_EVENT_BYTES, EventInvalid, check_event
 from protocol import sync as wire
-from protocol.canonical import canonical_json_of_parsed
+from protocol.canonical import canonical_json_of_parsed, loads
 from protocol.envelope import EnvelopeError, open_sealed
 from protocol.events import ChainError, Head, check_shape, verify_chain
 from protocol.keys import KeyError_, load_public
 
 from .clock import iso
 from .db import DB_ERRORS, node_write_tx
+
+log = logging.getLogger("motcua.central")
 
 SQL_CHUNK = 500  # host parameters per IN (...) query
 # SQLite has one writer. Pushes served by this process's threads queue for it here, each woken the
@@ -60,6 +79,8 @@ class Caps:
 
 class Refused(Exception):
     """A request central refuses: HTTP status, machine code, English message, optional head."""
+
+    request: str | None = None  # the request's nonce, once the envelope is open
 
     def __init__(self, status: int, code: str, message: str, head: Head | None = None):
         super().__init__(message)
@@ -90,9 +111,8 @@ def active_keys(conn, node_id: str) -> list[str]:
         "SELECT public_key FROM node_keys WHERE node = ? AND revoked_at IS NULL ORDER BY id DESC", (node_id,))]
 
 
-def authenticate(conn: sqlite3.Connection, node_id: str | None, body: bytes, signature: str | None,
-                 caps: Caps, inflate=None) -> dict:
-    """Open a node's sealed request: known, unrevoked node; caps; signature by an active key."""
+def node_keys(conn, node_id: str | None) -> list[str]:
+    """The active keys of a known, unrevoked node, newest first; Refused otherwise."""
     row = conn.execute("SELECT status FROM nodes WHERE id = ?", (node_id or "",)).fetchone()
     if row is None or row["status"] == "pending":
         raise Refused(403, "unknown_node", f"no enrolled node {node_id!r}")
@@ -101,6 +121,12 @@ def authenticate(conn: sqlite3.Connection, node_id: str | None, body: bytes, sig
     keys = active_keys(conn, node_id)
     if not keys:
         raise Refused(403, "unknown_node", f"node {node_id} has no active key")
+    return keys
+
+
+def open_by_keys(keys: list[str], node_id: str, body: bytes, signature: str | None, caps: Caps,
+                 inflate=None) -> dict:
+    """Caps, then the signature by one of ``keys``, then the payload's node and nonce (no database)."""
     error = None
     for key_text in keys:
         try:
@@ -120,6 +146,12 @@ def authenticate(conn: sqlite3.Connection, node_id: str | None, body: bytes, sig
             raise Refused(400, "bad_payload", "payload lacks a nonce")
         return payload
     raise Refused(ENVELOPE_STATUS.get(error.code, 400), error.code, str(error))
+
+
+def authenticate(conn: sqlite3.Connection, node_id: str | None, body: bytes, signature: str | None,
+                 caps: Caps, inflate=None) -> dict:
+    """Open a node's sealed request: known, unrevoked node; caps; signature by an active key."""
+    return open_by_keys(node_keys(conn, node_id), node_id, body, signature, caps, inflate)
 
 
 def _clock_offset(sent_at, now: datetime) -> int | None:
@@ -150,95 +182,299 @@ def touch(conn, node_id: str, payload: dict, now: datetime, *, accepted: int = 0
 
 
 def ingest(conn: sqlite3.Connection, node_id: str | None, body: bytes, signature: str | None, *,
-           source: str, now: datetime, caps: Caps) -> tuple[int, dict]:
-    """Check and store one signed batch; return (HTTP status, reply payload before sealing)."""
-    request = None
-    try:
-        payload = authenticate(conn, node_id, body, signature, caps)
-        request = payload["nonce"]
-        events = payload.get("events")
-        if not isinstance(events, list):
-            raise Refused(400, "bad_payload", "'events' must be a list")
-    except Refused as exc:
-        return exc.status, error_payload(exc, node=node_id, request=request, now=now)
-    return accept(conn, node_id, payload, events, None, body, signature, source=source, now=now, caps=caps)
+           source: str, now: datetime, caps: Caps, workers: int = 0, where=None) -> tuple[int, dict]:
+    """Check and store one signed batch; return (HTTP status, reply payload before sealing).
+
+    ``workers`` > 0: the checks that need no database run in a pool of that many processes
+    (``where``: the database they read dossier states from, for the speculative fold)."""
+    return run_ingest(conn, Job(False, node_id, [], body, signature, None, caps, now, where),
+                      source=source, workers=workers)
 
 
-def accept(conn, node_id: str, payload: dict, events: list, raws: list[bytes] | None, body: bytes,
-           signature: str, *, source: str, now: datetime, caps: Caps) -> tuple[int, dict]:
-    """Store an authenticated batch of full events (``raws``: their canonical bytes when known)."""
-    request = payload["nonce"]
+# --- preparing a batch without the database ---------------------------------------------------
+#
+# Everything that needs no lock — inflate, signatures, the v2 rebuild, shapes, hashing, the chain
+# within the batch, the stored gzip body — is ``prepare``: in this process (setting
+# ingest_workers = 0) or in a worker process. A worker also folds the batch into dossier states
+# read from its own connection (``Fold``, with the rows it read); under the write lock the writer
+# reads those rows again and uses the fold only when they are unchanged and the batch holds no
+# event central already stored, otherwise it folds in-process as before. Whatever needs state or
+# writes (online codes, hand-backs) makes the worker give up the fold (NeedsDatabase). Every check
+# is the same code either way, so the stored bytes and rows are the same.
+
+@dataclass
+class Job:
+    v2: bool
+    node: str | None
+    keys: list[str]
+    body: bytes
+    signature: str | None
+    batch_signature: str | None
+    caps: Caps
+    now: datetime
+    where: object = None  # the database a worker reads states from for its fold; None: no fold
+
+
+@dataclass
+class Fold:
+    codes: list[str]
+    snapshot: dict  # code -> (node, doc) as the worker read them
+    rows: list[tuple]
+    anomalies: list[tuple]
+
+
+@dataclass
+class Batch:
+    """An opened batch, checked as far as it can be without the database."""
+    payload: dict  # the opened payload; its "events" are not used past this point
+    raws: list[bytes]
+    digests: list[str]
+    seqs: list[int]
+    ids: list[str]
+    prevs: list[str]
+    body: bytes  # what is stored: the gzip body as received (v1) or the rebuilt full payload (v2)
+    signature: str
+    chained: bool  # each seq one more than the one before, each prev the hash of the event before
+    events: list[dict] | None = None  # None after a worker's fold: rebuilt from ``raws`` when needed
+    fold: Fold | None = None
+
+    def full_events(self) -> list[dict]:
+        if self.events is None:
+            self.events = [loads(raw) for raw in self.raws]
+        return self.events
+
+
+class NeedsDatabase(Exception):
+    """The fold reached a check that reads or writes the database: the writer does it."""
+
+
+def prepare(job: Job) -> Batch:
+    """Open and check a batch with no database; raises Refused (``request``: the nonce once known)."""
+    request, digests = None, []
     try:
-        known = raws
+        if job.v2:
+            from protocol import wire2
+
+            from .ingest_v2 import rebuild
+            payload = open_by_keys(job.keys, job.node, job.body, job.signature, job.caps, inflate=wire2.decompress)
+            request = payload["nonce"]
+            events, known, body, signature = rebuild(job.keys, job.node, payload, job.batch_signature, digests)
+        else:
+            payload = open_by_keys(job.keys, job.node, job.body, job.signature, job.caps)
+            request = payload["nonce"]
+            events, known, body, signature = payload.get("events"), None, job.body, job.signature
+            if not isinstance(events, list):
+                raise Refused(400, "bad_payload", "'events' must be a list")
         raws = []
         for i, event in enumerate(events):
             try:
                 check_shape(event)
             except ChainError as exc:
                 raise Refused(400, "bad_payload", f"malformed event: {exc}") from None
-            if event["node"] != node_id:
+            if event["node"] != job.node:
                 raise Refused(400, "bad_payload", f"event {event['seq']} belongs to node {event['node']!r}")
             raws.append(known[i] if known is not None else canonical_json_of_parsed(event))  # parsed by loads
-        # hashing and sizing happen before the write lock is taken: a large event never holds it long
-        digests = [hashlib.sha256(raw).hexdigest() for raw in raws]
-        with SQLITE_WRITERS if isinstance(conn, sqlite3.Connection) else nullcontext(), node_write_tx(conn, node_id):
-            result = _store(conn, node_id, events, raws, body, signature, source, now, caps.max_event, digests)
-            touch(conn, node_id, payload, now, accepted=0 if isinstance(result, Refused) else result["accepted"])
-        if isinstance(result, Refused):
-            raise result
     except Refused as exc:
-        return exc.status, error_payload(exc, node=node_id, request=request, now=now)
+        exc.request = request
+        raise
+    if len(digests) != len(raws):  # (a v2 rebuild hashed them already)
+        digests = [hashlib.sha256(raw).hexdigest() for raw in raws]
+    seqs = [e["seq"] for e in events]
+    prevs = [e["prev"] for e in events]
+    chained = all(seqs[k] == seqs[k - 1] + 1 and prevs[k] == digests[k - 1] for k in range(1, len(events)))
+    batch = Batch(dict(payload, events=None), raws, digests, seqs, [e["id"] for e in events], prevs, body,
+                  signature, chained, events)
+    if job.where is not None and chained and events:
+        codes = dossier_codes(events)
+        try:
+            reader = _reader(job.where)
+            try:
+                snapshot = load_states(reader, codes)
+            finally:
+                reader.close()
+            rows, anomalies = fold(None, job.node, events, snapshot, job.now, sizes=[len(r) for r in raws],
+                                   max_event=job.caps.max_event)
+        except (NeedsDatabase, *DB_ERRORS):
+            return batch  # the writer folds it, with the database at hand
+        batch.fold, batch.events = Fold(codes, snapshot, rows, anomalies), None
+    return batch
+
+
+def _reader(where):
+    """A short-lived reading connection for a worker's fold (read-only on SQLite)."""
+    from .store.backend import connect_postgres, is_postgres
+    if is_postgres(where):
+        return connect_postgres(where, application_name="motcua-central ingest worker")
+    conn = sqlite3.connect(Path(where).resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _work(job: Job) -> tuple:
+    """A worker process's task: ("ok", Batch) or ("refused", status, code, message, request)."""
+    try:
+        return ("ok", prepare(job))
+    except Refused as exc:
+        return ("refused", exc.status, exc.code, exc.message, exc.request)
+
+
+POOL_TIMEOUT = 120  # seconds a push waits for its worker before it fails (the node sends it again)
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _gone(pid: int) -> bool:
+    """The process is no more: absent, another user's (its pid reused), or a zombie not yet reaped."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no /proc: the signal test above is all there is
+        return False
+    return state in ("Z", "X")
+
+
+def _watch(owner: int) -> None:
+    """A worker's initializer: exit once the central process that started the pool is gone (its queue
+    pipes never reach end-of-file while workers hold both ends, so a killed central would leave them,
+    and with them the output pipes they inherited)."""
+    def watch():
+        while not _gone(owner):
+            time.sleep(0.5)
+        os._exit(0)
+    threading.Thread(target=watch, name="central-watch", daemon=True).start()
+
+
+def resolve_workers(value) -> int:
+    """The setting ingest_workers as a process count: "auto" is the CPU count."""
+    return (os.cpu_count() or 1) if value == "auto" else int(value)
+
+
+def pool(workers: int) -> ProcessPoolExecutor:
+    """This process's pool of ``workers`` preparing processes (forkserver: no copy of our threads)."""
+    with _POOLS_LOCK:
+        if workers not in _POOLS:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["central.ingest", "central.ingest_v2"])
+            _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=context, initializer=_watch,
+                                                  initargs=(os.getpid(),))
+        return _POOLS[workers]
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def warm(workers: int) -> None:
+    """Start the pool's processes now (``run`` does it), not on the first pushes."""
+    executor = pool(workers)
+    for future in [executor.submit(_ready) for _ in range(workers)]:
+        future.result(timeout=POOL_TIMEOUT)
+
+
+def _drop_pool(workers: int, broken: ProcessPoolExecutor) -> None:
+    with _POOLS_LOCK:
+        if _POOLS.get(workers) is broken:
+            del _POOLS[workers]
+    broken.shutdown(wait=False, cancel_futures=True)
+
+
+def _prepare_in_pool(workers: int, job: Job) -> Batch:
+    executor = pool(workers)
+    try:
+        outcome = executor.submit(_work, job).result(timeout=POOL_TIMEOUT)
+    except (BrokenProcessPool, RuntimeError, TimeoutError) as exc:
+        # a worker died (or the pool was shut down under us): nothing was stored; the next push
+        # gets a fresh pool and the node sends this batch again
+        if isinstance(exc, BrokenProcessPool):
+            _drop_pool(workers, executor)
+        log.warning("push from %s not checked: ingest worker failed (%s)", job.node, type(exc).__name__)
+        raise Refused(503, "unavailable", "central could not check this batch just now; send it again") from None
+    if outcome[0] == "refused":
+        exc = Refused(*outcome[1:4])
+        exc.request = outcome[4]
+        raise exc
+    return outcome[1]
+
+
+def run_ingest(conn, job: Job, *, source: str, workers: int = 0) -> tuple[int, dict]:
+    """Authenticate ``job``'s node, prepare the batch (in the pool when ``workers``), store it."""
+    try:
+        job.keys = node_keys(conn, job.node)
+        if workers:
+            batch = _prepare_in_pool(workers, job)
+        else:
+            job.where = None  # in-process: the writer folds, as it reads the states anyway
+            batch = prepare(job)
+    except Refused as exc:
+        return exc.status, error_payload(exc, node=job.node, request=exc.request, now=job.now)
+    return store_batch(conn, job.node, batch, source=source, now=job.now, caps=job.caps)
+
+
+def store_batch(conn, node_id: str, batch: Batch, *, source: str, now: datetime, caps: Caps) -> tuple[int, dict]:
+    """Under the write lock: the checks against central's state, then the rows, in one transaction."""
+    request = batch.payload["nonce"]
+    with SQLITE_WRITERS if isinstance(conn, sqlite3.Connection) else nullcontext(), node_write_tx(conn, node_id):
+        result = _store(conn, node_id, batch, source, now, caps.max_event)
+        touch(conn, node_id, batch.payload, now, accepted=0 if isinstance(result, Refused) else result["accepted"])
+    if isinstance(result, Refused):
+        return result.status, error_payload(result, node=node_id, request=request, now=now)
     result.update(node=node_id, request=request, central_time=iso(now))
     return 200, result
 
 
-def _store(conn, node_id, events, raws, body, signature, source, now, max_event=MAX_EVENT_BYTES, digests=None):
+def _store(conn, node_id, batch: Batch, source, now, max_event=MAX_EVENT_BYTES):
     """Inside the write transaction: dedupe, detect fork/gap, store, materialise.
 
     Returns the 200 reply fields or a Refused (returned, not raised, so the fork record
     and the contact time still commit).
     """
     head = stored_head(conn, node_id, lock=True)
-    digests = digests or [hashlib.sha256(raw).hexdigest() for raw in raws]
-    old = [i for i, e in enumerate(events) if e["seq"] <= head.seq]
-    new = [i for i, e in enumerate(events) if e["seq"] > head.seq]
+    seqs, raws, digests = batch.seqs, batch.raws, batch.digests
+    old = [i for i, seq in enumerate(seqs) if seq <= head.seq]
+    new = [i for i, seq in enumerate(seqs) if seq > head.seq]
     if old:
-        stored = _stored_hashes(conn, node_id, [events[i]["seq"] for i in old])
+        stored = _stored_hashes(conn, node_id, [seqs[i] for i in old])
         for i in old:
-            seq = events[i]["seq"]
+            seq = seqs[i]
             if stored.get(seq) != digests[i]:
                 _record_fork(conn, node_id, seq, stored.get(seq) or "", digests[i], raws[i], now)
                 return Refused(409, "fork", f"event {seq} differs from the one central stored; "
                                "refused and recorded", head)
     if not new:
         return {"head": wire.head_dict(head.seq, head.hash), "accepted": 0, "duplicates": len(old)}
-    first = events[new[0]]
-    if first["seq"] != head.seq + 1:
-        return Refused(409, "gap", f"batch starts at seq {first['seq']}; central holds up to {head.seq}", head)
-    if first["prev"] != head.hash:
-        _record_fork(conn, node_id, head.seq, head.hash, first["prev"], raws[new[0]], now)
-        return Refused(409, "fork", f"event {first['seq']} does not link to central's event {head.seq}; "
+    first = new[0]
+    if seqs[first] != head.seq + 1:
+        return Refused(409, "gap", f"batch starts at seq {seqs[first]}; central holds up to {head.seq}", head)
+    if batch.prevs[first] != head.hash:
+        _record_fork(conn, node_id, head.seq, head.hash, batch.prevs[first], raws[first], now)
+        return Refused(409, "fork", f"event {seqs[first]} does not link to central's event {head.seq}; "
                        "refused and recorded", head)
-    fresh = [events[i] for i in new]
-    try:
-        verify_chain(fresh, head, node=node_id, hashes=[digests[i] for i in new])
-    except ChainError as exc:
-        return Refused(409, "chain", str(exc), head)
+    if not batch.chained:  # (a chained batch continues from its first new event, just checked)
+        events = batch.full_events()
+        try:
+            verify_chain([events[i] for i in new], head, node=node_id, hashes=[digests[i] for i in new])
+        except ChainError as exc:
+            return Refused(409, "chain", str(exc), head)
     received = iso(now)
+    last = new[-1]
     batch_id = conn.execute(
         "INSERT INTO batches(node, signature, body, first_seq, last_seq, received_at, source) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (node_id, signature, body, fresh[0]["seq"], fresh[-1]["seq"], received, source)).lastrowid
+        (node_id, batch.signature, batch.body, seqs[first], seqs[last], received, source)).lastrowid
     conn.executemany(
         "INSERT INTO events(node, seq, id, hash, body, batch_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(node_id, events[i]["seq"], events[i]["id"], digests[i], raws[i].decode("utf-8"), batch_id, received)
-         for i in new])
-    last = new[-1]
-    conn.execute("UPDATE nodes SET head_seq = ?, head_hash = ? WHERE id = ?",
-                 (events[last]["seq"], digests[last], node_id))
-    materialise(conn, node_id, fresh, now, sizes=[len(raws[i]) for i in new], max_event=max_event)
-    return {"head": wire.head_dict(events[last]["seq"], digests[last]), "accepted": len(new),
-            "duplicates": len(old)}
+        [(node_id, seqs[i], batch.ids[i], digests[i], raws[i].decode("utf-8"), batch_id, received) for i in new])
+    conn.execute("UPDATE nodes SET head_seq = ?, head_hash = ? WHERE id = ?", (seqs[last], digests[last], node_id))
+    sizes = [len(raws[i]) for i in new]
+    if batch.fold is not None and not old and load_states(conn, batch.fold.codes) == batch.fold.snapshot:
+        write_rows(conn, node_id, batch.fold.rows, batch.fold.anomalies, seqs[last], now)
+    else:
+        events = batch.full_events()
+        materialise(conn, node_id, [events[i] for i in new], now, sizes=sizes, max_event=max_event)
+    return {"head": wire.head_dict(seqs[last], digests[last]), "accepted": len(new), "duplicates": len(old)}
 
 
 def _chunks(items: list, size: int = SQL_CHUNK):
@@ -292,8 +528,15 @@ class Anomaly(ValueError):
     pass
 
 
+def _db(conn):
+    """The connection a check needs; in a worker's fold (None) the writer does that check."""
+    if conn is None:
+        raise NeedsDatabase
+    return conn
+
+
 def _handed_down_to(conn, code: str) -> str | None:
-    row = conn.execute("SELECT node FROM online_dossiers WHERE code = ?", (code,)).fetchone()
+    row = _db(conn).execute("SELECT node FROM online_dossiers WHERE code = ?", (code,)).fetchone()
     return row["node"] if row else None
 
 
@@ -316,7 +559,7 @@ def _may_change_held(conn, node_id: str, code: str, state: dict, event: dict) ->
         raise Anomaly(f"{code}: central holds this dossier (handed up); {event['type']} from node "
                       f"{node_id} ignored")
     number = len(state.get("handoffs") or []) - 1
-    if not conn.execute("SELECT 1 FROM handbacks WHERE code = ? AND node = ? AND handoff_no = ?",
+    if not _db(conn).execute("SELECT 1 FROM handbacks WHERE code = ? AND node = ? AND handoff_no = ?",
                         (code, node_id, number)).fetchone():
         raise Anomaly(f"{code}: node {node_id} sent a hand-back central never made; event ignored")
 
@@ -328,7 +571,7 @@ def _learn_online_code(conn, node_id: str, code: str, event: dict, now: datetime
     agency, day, number = parse_code(code)
     if number < ONLINE_FIRST:
         return None
-    conn.execute("INSERT INTO online_counters(agency, day, last) VALUES (?, ?, ?) ON CONFLICT(agency, day) "
+    _db(conn).execute("INSERT INTO online_counters(agency, day, last) VALUES (?, ?, ?) ON CONFLICT(agency, day) "
                  "DO UPDATE SET last = CASE WHEN excluded.last > online_counters.last THEN excluded.last "
                  "ELSE online_counters.last END", (agency, f"{day:%y%m%d}", number))
     if event["type"] != "dossier.registered":
@@ -342,17 +585,36 @@ def _folds(etype: str) -> bool:
     return etype.startswith("dossier.") or etype in ATTACHMENT_TYPES
 
 
-def materialise(conn, node_id: str, events: list[dict], now: datetime, *,
-                sizes: list[int] | None = None, max_event: int = MAX_EVENT_BYTES) -> int:
-    """Fold new events into dossier rows; problems become anomalies. Returns the anomaly count."""
-    codes = sorted({e["dossier"] for e in events if isinstance(e["dossier"], str) and _folds(e["type"])})
-    states: dict[str, dict | None] = {}
-    owners: dict[str, str] = {}
+def dossier_codes(events: list[dict]) -> list[str]:
+    """The dossiers a batch's events fold into, sorted."""
+    return sorted({e["dossier"] for e in events if isinstance(e["dossier"], str) and _folds(e["type"])})
+
+
+def load_states(conn, codes: list[str]) -> dict[str, tuple]:
+    """code -> (owner node, stored doc text) of the dossiers that exist."""
+    found = {}
     for part in _chunks(codes):
         marks = ",".join("?" * len(part))
         for row in conn.execute(f"SELECT code, node, doc FROM dossiers WHERE code IN ({marks})", part):
-            states[row["code"]] = json.loads(row["doc"])
-            owners[row["code"]] = row["node"]
+            found[row["code"]] = (row["node"], row["doc"])
+    return found
+
+
+def materialise(conn, node_id: str, events: list[dict], now: datetime, *,
+                sizes: list[int] | None = None, max_event: int = MAX_EVENT_BYTES) -> int:
+    """Fold new events into dossier rows; problems become anomalies. Returns the anomaly count."""
+    rows, anomalies = fold(conn, node_id, events, load_states(conn, dossier_codes(events)), now, sizes=sizes,
+                           max_event=max_event)
+    return write_rows(conn, node_id, rows, anomalies, events[-1]["seq"], now)
+
+
+def fold(conn, node_id: str, events: list[dict], snapshot: dict[str, tuple], now: datetime, *,
+         sizes: list[int] | None = None, max_event: int = MAX_EVENT_BYTES) -> tuple[list[tuple], list[tuple]]:
+    """The dossier rows and anomalies ``events`` make from the stored ``snapshot`` (load_states).
+
+    ``conn`` None (a worker process): a check that needs the database raises NeedsDatabase."""
+    states: dict[str, dict | None] = {code: json.loads(doc) for code, (_, doc) in snapshot.items()}
+    owners: dict[str, str] = {code: owner for code, (owner, _) in snapshot.items()}
     projected: dict[str, dict] = {}
     anomalies = []
     for i, event in enumerate(events):
@@ -376,6 +638,8 @@ def materialise(conn, node_id: str, events: list[dict], now: datetime, *,
                 _may_change_held(conn, node_id, code, state, event)
             new_state = check_event(state, event, size=size, max_bytes=max_event)
             row = project(new_state)
+        except NeedsDatabase:
+            raise
         except (Anomaly, EventInvalid) as exc:
             anomalies.append((node_id, event["seq"], code if isinstance(code, str) else None, str(exc), iso(now)))
             continue
@@ -390,6 +654,12 @@ def materialise(conn, node_id: str, events: list[dict], now: datetime, *,
         owners[code] = node_id
         projected[code] = row
     rows = [tuple(row[c] for c in PROJECTED) + (node_id, _DOC(states[code])) for code, row in projected.items()]
+    return rows, anomalies
+
+
+def write_rows(conn, node_id: str, rows: list[tuple], anomalies: list[tuple], last_seq: int, now: datetime) -> int:
+    """Upsert the folded dossier rows and record the anomalies; returns the anomaly count."""
+    anomalies = list(anomalies)
     try:  # all rows at once; only when one fails, row by row so the others are stored
         conn.execute("SAVEPOINT all_rows")
         conn.executemany(UPSERT, rows)
@@ -406,7 +676,7 @@ def materialise(conn, node_id: str, events: list[dict], now: datetime, *,
         except DB_ERRORS as exc:
             conn.execute("ROLLBACK TO one_row")
             conn.execute("RELEASE one_row")
-            anomalies.append((node_id, events[-1]["seq"], row[0], f"{row[0]}: row not stored: {exc}", iso(now)))
+            anomalies.append((node_id, last_seq, row[0], f"{row[0]}: row not stored: {exc}", iso(now)))
     if anomalies:
         conn.executemany("INSERT INTO anomalies(node, seq, dossier, message, at) VALUES (?, ?, ?, ?, ?)", anomalies)
     return len(anomalies)

@@ -2,8 +2,9 @@
 
 The envelope signature (over the v2 bytes) is checked before anything is parsed, as in v1. The
 rebuilt full payload must then match the batch signature by the same active key set; from there
-the batch goes through exactly the checks of a v1 batch (ingest.accept), and central stores the
-full canonical payload (gzip) with the batch signature, so a stored batch verifies like a v1 one.
+the batch goes through exactly the checks of a v1 batch (ingest.prepare and ingest.store_batch),
+and central stores the full canonical payload (gzip) with the batch signature, so a stored batch
+verifies like a v1 one. The rebuild needs no database: with ingest_workers it runs in a worker.
 """
 from __future__ import annotations
 
@@ -13,29 +14,31 @@ from protocol import wire2
 from protocol.canonical import canonical_json_of_parsed
 from protocol.keys import KeyError_, load_public, verify
 
-from .ingest import Caps, Refused, accept, active_keys, authenticate, error_payload
+from .ingest import Caps, Job, Refused, run_ingest
 
 
 def ingest_v2(conn, node_id: str | None, body: bytes, signature: str | None, batch_signature: str | None, *,
-              source: str, now, caps: Caps) -> tuple[int, dict]:
-    request = None
+              source: str, now, caps: Caps, workers: int = 0, where=None) -> tuple[int, dict]:
+    return run_ingest(conn, Job(True, node_id, [], body, signature, batch_signature, caps, now, where),
+                      source=source, workers=workers)
+
+
+def rebuild(keys: list[str], node_id: str, payload: dict, batch_signature: str | None,
+            hashes: list[str] | None = None):
+    """The full events of an opened v2 payload, their canonical bytes (``hashes`` receives their
+    hashes), and what is stored (the full payload, gzip, with the batch signature); Refused when
+    they cannot be rebuilt or do not match."""
+    if payload.get("v") != wire2.VERSION:
+        raise Refused(400, "bad_payload", f"a {wire2.ENCODING} body must say \"v\": {wire2.VERSION}")
     try:
-        payload = authenticate(conn, node_id, body, signature, caps, inflate=wire2.decompress)
-        request = payload["nonce"]
-        if payload.get("v") != wire2.VERSION:
-            raise Refused(400, "bad_payload", f"a {wire2.ENCODING} body must say \"v\": {wire2.VERSION}")
-        try:
-            events, raws = wire2.decode_events(payload.get("events"), node_id)
-        except wire2.WireError as exc:
-            raise Refused(400, "bad_payload", f"v2 events cannot be rebuilt: {exc}") from None
-        full = _full_bytes(payload, events, raws)
-        if not batch_signature or not _signed_by_node(conn, node_id, full, batch_signature):
-            raise Refused(401, "bad_batch_signature", "the rebuilt batch does not match the batch signature; "
-                          "resend it in wire format v1")
-    except Refused as exc:
-        return exc.status, error_payload(exc, node=node_id, request=request, now=now)
-    stored = gzip.compress(full, compresslevel=1, mtime=0)
-    return accept(conn, node_id, payload, events, raws, stored, batch_signature, source=source, now=now, caps=caps)
+        events, raws = wire2.decode_events(payload.get("events"), node_id, hashes)
+    except wire2.WireError as exc:
+        raise Refused(400, "bad_payload", f"v2 events cannot be rebuilt: {exc}") from None
+    full = _full_bytes(payload, events, raws)
+    if not batch_signature or not _signed_by(keys, full, batch_signature):
+        raise Refused(401, "bad_batch_signature", "the rebuilt batch does not match the batch signature; "
+                      "resend it in wire format v1")
+    return events, raws, gzip.compress(full, compresslevel=1, mtime=0), batch_signature
 
 
 def _full_bytes(payload: dict, events: list[dict], raws: list[bytes]) -> bytes:
@@ -47,8 +50,8 @@ def _full_bytes(payload: dict, events: list[dict], raws: list[bytes]) -> bytes:
     return canonical_json_of_parsed(wire2.full_payload(payload, events))
 
 
-def _signed_by_node(conn, node_id: str, raw: bytes, signature: str) -> bool:
-    for key_text in active_keys(conn, node_id):
+def _signed_by(keys: list[str], raw: bytes, signature: str) -> bool:
+    for key_text in keys:
         try:
             if verify(load_public(key_text), raw, signature):
                 return True

@@ -239,8 +239,9 @@ def encode_events(events: list[dict], node: str) -> list[dict]:
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
-def decode_events(items, node: str) -> tuple[list[dict], list[bytes]]:
+def decode_events(items, node: str, hashes: list[str] | None = None) -> tuple[list[dict], list[bytes]]:
     """The full events of a v2 batch and their canonical bytes; raises WireError on a malformed one.
+    ``hashes``, when given, receives each event's hash (the sha256 of its canonical bytes).
 
     Values are not checked here beyond what rebuilding needs: the rebuilt events go through the
     same shape, chain and signature checks as a v1 batch.
@@ -258,6 +259,8 @@ def decode_events(items, node: str) -> tuple[list[dict], list[bytes]]:
         raws.append(raw)
         seq = event["seq"] + 1 if isinstance(event.get("seq"), int) and not isinstance(event["seq"], bool) else -1
         prev = hashlib.sha256(raw).hexdigest()
+        if hashes is not None:
+            hashes.append(prev)
     return events, raws
 
 

@@ -17,7 +17,7 @@ from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER, seal
 from .. import feed
 from ..clock import iso
 from ..db import get_db
-from ..ingest import Refused, authenticate, error_payload, ingest, stored_head
+from ..ingest import Refused, authenticate, error_payload, ingest, resolve_workers, stored_head
 from ..ingest_v2 import ingest_v2
 from ..store import nodes
 
@@ -73,12 +73,14 @@ def push():
     except Refused as exc:
         return refused(exc, node)
     conn = get_db()
+    pool = {"workers": resolve_workers(current_app.config["MOTCUA"].get("ingest_workers", "auto")),
+            "where": current_app.config["DATABASE"]}
     if request.headers.get("Content-Encoding") == wire2.ENCODING and 2 in wire_versions():
         status, payload = ingest_v2(conn, node, body, signature, request.headers.get(wire2.BATCH_SIGNATURE_HEADER),
-                                    source="push", now=g.now, caps=current_app.config["CAPS"])
+                                    source="push", now=g.now, caps=current_app.config["CAPS"], **pool)
     else:
         status, payload = ingest(conn, node, body, signature, source="push", now=g.now,
-                                 caps=current_app.config["CAPS"])
+                                 caps=current_app.config["CAPS"], **pool)
     if status == 200:  # the node pulls its feed only when this differs from what it applied
         head = feed.feed_head(conn, node)
         payload["feed_head"] = wire.head_dict(head.seq, head.hash)
