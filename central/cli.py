@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -94,8 +95,9 @@ def run(data_dir, host, port, threads):
     app = create_app({"DATA_DIR": data_dir})  # migrates after a copy; a failed step exits 2
     server = make_server(app, host, port, threads, "motcua-central")  # a port in use: one line, exit 2
     workers = ingest.resolve_workers(app.config["MOTCUA"]["ingest_workers"])
-    if workers:
-        ingest.warm(workers)  # the processes that check pushed batches (setting ingest_workers)
+    if workers:  # the processes that check pushed batches (setting ingest_workers), started beside
+        # the server rather than before it: a push that comes first simply waits for them
+        threading.Thread(target=ingest.warm_or_log, args=(workers,), name="ingest-warm", daemon=True).start()
     click.echo(f"motcua central listening on http://{host}:{port}/")
     server.run()
 

@@ -374,6 +374,15 @@ def warm(workers: int) -> None:
         future.result(timeout=POOL_TIMEOUT)
 
 
+def warm_or_log(workers: int) -> None:
+    """``warm`` for a background thread: a pool that cannot start is logged (pushes then fail with 503
+    and say so, until central is fixed), never a silent dead thread."""
+    try:
+        warm(workers)
+    except Exception as exc:  # noqa: BLE001 - logged loudly; each push reports its own failure
+        log.error("ingest workers did not start: %s: %s", type(exc).__name__, exc)
+
+
 def _drop_pool(workers: int, broken: ProcessPoolExecutor) -> None:
     with _POOLS_LOCK:
         if _POOLS.get(workers) is broken:
