@@ -81,7 +81,7 @@ class ChunkSizer:
             self.rate = self._ewma(self.rate, sent / seconds)
         self.size = min(self.maximum, max(self.next(), sent) * 2)
         if self.between is not None and self.since_reset > self.between:
-            self.between = self._ewma(self.between, self.since_reset)  # the link holds longer now
+            self.between = float(self.since_reset)  # the link holds longer now: chunks grow ~5 % a chunk
 
     def failure(self, reset: bool = True) -> None:
         if reset:
