@@ -261,6 +261,10 @@ class BlobLane:
             length = min(self.sizer.next(), size - offset)
             data = blob_outbox.read_object(conn, self.store, digest, public, offset, length)
             meta = blobsync.chunk_meta(digest=digest, size=size, offset=offset, data=data)
+            # counted before it leaves: what the link was asked to carry, a chunk cut by a reset or a kill too
+            # (sync_state keys blob_bytes_sent / blob_chunks_sent, for doctor-style figures and the benchmarks)
+            sync_state.put(conn, blob_bytes_sent=int(sync_state.get(conn, "blob_bytes_sent", 0)) + len(data),
+                           blob_chunks_sent=int(sync_state.get(conn, "blob_chunks_sent", 0)) + 1)
             started = time.monotonic()
             try:
                 reply = client.send_chunk(blobsync.CHUNK, meta, data)
