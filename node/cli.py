@@ -101,7 +101,7 @@ def run(data_dir, host, port, threads):
         lane = BlobLane(data_dir, settings).start()  # documents after the events, on their own schedule
         backups = BackupScheduler(data_dir, settings).start()
         app.extensions["motcua.sync"] = worker
-        app.extensions["motcua.blobs"] = lane
+        app.extensions["motcua.blob_lane"] = lane
         app.extensions["motcua.backup"] = backups
         click.echo(f"motcua node {settings['agency_code']} listening on http://{host}:{port}/")
         try:

@@ -130,7 +130,7 @@ def run_demo() -> None:
         lane = BlobLane(node_dir, load_settings(node_dir)).start()  # documents after events, as `run` does
         backups = BackupScheduler(node_dir, load_settings(node_dir)).start()  # as `motcua-node run` does
         app.extensions["motcua.sync"] = worker
-        app.extensions["motcua.blobs"] = lane
+        app.extensions["motcua.blob_lane"] = lane
         app.extensions["motcua.backup"] = backups
         token = (central_dir / "demo-token.txt").read_text().strip()
         print(f"""

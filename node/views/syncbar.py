@@ -69,7 +69,7 @@ def sync_now():
         flash("Chức năng đồng bộ chưa chạy trên máy này (máy chưa đăng ký với cấp trên hoặc đang chạy thử).")
     else:
         worker.wake()
-        lane = current_app.extensions.get("motcua.blobs")
+        lane = current_app.extensions.get("motcua.blob_lane")
         if lane is not None:
             lane.wake()
         flash("Đã yêu cầu đồng bộ với cấp trên. Trạng thái sẽ cập nhật sau ít giây.")
