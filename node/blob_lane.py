@@ -239,8 +239,7 @@ class BlobLane:
         self.asked.update(hashes)
         if held:
             log.info("central already holds %d of %d blobs asked about", len(held), len(hashes))
-        after = blob_outbox.backlog(conn)
-        self.reported = (after.files, after.bytes) if held else (backlog.files, backlog.bytes)
+        self.reported = (backlog.files, backlog.bytes)  # what central heard (before this reply's marks)
 
     def upload(self, conn, client, digest: str) -> None:
         """Send ``digest`` chunk by chunk from central's acknowledged offset until held (or told to yield)."""

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from node import blob_outbox
 from protocol import blobobject
 from tests.conftest import wait_until
 from tests.e2e.faultproxy import FaultProxy
-from tests.e2e.harness import Central, Node
+from tests.e2e.harness import Central, Node, login
 from tests.node import document_samples as samples
 
 AGENCY = "000.00.06.H56"
@@ -105,6 +106,13 @@ def test_every_event_reaches_central_before_any_blob_and_a_reused_page_crosses_o
             node.act(code, "start", handler="lan")
         outbox = node_outbox(node)
         assert len(outbox) == 5 and {s for s, *_ in outbox.values()} == {"queued"}
+        bar = login(node.url).get(node.url + "/", timeout=10).text  # the clerk's status bar
+        conn = node.db()
+        waiting = blob_outbox.backlog(conn).bytes
+        conn.close()
+        mb = f"{waiting / 1e6:.1f}".replace(".", ",")
+        assert f'id="blob-files">5</strong> tệp (<strong id="blob-mb">{mb}</strong> MB)' in bar, \
+            bar[bar.find('id="blob-backlog"'):][:300]
         proxy.heal()
         wait_until(lambda: len(central_blobs(central)) == 5, 120, message="five blobs at central")
         conn = central.db()
@@ -141,13 +149,12 @@ def test_a_blob_central_already_holds_from_another_node_never_crosses_the_link_a
         assert node_outbox(second)[digest][1] == "dedup"
         assert sent_bytes(second) == 0 and sent_bytes(first) == central_blobs(central)[digest][0]
         assert central_blobs(central)[digest][1] == AGENCY and len(central_blobs(central)) == 1
-        session = requests.Session()
-        from tests.e2e.harness import login
         session = login(central.url, "admin", "Admin-pass-2026")
-        page = session.get(f"{central.url}/don-vi/{OTHER}", timeout=10).text
-        wait_until(lambda: "0 tệp" in session.get(f"{central.url}/don-vi/{OTHER}", timeout=10).text, 20,
-                   message="backlog shown")
-        assert 'id="blob-backlog"' in page
+
+        def shown() -> str:
+            page = session.get(f"{central.url}/don-vi/{OTHER}", timeout=10).text
+            return page[page.index('id="blob-backlog"'):].split("</dd>")[0]
+        wait_until(lambda: "0 tệp, 0 MB" in shown(), 20, message="the second node's backlog, emptied, on its page")
     finally:
         second.stop()
         first.stop()
@@ -164,6 +171,9 @@ def test_an_upload_cut_mid_chunk_resumes_from_the_bytes_central_staged(tmp_path)
         digest = attach(node, code, photo(3))["hash"]
         size = node_outbox(node)[digest][2] or 0
         wait_until(lambda: staged(central) >= 20_000, 60, message="part of the blob staged")
+        page = login(central.url, "admin", "Admin-pass-2026").get(f"{central.url}/don-vi/{AGENCY}", timeout=10).text
+        shown = page[page.index('id="blob-backlog"'):].split("</dd>")[0]
+        assert "1 tệp, 0,2 MB" in shown and "tệp cũ nhất chưa gửi từ" in shown, shown
         before_cut, sent_before = staged(central), sent_bytes(node)
         proxy.cut_all()
         wait_until(lambda: digest in central_blobs(central), 120, message="blob completed after the cut")
