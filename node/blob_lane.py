@@ -83,6 +83,21 @@ class ChunkSizer:
         if self.between is not None and self.since_reset > self.between:
             self.between = float(self.since_reset)  # the link holds longer now: chunks grow ~5 % a chunk
 
+    def dumps(self) -> str:
+        """The sizer's state in a line (kept in sync_state ``blob_link``)."""
+        return " ".join(str(int(v)) if v is not None else "-" for v in (self.size, self.rate, self.between,
+                                                                            self.since_reset))
+
+    def loads(self, text: str | None) -> None:
+        try:
+            size, rate, between, since = (None if v == "-" else int(v) for v in (text or "").split())
+        except ValueError:
+            return  # nothing kept yet (or an older format): start from the defaults
+        self.size = max(self.minimum, min(self.maximum, size or self.size))
+        self.rate = float(rate) if rate else None
+        self.between = float(between) if between else None
+        self.since_reset = since or 0
+
     def failure(self, reset: bool = True) -> None:
         if reset:
             self.between = self._ewma(self.between, max(self.since_reset, self.minimum * self.reset_share))
@@ -124,6 +139,8 @@ class BlobLane:
         self.asked_at = time.monotonic()
         self.heartbeat = float(settings.get("sync_heartbeat_seconds", 900))
         self._last_log: dict[str, float] = {}
+        self._client = None
+        self._client_key: tuple | None = None
         self.sent_chunks = 0
         self.held_by_link = 0
 
@@ -152,6 +169,14 @@ class BlobLane:
         return random.uniform(0, min(self.cap, self.base_delay * 2 ** min(self.failures, 20)))
 
     def _run(self) -> None:
+        try:
+            conn = self._connect()
+            try:
+                self.sizer.loads(sync_state.get(conn, "blob_link"))
+            finally:
+                conn.close()
+        except Exception:
+            log.exception("blob lane could not read its link state")
         while not self._stop.is_set():
             self._wake.clear()
             try:
@@ -187,6 +212,15 @@ class BlobLane:
     def office_hours(self, conn) -> bool:
         return self.calendar.get(conn).is_working_time(legal_time(conn).now)
 
+    def client(self, conn):
+        """One client, so one kept-alive connection, for as long as the enrolment stays the same."""
+        values = sync_state.get_all(conn)
+        key = (values.get("central_url"), values.get("central_public_key"), values.get("node_id"))
+        if self._client is None or self._client_key != key:
+            self._client = make_client(conn, self.data_dir, self.settings, self.session)
+            self._client_key = key
+        return self._client
+
     def cycle(self) -> bool:
         """Ask central about the waiting blobs, then send the oldest one. True: more may be waiting."""
         conn = self._connect()
@@ -198,10 +232,9 @@ class BlobLane:
             backlog = blob_outbox.backlog(conn)
             if not waiting:
                 if self.reported != (backlog.files, backlog.bytes):
-                    client = make_client(conn, self.data_dir, self.settings, self.session)
-                    self.have(conn, client, [])
+                    self.have(conn, self.client(conn), [])
                 return False
-            client = make_client(conn, self.data_dir, self.settings, self.session)
+            client = self.client(conn)
             if time.monotonic() - self.asked_at >= self.heartbeat:  # another node's upload, a USB bundle
                 self.asked.clear()
                 self.asked_at = time.monotonic()
@@ -257,13 +290,17 @@ class BlobLane:
             if digest in self.unsure:
                 self.have(conn, client, [digest])
                 continue
-            length = min(self.sizer.next(), size - offset)
+            length = self.sizer.next()
+            if size - offset <= length * 3 // 2:  # no small tail chunk: it would cost a round trip of its own
+                length = size - offset
             data = blob_outbox.read_object(conn, self.store, digest, public, offset, length)
             meta = blobsync.chunk_meta(digest=digest, size=size, offset=offset, data=data)
             # counted before it leaves: what the link was asked to carry, a chunk cut by a reset or a kill too
-            # (sync_state keys blob_bytes_sent / blob_chunks_sent, for doctor-style figures and the benchmarks)
+            # (sync_state keys blob_bytes_sent / blob_chunks_sent, for doctor-style figures and the benchmarks;
+            # blob_link: what the sizer learnt of the link, so a restarted node does not start blind)
             sync_state.put(conn, blob_bytes_sent=int(sync_state.get(conn, "blob_bytes_sent", 0)) + len(data),
-                           blob_chunks_sent=int(sync_state.get(conn, "blob_chunks_sent", 0)) + 1)
+                           blob_chunks_sent=int(sync_state.get(conn, "blob_chunks_sent", 0)) + 1,
+                           blob_link=self.sizer.dumps())
             started = time.monotonic()
             try:
                 reply = client.send_chunk(blobsync.CHUNK, meta, data)

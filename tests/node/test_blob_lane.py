@@ -68,3 +68,14 @@ def test_after_the_link_steadies_chunks_grow_again():
     (50, True, 4.0), (25, True, 12.0), (100, True, 0.0), (50, False, 0.0), (10, True, 36.0)])
 def test_pacing_keeps_blobs_to_their_share_of_the_link_in_office_hours_only(share, office, expected):
     assert pace_delay(4.0, share, office) == pytest.approx(expected)
+
+
+def test_what_the_sizer_learnt_of_the_link_survives_a_restart_of_the_node():
+    sizer = ChunkSizer()
+    simulate(50_000, 500_000, sizer)
+    again = ChunkSizer()
+    again.loads(sizer.dumps())
+    assert again.next() == sizer.next() and again.between == int(sizer.between)
+    fresh = ChunkSizer()
+    fresh.loads("not a state")
+    assert fresh.next() == START_CHUNK
