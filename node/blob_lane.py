@@ -42,7 +42,7 @@ from . import blob_outbox, sync_state
 from .blobs import BlobStore
 from .clock import legal_time, local_now
 from .reference import CalendarCache
-from .sync import _check_reply, make_client, pending_count
+from .sync import _check_reply, make_client
 from .sync_client import SyncError
 
 log = logging.getLogger("motcua.blobs")
@@ -202,11 +202,12 @@ class BlobLane:
     def _connect(self):
         return connect(self.data_dir / "motcua-node.db")
 
-    def events_pending(self) -> bool:
-        return pending_count(self.data_dir) > 0
+    def events_pending(self, conn) -> bool:
+        local = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        return local > int(sync_state.get(conn, "acked_seq", 0))
 
-    def _yield_if_needed(self) -> None:
-        if self._stop.is_set() or self.events_pending():
+    def _yield_if_needed(self, conn) -> None:
+        if self._stop.is_set() or self.events_pending(conn):
             raise Stop()
 
     def office_hours(self, conn) -> bool:
@@ -227,7 +228,7 @@ class BlobLane:
         try:
             if not sync_state.get(conn, "central_public_key"):
                 return False
-            self._yield_if_needed()
+            self._yield_if_needed(conn)
             waiting = blob_outbox.waiting(conn)
             backlog = blob_outbox.backlog(conn)
             if not waiting:
@@ -279,7 +280,7 @@ class BlobLane:
         public = client.central_public_key
         size = blob_outbox.object_size(conn, self.store, digest, public)
         while True:
-            self._yield_if_needed()
+            self._yield_if_needed(conn)
             row = conn.execute("SELECT acked, state FROM blob_sync WHERE hash = ?", (digest,)).fetchone()
             if row is None or row["state"] == "held":
                 return
