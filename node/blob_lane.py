@@ -39,7 +39,7 @@ from appshell.sqlite import connect, write_tx
 from protocol import blobsync
 
 from . import blob_outbox, sync_state
-from .blobs import BlobStore
+from .blobs import BlobError, BlobStore
 from .clock import legal_time, local_now
 from .reference import CalendarCache
 from .sync import _check_reply, make_client
@@ -245,7 +245,12 @@ class BlobLane:
             for item in blob_outbox.waiting(conn):
                 if self.set_aside.get(item["hash"], 0) >= 3:
                     continue
-                self.upload(conn, client, item["hash"])
+                try:
+                    self.upload(conn, client, item["hash"])
+                except (OSError, BlobError) as exc:  # this node's own copy is missing or damaged
+                    self.set_aside[item["hash"]] = 3
+                    log.error("blob %s cannot be read for upload, set aside until restart (run motcua-node "
+                              "doctor): %s", item["hash"][:12], exc)
                 return True
             return False
         finally:

@@ -199,3 +199,17 @@ def test_a_malformed_chunk_header_is_refused(central, central_app, node, clock, 
     assert r.status_code == 400 and open_reply(central_app, r)["error"]["code"] == "bad_chunk"
     r = central.post(blobsync.CHUNK, data=b"x", headers={NODE_HEADER: AGENCY})
     assert r.status_code in (400, 401) and "error" in open_reply(central_app, r)
+
+
+def test_central_s_node_pages_show_the_files_and_bytes_each_node_still_has_to_send(web_app, db, admin, clock):
+    add_node(db, clock)
+    blobs.report_backlog(db, AGENCY, 4, 3_450_000, "2026-01-05T08:15:00", clock.now)
+    listing = admin.get("/don-vi").get_data(as_text=True)
+    row = listing[listing.index(f'data-node="{AGENCY}"'):].split("</tr>")[0]
+    assert "4 tệp · 3,5 MB" in row and "cũ nhất 08:15 05/01/2026" in row
+    page = admin.get(f"/don-vi/{AGENCY}").get_data(as_text=True)
+    shown = page[page.index('id="blob-backlog"'):].split("</dd>")[0]
+    assert "4 tệp, 3,5 MB; tệp cũ nhất chưa gửi từ 08:15 05/01/2026" in shown
+    blobs.report_backlog(db, AGENCY, 0, 0, None, clock.now)
+    page = admin.get(f"/don-vi/{AGENCY}").get_data(as_text=True)
+    assert "0 tệp, 0 MB" in page[page.index('id="blob-backlog"'):].split("</dd>")[0]
