@@ -312,8 +312,10 @@ class BlobLane:
                 reply = client.send_chunk(blobsync.CHUNK, meta, data)
             except SyncError as exc:
                 self.unsure.add(digest)
-                if exc.kind in LINK_FAILURES:
-                    self.sizer.failure(reset=exc.kind in ("dropped", "timeout", "offline"))
+                if exc.kind in ("dropped", "timeout"):  # the link carried part of it, then broke
+                    self.sizer.failure(reset=True)
+                elif exc.kind in LINK_FAILURES and exc.kind != "offline":  # offline: nothing was carried
+                    self.sizer.failure(reset=False)
                 raise
             took = time.monotonic() - started
             payload = reply.payload
