@@ -63,6 +63,7 @@ class ChunkSizer:
         self.rate: float | None = None      # EWMA of bytes per second the link carried a chunk at
         self.between: float | None = None   # EWMA of bytes carried between two resets
         self.since_reset = 0
+        self.rtt: float | None = None       # seconds a small request takes there and back (from ``have``)
 
     def _ewma(self, old: float | None, new: float) -> float:
         return new if old is None else EWMA * new + (1 - EWMA) * old
@@ -75,8 +76,14 @@ class ChunkSizer:
             bound = min(bound, int(self.between / self.reset_share))
         return max(self.minimum, bound)
 
+    def round_trip(self, seconds: float) -> None:
+        """A small request took ``seconds``: the link's round trip, kept out of the rate."""
+        self.rtt = seconds if self.rtt is None else min(seconds, self._ewma(self.rtt, seconds))
+
     def success(self, sent: int, seconds: float) -> None:
         self.since_reset += sent
+        if self.rtt is not None:  # the rate of the line itself: a chunk's time less one round trip
+            seconds = max(seconds - self.rtt, seconds / 2)
         if seconds > 0 and sent >= self.minimum:
             self.rate = self._ewma(self.rate, sent / seconds)
         self.size = min(self.maximum, max(self.next(), sent) * 2)
@@ -258,8 +265,11 @@ class BlobLane:
 
     def have(self, conn, client, hashes: list[str]) -> None:
         backlog = blob_outbox.backlog(conn)
+        started = time.monotonic()
         reply = client.call(blobsync.HAVE, {"hashes": hashes, "backlog": {
             "files": backlog.files, "bytes": backlog.bytes, "oldest_at": backlog.oldest_at}})
+        if len(hashes) <= 20:  # a small exchange: about one round trip
+            self.sizer.round_trip(time.monotonic() - started)
         payload = _check_reply(reply, blobsync.HAVE)
         held = set(payload.get("held") or []) & set(hashes)
         received = payload.get("received") if isinstance(payload.get("received"), dict) else {}

@@ -29,6 +29,15 @@ def test_a_chunk_takes_at_most_the_target_seconds_on_the_measured_link():
     assert sizer.next() == 160_000  # 20 s at 8,000 B/s
 
 
+def test_the_round_trip_is_kept_out_of_the_measured_rate():
+    sizer = ChunkSizer(target_seconds=20)
+    sizer.round_trip(0.6)
+    for _ in range(10):
+        n = sizer.next()
+        sizer.success(n, n / 8000 + 0.6)  # 64 kbit/s, 300 ms each way
+    assert sizer.next() == 160_000
+
+
 def simulate(reset_every: int, blob_bytes: int, sizer: ChunkSizer, overhead: int = 600) -> tuple[int, int]:
     """Send ``blob_bytes`` through a link whose connection dies after ``reset_every`` bytes; returns
     (blob bytes sent again, resets). A cut chunk is lost from its start up to the cut."""
