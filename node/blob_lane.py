@@ -21,7 +21,7 @@ Rules:
   exactly there, so at most the one chunk in flight is sent again.
 - Chunk size adapts to the link (``ChunkSizer``): doubles on success, halves on failure, and is
   bounded by ``blob_chunk_seconds`` of the measured rate (a pending event waits at most that long)
-  and by 1/20 of an EWMA of the bytes the link carries between resets (so a link that resets every
+  and by 1/40 of an EWMA of the bytes the link carries between resets (so a link that resets every
   50 kB re-sends at most 5 % of the blob bytes).
 - Bandwidth care: during office hours (the working calendar and ``working_hours``) blobs use at most
   ``blob_share_office_hours`` percent of the link: after a chunk that took t s the lane waits
@@ -48,7 +48,8 @@ from .sync_client import SyncError
 log = logging.getLogger("motcua.blobs")
 
 MIN_CHUNK, START_CHUNK, MAX_CHUNK = 1024, 16 * 1024, 512 * 1024
-RESET_SHARE = 20      # a chunk is at most 1/20 of the bytes the link carries between two resets
+RESET_SHARE = 40      # a chunk is at most 1/40 of the bytes the lane sees carried between two resets: a reset
+                      # costs about the chunk it cuts, and the lane misses resets that fall between its chunks
 EWMA = 0.3
 LINK_FAILURES = ("offline", "dropped", "timeout", "server", "too_large", "bad_reply")
 
@@ -268,7 +269,7 @@ class BlobLane:
         started = time.monotonic()
         reply = client.call(blobsync.HAVE, {"hashes": hashes, "backlog": {
             "files": backlog.files, "bytes": backlog.bytes, "oldest_at": backlog.oldest_at}})
-        if len(hashes) <= 20:  # a small exchange: about one round trip
+        if len(hashes) <= 50:  # a small exchange: about one round trip
             self.sizer.round_trip(time.monotonic() - started)
         payload = _check_reply(reply, blobsync.HAVE)
         held = set(payload.get("held") or []) & set(hashes)
