@@ -4,6 +4,7 @@ idle bytes per day, and the extra bytes five connection resets cost (issue 13's 
     .venv/bin/python bench/sync_field.py                         # this checkout (wire v2): ~4 minutes
     .venv/bin/python bench/sync_field.py --code /tmp/c7894ff     # the same run against an older release
     .venv/bin/python bench/sync_field.py --intakes 200           # quick look
+    .venv/bin/python bench/sync_field.py --skip-idle --trace     # every request of 1 and 2 (bytes, cuts)
 
 Everything is real processes, started through their CLIs from ``--code`` (default this checkout;
 ``git archive c7894ff | tar -x -C /tmp/c7894ff`` gives the release before wire v2, the "before"
@@ -62,9 +63,31 @@ class BadLink(LinkProxy):
         self.rng = rng
         self.requests = 0
         self._arrival = {"up": 0.0, "down": 0.0}
+        self.trace: list[dict] | None = None  # with --trace: one entry per request (bytes up, down, cut)
+        self._open: dict[int, dict] = {}
+
+    def _note(self, key: int, direction: str, data: bytes) -> None:
+        if self.trace is None:
+            return
+        if direction == "up" and b"POST /api/" in data:
+            path = data[data.index(b"POST /api/") + 5:].split(b" ", 1)[0].decode("ascii", "replace")
+            self._open[key] = entry = {"t": time.perf_counter(), "path": path, "up": 0, "down": 0, "cut": False}
+            self.trace.append(entry)
+        entry = self._open.get(key)
+        if entry is not None:
+            entry[direction] += len(data)
+
+    def cut_all(self) -> None:
+        if self.trace is not None:
+            for entry in self._open.values():
+                if not entry["down"]:
+                    entry["cut"] = True
+            self.trace.append({"t": time.perf_counter(), "path": "CUT", "up": self.bytes_up, "down": 0, "cut": True})
+        super().cut_all()
 
     async def _pipe(self, reader, writer, direction, budget):
         loop = asyncio.get_running_loop()
+        key = id(writer.transport if direction == "up" else reader._transport)  # the upstream connection
         queue: asyncio.Queue = asyncio.Queue(maxsize=16)  # ~16 kB waiting for the line: the sender blocks
 
         async def take():  # a piece leaves when the line is free, arrives LATENCY ± JITTER later, in order
@@ -98,11 +121,14 @@ class BadLink(LinkProxy):
                     self.bytes_up += len(data)
                 else:
                     self.bytes_down += len(data)
+                self._note(key, direction, data)
         finally:
             taker.cancel()
 
     def reset_counters(self) -> None:
         self.bytes_up = self.bytes_down = self.requests = self.connections = 0
+        if self.trace is not None:
+            self.trace, self._open = [], {}
 
     @property
     def total(self) -> int:
@@ -233,9 +259,21 @@ def drain(code: Path, tmp: Path, central_dir: Path, proxy: BadLink, agency: str,
         time.sleep(0.05)
     elapsed = time.perf_counter() - started
     time.sleep(3 * RTT)  # the last reply reaches the node
+    if proxy.trace is not None:
+        show_trace(proxy.trace, started)
     figures = {"drain_s": elapsed, "up": proxy.bytes_up, "down": proxy.bytes_down, "requests": proxy.requests,
                "stored": stored(central_dir, agency), "resets_done": resets - len(cut_at)}
     return node, figures
+
+
+def show_trace(trace: list[dict], started: float) -> None:
+    """Each request through the link: when, where, bytes up and down, and whether a cut lost it."""
+    for e in trace:
+        if e["path"] == "CUT":
+            log(f"    {e['t'] - started:7.2f} s  -- cut at {e['up']:,} B up")
+        else:
+            log(f"    {e['t'] - started:7.2f} s  {e['path']:<22} {e['up']:>7,} B up {e['down']:>6,} B down"
+                f"{'  LOST' if e['cut'] else ''}")
 
 
 def compression(node_dir: Path, batch: int = 400) -> None:
@@ -282,6 +320,7 @@ def main() -> int:
     parser.add_argument("--speed", type=float, default=60, help="idle acceleration factor")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--skip-idle", action="store_true", help="skip 3 (idle)")
+    parser.add_argument("--trace", action="store_true", help="print every request of 1 and 2 (bytes, cuts)")
     args = parser.parse_args()
     code = args.code.resolve()
     log(f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPU(s), "
@@ -295,6 +334,8 @@ def main() -> int:
     central = Process(code, ["central.cli", "run", "--data", str(central_dir), "--port", str(port)], port,
                       tmp / "central.log", "/").start()
     proxy = BadLink(port, rng).start()
+    if args.trace:
+        proxy.trace = []
     nodes = []
     try:
         log(f"\n1. {args.intakes} intakes queued offline, drained over the bad profile")

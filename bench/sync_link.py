@@ -167,7 +167,8 @@ def run_cli(module: str, *args, input: str | None = None) -> str:
 
 
 class CentralProcess:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, threads: int | None = None):
+        self.threads = threads
         self.dir = folder / "central"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -181,8 +182,10 @@ class CentralProcess:
 
     def start(self) -> CentralProcess:
         with open(self.dir.parent / "central.log", "ab") as out:  # the child keeps its own descriptor
+            extra = ["--threads", str(self.threads)] if self.threads else []
             self.proc = subprocess.Popen([sys.executable, "-m", "central.cli", "run", "--data", str(self.dir),
-                                          "--port", str(self.port)], stdout=out, stderr=subprocess.STDOUT, cwd=CODE)
+                                          "--port", str(self.port), *extra], stdout=out, stderr=subprocess.STDOUT,
+                                         cwd=CODE)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -459,7 +462,7 @@ def rechain(events: list[dict]) -> list[dict]:
 
 def bench_ingest(tmp: Path, args, rng: random.Random, figures: dict) -> None:
     calendar, procedures, catalogue_version = reference_data(make_node(tmp / "b-ref"))
-    central = CentralProcess(tmp / "b")
+    central = CentralProcess(tmp / "b", threads=args.central_threads)
     central.start()
     try:
         t = time.perf_counter()
@@ -536,6 +539,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose central runs (an older release)")
+    parser.add_argument("--central-threads", type=int, default=None,
+                        help="waitress threads of (b)'s central (default: central's own default)")
     parser.add_argument("--wire", type=int, choices=(1, 2), default=1, help="wire format of (b)'s batches")
     args = parser.parse_args()
     global CODE

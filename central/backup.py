@@ -122,3 +122,74 @@ def restore_database(source: Path, target, *, force: bool = False) -> None:
             Path(str(target) + suffix).unlink(missing_ok=True)
         os.replace(target, target.with_name(target.name + ".before-restore"))
     os.replace(staged, target)
+
+
+# --- document blobs (issue 11) -----------------------------------------------------------------------
+# A backup FILE of the database has its blob objects beside it in FILE.blobs/, laid out as central's
+# own store (<h[:2]>/<h>). The objects are copied as they are: encrypted (MCT1, each blob's key sealed
+# to central's key), so the backup disk shows no ID card without central's key. The database is copied
+# first and the objects after: objects are never rewritten, so every object the copied database names
+# is in the copy (one that arrived in between is an extra that `blobs check` reports as unreferenced).
+
+BLOBS_SUFFIX = ".blobs"
+
+
+def blobs_folder(backup_file: Path) -> Path:
+    backup_file = Path(backup_file)
+    return backup_file.with_name(backup_file.name + BLOBS_SUFFIX)
+
+
+def _copy_file(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
+    try:
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            while chunk := fin.read(1 << 20):
+                fout.write(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _objects(root: Path):
+    from .blobstore import FileStorage
+    storage = FileStorage(root)
+    for digest in storage.digests():
+        yield digest, storage.path(digest)
+
+
+def backup_blobs(data_dir: Path, backup_file: Path) -> tuple[int, int]:
+    """Copy every stored object beside ``backup_file``; returns (objects, bytes)."""
+    from .blobstore import FOLDER
+    dest_root = blobs_folder(backup_file)
+    if dest_root.exists():
+        raise ConfigError(f"{dest_root} already exists; choose a new backup file name")
+    count = size = 0
+    for digest, src in _objects(Path(data_dir) / FOLDER):
+        _copy_file(src, dest_root / digest[:2] / digest)
+        count += 1
+        size += src.stat().st_size
+    dest_root.mkdir(parents=True, exist_ok=True)  # present even when empty: this backup has its blobs
+    return count, size
+
+
+def restore_blobs(backup_file: Path, data_dir: Path) -> int | None:
+    """Put the objects saved beside ``backup_file`` into central's store (an object already there with
+    the same size is kept). Returns how many were copied, or None when the backup has no blobs folder."""
+    from .blobstore import FOLDER, HASH
+    src_root = blobs_folder(backup_file)
+    if not src_root.is_dir():
+        return None
+    dest_root = Path(data_dir) / FOLDER
+    copied = 0
+    for digest, src in _objects(src_root):
+        if not HASH.match(digest):
+            continue
+        dest = dest_root / digest[:2] / digest
+        if dest.is_file() and dest.stat().st_size == src.stat().st_size:
+            continue
+        _copy_file(src, dest)
+        copied += 1
+    return copied

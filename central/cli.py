@@ -240,31 +240,61 @@ def publish(data_dir, kind, file_, actor):
 
 @main.command("import-bundle")
 @data_option
-@click.argument("bundle_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("bundle_files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @config_errors
-def import_bundle(data_dir, bundle_file):
-    """Import a node's USB bundle through the same checks as a network push.
+def import_bundle(data_dir, bundle_files):
+    """Import a node's USB bundle files (events and document files) through the same checks as the network.
 
-    Prints what was accepted; a refused bundle prints one line and exits with code 1.
+    Give every file of the stick at once, in any order: the event files first go through the checks
+    of a push; then each document file's signature is checked against the node's key, each document
+    must be named by one of that node's dossiers, and each is verified against its hash before it is
+    stored. A document split across files is put together from all of them. Prints one line per
+    file and per refused document; the rest still imports. Importing the same files again is
+    harmless. Exit code 1 when anything was refused or incomplete.
 
     Example:
 
-        motcua-central import-bundle --data /srv/central /media/usb/000.00.06.H56-000123.motcua
+        motcua-central import-bundle --data /srv/central /media/usb/xa-hoabinh-2026-03-02*.motcua
     """
     from . import keys
+    from .blobstore import storage_for
+    from .bundle import import_blob_files, is_blob_bundle
     from .bundle import import_bundle as run_import
     from .ingest import Caps
     settings, conn = open_db(data_dir)
-    status, reply = run_import(conn, bundle_file, now=local_now(), caps=Caps.from_settings(settings),
-                               central_key=keys.load(data_dir))
-    if status != 200:
-        error = reply["error"]
-        head = reply.get("head")
-        suffix = f" (central holds up to seq {head['seq']})" if head else ""
-        click.echo(f"refused: {error['code']}: {error['message']}{suffix}", err=True)
+    central_key = keys.load(data_dir)
+    blob_files = [f for f in bundle_files if is_blob_bundle(f)]
+    waiting = [f for f in bundle_files if f not in blob_files]
+    failed = False
+    while waiting:  # event files of one node in any order: a gap is retried after the others
+        refused_now, progressed = [], False
+        for bundle_file in waiting:
+            status, reply = run_import(conn, bundle_file, now=local_now(), caps=Caps.from_settings(settings),
+                                       central_key=central_key)
+            if status == 200:
+                progressed = True
+                click.echo(f"node {reply['node']}: accepted {reply['accepted']}, duplicates {reply['duplicates']}, "
+                           f"head {reply['head']['seq']}")
+            else:
+                refused_now.append((bundle_file, reply))
+        if not refused_now or not progressed:
+            for _bundle_file, reply in refused_now:
+                error = reply["error"]
+                head = reply.get("head")
+                suffix = f" (central holds up to seq {head['seq']})" if head else ""
+                click.echo(f"refused: {error['code']}: {error['message']}{suffix}", err=True)
+                failed = True
+            break
+        waiting = [f for f, _ in refused_now]
+    if blob_files:
+        result = import_blob_files(conn, storage_for(data_dir, settings), central_key, blob_files, now=local_now())
+        for line in result.problems:
+            click.echo(line, err=True)
+        click.echo(f"document files: {result.imported} stored, {result.duplicates} already held, "
+                   f"{len(result.problems)} problem(s), from {result.files} of {len(blob_files)} file(s)")
+        failed = failed or bool(result.problems)
+    if failed:
         sys.exit(1)
-    click.echo(f"node {reply['node']}: accepted {reply['accepted']}, duplicates {reply['duplicates']}, "
-               f"head {reply['head']['seq']}")
 
 
 @main.group()
@@ -319,22 +349,27 @@ def _node_of(conn, code):
               help="File to write: a SQLite copy (SQLite) or a pg_dump custom-format archive (PostgreSQL).")
 @config_errors
 def backup(data_dir, out):
-    """Copy central's database to a file while central keeps running.
+    """Copy central's database to a file, and its document files beside it, while central keeps running.
 
     SQLite: the backup API gives a consistent copy of the live file. PostgreSQL: pg_dump (custom
     format, one consistent snapshot); restore it with pg_restore (docs/DBA.md). For point-in-time
-    recovery on PostgreSQL use WAL archiving or pgBackRest as docs/DBA.md describes.
+    recovery on PostgreSQL use WAL archiving or pgBackRest as docs/DBA.md describes. The document
+    files (encrypted to central's key, copied as they are) go to the folder FILE.blobs next to it.
 
     Example:
 
         motcua-central backup --data /srv/central --to /backup/central-2026-01-05.dump
     """
-    from .backup import backup_database
+    from .backup import backup_blobs, backup_database, blobs_folder
     from .db import target
     from .settings import load_settings
     settings = load_settings(data_dir)
+    if blobs_folder(out).exists():
+        raise ConfigError(f"{blobs_folder(out)} already exists; choose a new file name")
     written = backup_database(target(data_dir, settings), out)
+    count, size = backup_blobs(data_dir, written)
     click.echo(f"Backup written to {written} ({written.stat().st_size} bytes)")
+    click.echo(f"Document files: {count} ({size} bytes) copied to {blobs_folder(written)}")
 
 
 @main.command()
@@ -348,17 +383,73 @@ def restore(data_dir, source, force):
 
     SQLite: the file replaces motcua-central.db (the old one is kept as .before-restore).
     PostgreSQL: pg_restore into the configured database, which must be empty unless --force.
+    The document files saved beside it (FILE.blobs) are put back too; then run
+    `motcua-central blobs check` to verify them.
 
     Example:
 
         motcua-central restore --data /srv/central --from /backup/central-2026-01-05.dump
     """
-    from .backup import restore_database
+    from .backup import blobs_folder, restore_blobs, restore_database
     from .db import target
     from .settings import load_settings
     settings = load_settings(data_dir)
     restore_database(source, target(data_dir, settings), force=force)
     click.echo(f"Restored {source}")
+    copied = restore_blobs(source, data_dir)
+    if copied is None:
+        click.echo(f"warning: no document files beside the backup ({blobs_folder(source)}); run "
+                   "`motcua-central blobs check` and see docs/OPERATIONS.md (central lost its blobs)", err=True)
+    else:
+        click.echo(f"Document files: {copied} put back; verify them with: motcua-central blobs check --data {data_dir}")
+
+
+@main.group()
+def blobs():
+    """Document files central holds: verify them against their hashes.
+
+    Example:
+
+        motcua-central blobs check --data /srv/central
+    """
+
+
+@blobs.command("check")
+@data_option
+@click.option("--forget-damaged", is_flag=True,
+              help="Stop claiming to hold missing or damaged files (a damaged file is deleted), so they can be "
+                   "sent again; then run `motcua-node blobs requeue` on each node named.")
+@config_errors
+def blobs_check(data_dir, forget_damaged):
+    """Verify every document file central holds: present, opens with central's key, matches its hash.
+
+    Prints one line per problem (missing, damaged, unreferenced, named by no dossier, stale upload),
+    naming the hash and the node, never the document's content. Exit code 1 when a file is missing
+    or damaged (also when --forget-damaged then forgot it), else 0. Needs central's key file. Safe while
+    central runs.
+
+    Example:
+
+        motcua-central blobs check --data /srv/central
+
+        motcua-central blobs check --data /srv/central --forget-damaged   # then requeue on the nodes
+    """
+    from . import keys
+    from .blob_check import check
+    from .blobstore import storage_for
+    settings, conn = open_db(data_dir)
+    try:
+        report = check(conn, storage_for(data_dir, settings), keys.load(data_dir), now=local_now(),
+                       forget=forget_damaged)
+    finally:
+        conn.close()
+    for line in report.lines():
+        click.echo(line, err=True)
+    total = report.verified + len(report.missing) + len(report.damaged)
+    click.echo(f"{report.verified} of {total} held document files verified; {len(report.missing)} missing, "
+               f"{len(report.damaged)} damaged, {len(report.unreferenced)} unreferenced, "
+               f"{len(report.stale_staging) + len(report.stray_staging)} stale uploads")
+    sys.exit(1 if report.failed else 0)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,6 +39,11 @@ from .clock import iso
 from .db import DB_ERRORS, node_write_tx
 
 SQL_CHUNK = 500  # host parameters per IN (...) query
+# SQLite has one writer. Pushes served by this process's threads queue for it here, each woken the
+# moment the one before commits; left to SQLite's busy handler they would poll, sleeping up to 100 ms
+# at a time while the write lock sits free. (Other processes still queue through the busy handler;
+# PostgreSQL takes a lock per node, so pushes of different nodes run in parallel there.)
+SQLITE_WRITERS = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -174,7 +181,7 @@ def accept(conn, node_id: str, payload: dict, events: list, raws: list[bytes] | 
             raws.append(known[i] if known is not None else canonical_json_of_parsed(event))  # parsed by loads
         # hashing and sizing happen before the write lock is taken: a large event never holds it long
         digests = [hashlib.sha256(raw).hexdigest() for raw in raws]
-        with node_write_tx(conn, node_id):
+        with SQLITE_WRITERS if isinstance(conn, sqlite3.Connection) else nullcontext(), node_write_tx(conn, node_id):
             result = _store(conn, node_id, events, raws, body, signature, source, now, caps.max_event, digests)
             touch(conn, node_id, payload, now, accepted=0 if isinstance(result, Refused) else result["accepted"])
         if isinstance(result, Refused):
@@ -278,6 +285,9 @@ UPSERT = (f"INSERT INTO dossiers({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 
           + " WHERE dossiers.node = excluded.node")
 
 
+_DOC = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # json.dumps without a new encoder each
+
+
 class Anomaly(ValueError):
     pass
 
@@ -379,9 +389,7 @@ def materialise(conn, node_id: str, events: list[dict], now: datetime, *,
         states[code] = new_state
         owners[code] = node_id
         projected[code] = row
-    rows = [tuple(row[c] for c in PROJECTED) +
-            (node_id, json.dumps(states[code], ensure_ascii=False, separators=(",", ":")))
-            for code, row in projected.items()]
+    rows = [tuple(row[c] for c in PROJECTED) + (node_id, _DOC(states[code])) for code, row in projected.items()]
     try:  # all rows at once; only when one fails, row by row so the others are stored
         conn.execute("SAVEPOINT all_rows")
         conn.executemany(UPSERT, rows)

@@ -18,6 +18,7 @@ What is checked (docs/SECURITY.md, part 1 lists it for operators):
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from .citizen import MAX_ADDRESS, MAX_NAME, validate_applicant
@@ -34,6 +35,9 @@ TIME_FIELDS = ("received_at", "due_at", "original_due_at", "paused_at", "resolve
                "created_at", "updated_at")
 MAX_DEPTH = 6
 MAX_ITEMS = 500
+
+
+_ABSENT = object()
 
 
 class EventInvalid(ValueError):
@@ -81,57 +85,76 @@ def _walk(value, path: str, depth: int = 0):
 
 
 def _fits(value, depth: int = 0) -> bool:
-    """True when ``_walk`` would find nothing (the common case, without building any path)."""
+    """True when ``_walk`` would find nothing (the common case, without building any path).
+
+    Scalars inside a container are checked in the loop, not by a call each (central runs this on
+    every pushed event); a value deeper than ``MAX_DEPTH``, even a scalar, does not fit."""
     if depth > MAX_DEPTH:
         return False
     if isinstance(value, str):
         return len(value) <= MAX_TEXT
+    children: Iterable
     if isinstance(value, dict):
-        return len(value) <= MAX_ITEMS and all(_fits(v, depth + 1) for v in value.values())
-    if isinstance(value, list):
-        return len(value) <= MAX_ITEMS and all(_fits(v, depth + 1) for v in value)
+        children = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return True
+    if len(value) > MAX_ITEMS:
+        return False
+    if value and depth >= MAX_DEPTH:  # its items would be deeper than MAX_DEPTH
+        return False
+    for item in children:
+        kind = type(item)
+        if kind is str:
+            if len(item) > MAX_TEXT:
+                return False
+        elif item is None or kind is int or kind is bool:
+            continue
+        elif not _fits(item, depth + 1):
+            return False
     return True
 
 
 STATUS_VALUES = frozenset(int(s) for s in Status)
+EVERY_CHECKED = frozenset(("code", "agency", "status", "rating", "supplement_count", "holder", "applicant",
+                           "documents", "supplements", "extensions", "handoffs", *TIME_FIELDS, *SHORT_TEXT))
 
 
 def check_state(state: dict, fields: set[str] | None = None) -> list[str]:
     """Every problem of a dossier state (empty list = valid); ``fields`` limits the check to the
     fields an event changed (the rest were checked when they were set)."""
-    def checking(name: str) -> bool:
-        return fields is None or name in fields
-
     subject = state if fields is None else {k: state[k] for k in fields if k in state}
     problems = [] if _fits(subject) else [f"{path} {problem}" for path, problem in _walk(subject, "dossier")]
     if problems:
         return problems  # do not look further into an oversized value
-    if checking("code") or checking("agency"):
+    names = EVERY_CHECKED if fields is None else fields
+    if "code" in names or "agency" in names:
         code = state.get("code")
         parsed = parse_code(code) if isinstance(code, str) else None
         if parsed is None or parsed[0] != state.get("agency"):
             problems.append(f"code {_short(code)} is not a dossier code of agency {_short(state.get('agency'))}")
     status = state.get("status")
-    if checking("status") and (isinstance(status, bool) or not isinstance(status, int)
-                               or status not in STATUS_VALUES):
+    if "status" in names and (isinstance(status, bool) or not isinstance(status, int)
+                              or status not in STATUS_VALUES):
         problems.append(f"status {_short(status)} is not one of 1-10")
     for name in TIME_FIELDS:
-        if checking(name) and not _time_ok(state.get(name)):
+        if name in names and not _time_ok(state.get(name)):
             problems.append(f"{name} {_short(state.get(name))} is not a time")
     rating = state.get("rating")
-    if checking("rating") and rating is not None and (isinstance(rating, bool) or not isinstance(rating, int)
-                                                      or not 1 <= rating <= 5):
+    if "rating" in names and rating is not None and (
+            isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5):
         problems.append(f"rating {_short(rating)} is not 1-5")
     count = state.get("supplement_count")
-    if checking("supplement_count") and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+    if "supplement_count" in names and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
         problems.append(f"supplement_count {_short(count)} is not a count")
-    if checking("holder") and state.get("holder") not in ("node", "central"):
+    if "holder" in names and state.get("holder") not in ("node", "central"):
         problems.append(f"holder {_short(state.get('holder'))} is not node or central")
     for name, limit in SHORT_TEXT.items():
         value = state.get(name)
-        if checking(name) and value is not None and (not isinstance(value, str) or len(value) > limit):
+        if name in names and value is not None and (not isinstance(value, str) or len(value) > limit):
             problems.append(f"{name} is not a text of at most {limit} characters")
-    if checking("applicant"):
+    if "applicant" in names:
         applicant = state.get("applicant")
         if not isinstance(applicant, dict):
             problems.append("applicant is missing")
@@ -141,10 +164,10 @@ def check_state(state: dict, fields: set[str] | None = None) -> list[str]:
             for name, limit in (("name", MAX_NAME), ("address", MAX_ADDRESS)):
                 if isinstance(applicant.get(name), str) and len(applicant[name]) > limit:
                     problems.append(f"applicant.{name} is over {limit} characters")
-    if checking("documents") and not isinstance(state.get("documents"), list):
+    if "documents" in names and not isinstance(state.get("documents"), list):
         problems.append("documents is not a list")
     for name in ("supplements", "extensions", "handoffs"):
-        if checking(name) and not isinstance(state.get(name), list):
+        if name in names and not isinstance(state.get(name), list):
             problems.append(f"{name} is not a list")
     return problems
 
@@ -173,7 +196,7 @@ def check_event(state: dict | None, event: dict, *, size: int | None = None,
     if new.get("code") != code:
         raise EventInvalid(f"{code}: event carries the dossier {_short(new.get('code'))}, not its own")
     # the reducer shares untouched values with the old state: check only what this event changed
-    changed = None if state is None else {k for k in new if k not in state or new[k] is not state[k]}
+    changed = None if state is None else {k for k, v in new.items() if v is not state.get(k, _ABSENT)}
     problems = check_state(new, changed)
     if state is not None and not problems and new["status"] != state["status"]:
         try:

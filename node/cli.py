@@ -104,9 +104,12 @@ def run(data_dir, host, port, threads):
         app.extensions["motcua.blob_lane"] = lane
         app.extensions["motcua.backup"] = backups
         click.echo(f"motcua node {settings['agency_code']} listening on http://{host}:{port}/")
+        from .blob_restore import RestoreWorker
+        restores = RestoreWorker(data_dir, settings).start()  # a rebuilt node's documents, slowly, from central
         try:
             server.run()
         finally:
+            restores.stop()
             backups.stop()
             lane.stop()
             worker.stop()
@@ -200,6 +203,8 @@ def enroll(data_dir, url, code):
     click.echo(f"  central's key fingerprint:   {result['central_fingerprint']}")
     if result["recovery"]:
         click.echo(f"  restored {result['restored']} events from central; the node continues from there.")
+        click.echo("  document files come back from central when first opened, or all at once with: "
+                   f"motcua-node blobs restore --data {data_dir}")
 
 
 @main.command()
@@ -263,25 +268,46 @@ def status(data_dir):
 @main.command("export-bundle")
 @data_option
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--max-size", default="100MB", show_default=True, metavar="SIZE",
+              help="Largest blob file to write (e.g. 100MB, 1GB, 700KB); more files are written as needed.")
+@click.option("--blobs/--no-blobs", "with_blobs", default=True, show_default=True,
+              help="Also write the document files central does not hold yet.")
 @config_errors
-def export_bundle_cmd(data_dir, file):
-    """Write every event central has not acknowledged into one signed FILE (for a USB stick).
+def export_bundle_cmd(data_dir, file, max_size, with_blobs):
+    """Write every event central has not acknowledged into one signed FILE (for a USB stick), and the
+    document files central does not hold yet beside it (FILE.blobs-01-of-NN..., each at most --max-size).
 
-    Take the file to the upper level, where `motcua-central import-bundle FILE` accepts it through the
-    same checks as a network push. The next network sync learns central's head first, so nothing is
-    sent twice.
+    Take the files to the upper level, where `motcua-central import-bundle FILE...` accepts them (all of
+    them at once, in any order) through the same checks as a network push. The document files are
+    encrypted to central's key: a lost stick shows no ID card. The next network sync learns central's
+    head first, and asks which documents central already holds, so nothing is sent twice.
 
     Example:
 
-        motcua-node export-bundle --data /srv/motcua /media/usb/xa-hoabinh-2026-03-02.motcua
+        motcua-node export-bundle --data /srv/motcua /media/usb/xa-hoabinh-2026-03-02.motcua --max-size 1GB
     """
-    from .bundle import export_bundle
+    from .bundle import export_blobs, export_bundle, parse_size
+    try:
+        cap = parse_size(max_size)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if cap < 1 << 20:
+        raise ConfigError("--max-size must be at least 1MB")
     _settings, conn = open_db(data_dir)
     try:
         count = export_bundle(conn, data_dir, file)
+        files, blobs, size = export_blobs(conn, data_dir, file, cap) if with_blobs else ([], 0, 0)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    finally:
+        conn.close()
     click.echo(f"wrote {count} events to {file}")
+    if files:
+        click.echo(f"wrote {blobs} document files ({size / 2**20:.1f} MB) in {len(files)} file(s):")
+        for path in files:
+            click.echo(f"  {path}")
+    elif with_blobs:
+        click.echo("no document files waiting for central")
 
 
 @main.command()
@@ -412,6 +438,11 @@ def recover(data_dir):
         click.echo(f"recover failed: {exc}", err=True)
         sys.exit(1)
     click.echo(f"adopted {result['adopted']} events from central, re-applied {result['reapplied']} local events")
+    documents = result.get("documents")
+    if documents:
+        click.echo(f"  document files: {documents['rows']} rows rebuilt, {documents['queued']} queued for central, "
+                   f"{documents['missing']} not on this disk"
+                   + (f" (fetch them: motcua-node blobs restore --data {data_dir})" if documents["missing"] else ""))
     for old, new in result["renamed"].items():
         click.echo(f"  renumbered {old} -> {new}: tell the citizen the new code")
     for problem in result["skipped"]:

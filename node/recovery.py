@@ -2,10 +2,13 @@
 
 - A reinstalled node (empty log) enrolled with a recovery code pulls its whole history back
   (`restore_history`) and continues its sequence.
+- Its documents' files come back from central afterwards, on first view or in the background
+  (node/blob_restore.py).
 - A node restored from an old backup has a log that forks from central's: `realign` keeps
   central's events (which are the truth that was already synced), then re-applies the events
   written locally since the restore on top, renumbering any dossier code that collides and
-  setting aside (in recovery_log) any change that no longer applies. Nothing is silently lost.
+  setting aside (in recovery_log) any change that no longer applies. Nothing is silently lost: nor
+  any document file, since every file on disk a dossier names keeps its row and its outbox entry.
 """
 from __future__ import annotations
 
@@ -151,10 +154,20 @@ def realign(conn, client: CentralClient, data_dir: Path) -> dict:
         for orphan in orphans:
             _reapply(conn, orphan, renamed, skipped, now_iso)
         _restore_counters(conn)
+        documents = _keep_documents(conn, data_dir)
         sync_state.put(conn, acked_seq=central.seq, acked_hash=central.hash, last_error=None,
                        last_error_kind=None)
     return {"adopted": len(adopted), "reapplied": len(orphans) - len(skipped), "renamed": renamed,
-            "skipped": skipped}
+            "skipped": skipped, "documents": documents}
+
+
+def _keep_documents(conn, data_dir: Path) -> dict:
+    """No document is lost to a rewritten log: every file on disk that a dossier names keeps (or gets
+    back) its row and its place in the outbox for central (node/blob_restore.reconcile); files the
+    dossiers name that this disk lacks come back from central (`motcua-node blobs restore`)."""
+    from .blob_restore import reconcile
+    from .blobs import BlobStore
+    return reconcile(conn, BlobStore(data_dir))
 
 
 def _reapply(conn, orphan: dict, renamed: dict, skipped: list, now_iso: str) -> None:

@@ -6,6 +6,8 @@ State machine of the worker (see README "Sync"):
       ^                                          |          |           |
       +--------- backoff (full jitter, capped) <-+----------+-----------+  on any failure
     fork/revoked/not enrolled: stays in backoff and shows the problem until a technician acts.
+    A batch cut on its way (a reset mid-upload) goes again halved, straight from backoff to pushing:
+    no hello first (SyncWorker.after_failure).
 """
 from __future__ import annotations
 
@@ -29,6 +31,12 @@ from .sync_client import MESSAGES, CentralClient, SyncError, fail
 log = logging.getLogger("motcua.sync")
 KEY_NAME = "node.key"
 MIN_BATCH, START_BATCH, MAX_BATCH = 1, 200, 2000
+# a batch whose whole body had left when its exchange failed may be stored at central (only the reply
+# was lost): from this size on, the next attempt asks central's head (a hello, ~1 kB both ways) before
+# sending it again; a smaller one is sent again at once (halved), central counting what it holds as
+# duplicates
+ASK_HEAD_BYTES = 32 * 1024
+RESEND_AT_ONCE = ("dropped", "timeout", "too_large")  # failures after which a batch goes again with no hello
 FEED_LIMIT = 500
 
 
@@ -102,9 +110,13 @@ def central_wire(conn, client: CentralClient) -> None:
 
 
 def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: int | None = None, *,
-         hello: bool = True, wire_mode: str = "auto") -> None:
+         hello: bool = True, wire_mode: str = "auto", link_up: bool = True) -> None:
     """Send until caught up. ``hello`` first sends an empty batch (a heartbeat: it learns central's
-    head and feed head, and tells central the pending count); without it, only pending events go."""
+    head and feed head, and tells central the pending count); without it, only pending events go.
+
+    A batch cut or timed out halves the batch size, but only when the link was known to work
+    (``link_up``: the last exchange succeeded, or one did earlier in this push): a retry on a link
+    that is simply down must not shrink the batch again and again."""
     batch = sync_state.get(conn, "batch_size", START_BATCH)
     v2_failed = False
     events_after = None if hello else True
@@ -133,7 +145,8 @@ def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: i
                 continue
             payload = _check_reply(reply, wire.PUSH)
         except SyncError as exc:
-            if exc.kind in ("too_large", "timeout", "dropped") and batch_events:
+            exc.batch_events = len(batch_events)
+            if exc.kind in ("too_large", "timeout", "dropped") and batch_events and (link_up or outcome.rounds):
                 batch = max(MIN_BATCH, batch // 2)
                 sync_state.put(conn, batch_size=batch)
             raise
@@ -218,11 +231,13 @@ def pending_count(data_dir: Path) -> int:
         conn.close()
 
 
-def sync_once(data_dir: Path, settings: dict, session=None, *, heartbeat: bool = True) -> Outcome:
+def sync_once(data_dir: Path, settings: dict, session=None, *, heartbeat: bool = True,
+              after_failure: bool = False) -> Outcome:
     """One cycle: (heartbeat) push until caught up, pull the feed when central has more than applied.
 
-    ``heartbeat`` False (the worker, woken by new events between heartbeats): no hello, only the
-    pending events. Records success or the error.
+    ``heartbeat`` False (the worker, woken by new events between heartbeats, or retrying a cut
+    batch): no hello, only the pending events. ``after_failure``: the previous cycle failed (see
+    push's ``link_up``). Records success or the error.
     """
     conn = connect(Path(data_dir) / "motcua-node.db")
     outcome = Outcome()
@@ -232,11 +247,12 @@ def sync_once(data_dir: Path, settings: dict, session=None, *, heartbeat: bool =
             client = make_client(conn, data_dir, settings, session)
             hello = heartbeat or sync_state.get(conn, "acked_seq") is None
             push(conn, client, outcome, settings["clock_warning_minutes"] * 60, hello=hello,
-                 wire_mode=settings.get("sync_wire", "auto"))
+                 wire_mode=settings.get("sync_wire", "auto"), link_up=not after_failure)
             if outcome.feed_head is None or outcome.feed_head != sync_state.feed_head(conn) \
                     or sync_state.get(conn, "feed_diverged"):
                 pull(conn, client, outcome, sync_state.get(conn, "node_id"))
         except SyncError as exc:
+            exc.exchanges = outcome.rounds  # exchanges that succeeded before this one failed
             sync_state.put(conn, last_error=exc.message, last_error_at=local_now().isoformat(),
                            last_error_kind=exc.kind)
             raise
@@ -274,6 +290,7 @@ class SyncWorker:
         self.heartbeat = float(settings.get("sync_heartbeat_seconds", 900))
         self.last_contact: float | None = None  # monotonic time of the last successful cycle
         self._forced = False
+        self.probe = False  # the next cycle starts with a hello (see after_failure)
 
     def start(self) -> SyncWorker:
         self._thread.start()
@@ -299,6 +316,29 @@ class SyncWorker:
             return self.interval
         return random.uniform(0, min(self.cap, self.base_delay * 2 ** min(self.failures, 20)))
 
+    def after_failure(self, exc: SyncError) -> None:
+        """Count the failure and choose the first request of the next attempt.
+
+        A cycle that got some exchanges through before failing shows the link works (central was
+        in contact: the heartbeat is not due), and its failure starts a new streak.
+
+        A batch cut on its way (a reset mid-upload) is sent again at once, halved by push(): no
+        hello first, since the push reply carries central's head and a 409 gap says where to resume,
+        so a reset costs the part that was cut, not that plus a hello. A hello (small, no events)
+        goes first instead when the link looks dead (a second failure in a row with nothing got
+        through, or a failure without a batch), so no batch is spent, or halved again, on it; after
+        central answered with an error (5xx, a refusal), to ask whether it recovered; and when a big
+        batch had left whole (only its reply may have been lost), so it is not sent twice.
+        """
+        if getattr(exc, "exchanges", 0):
+            self.failures, self.last_contact = 1, time.monotonic()
+        else:
+            self.failures += 1
+        # a batch lost on the way (cut, timed out, or too big for the path): central did not answer it
+        lost = getattr(exc, "batch_events", 0) and exc.kind in RESEND_AT_ONCE
+        reply_lost = exc.sent_whole and exc.body_bytes >= ASK_HEAD_BYTES
+        self.probe = self.failures > 1 or not lost or reply_lost
+
     def heartbeat_due(self) -> bool:
         return self.last_contact is None or time.monotonic() - self.last_contact >= self.heartbeat
 
@@ -307,13 +347,14 @@ class SyncWorker:
             self._wake.clear()
             forced, self._forced = self._forced, False
             try:
-                # after a failure the first request is the small hello: a batch is not spent on a dead link
-                beat = forced or self.failures > 0 or self.heartbeat_due()
+                beat = forced or (self.failures > 0 and self.probe) or self.heartbeat_due()
                 if not beat and pending_count(self.data_dir) == 0:
-                    # quiet when idle: nothing to send, and central is asked only at the heartbeat
-                    self._wake.wait(self.next_delay())
-                    continue
-                outcome = sync_once(self.data_dir, self.settings, heartbeat=beat)
+                    if self.failures == 0:
+                        # quiet when idle: nothing to send, and central is asked only at the heartbeat
+                        self._wake.wait(self.next_delay())
+                        continue
+                    beat = True  # failing with nothing left to send: the hello is the retry
+                outcome = sync_once(self.data_dir, self.settings, heartbeat=beat, after_failure=self.failures > 0)
                 self.last_contact = time.monotonic()
                 if self.failures:
                     log.info("sync recovered after %d failures", self.failures)
@@ -321,9 +362,10 @@ class SyncWorker:
                 if outcome.pushed or outcome.applied:
                     log.info("sync: pushed %d events, applied %d feed entries", outcome.pushed, outcome.applied)
             except SyncError as exc:
-                self.failures += 1
+                self.after_failure(exc)
                 self.log_failure(exc)
             except Exception:  # never let the worker die: log and back off
                 self.failures += 1
+                self.probe = True
                 log.exception("sync worker error")
             self._wake.wait(self.next_delay())

@@ -23,6 +23,10 @@ class SyncError(Exception):
     def __init__(self, kind: str, message: str, detail: str, retry: bool = True, reply: dict | None = None):
         super().__init__(f"{kind}: {detail}")
         self.kind, self.message, self.retry, self.reply = kind, message, retry, reply
+        # a request cut or timed out after its whole body had left this PC: central may hold it (only
+        # its reply was lost); ``body_bytes`` is that body's size. False: central cannot have it whole.
+        self.sent_whole = False
+        self.body_bytes = 0
 
 
 MESSAGES = {
@@ -58,6 +62,16 @@ def _connection_failure_kind(exc: Exception) -> str:
     if "failed to establish" in text or "connection refused" in text or "name or service" in text:
         return "offline"
     return "dropped"
+
+
+def _lost(exc: SyncError, stream: io.BytesIO, body: bytes) -> SyncError:
+    """Say whether the failed request's body had left this PC whole (read to its end by the sender)."""
+    try:
+        exc.sent_whole = stream.tell() >= len(body) > 0
+    except ValueError:  # closed by the HTTP library: it was read to the end
+        exc.sent_whole = len(body) > 0
+    exc.body_bytes = len(body)
+    return exc
 
 
 @dataclass
@@ -99,10 +113,11 @@ class CentralClient:
             headers = {"Content-Type": "application/json", "Content-Encoding": "gzip",
                        NODE_HEADER: self.node_id, SIGNATURE_HEADER: signature}
         started = time.time()
+        stream = io.BytesIO(body)
         try:
             # a file-like body is sent block by block, each block under the read timeout; a bytes body
             # would have to be sent whole within the connect timeout (too short for 200 kB on 2G)
-            response = self.session.post(self.base_url + path, data=io.BytesIO(body), headers=headers,
+            response = self.session.post(self.base_url + path, data=stream, headers=headers,
                                          timeout=self.timeout, stream=True)
             try:
                 raw = response.raw.read(MAX_BODY + 1, decode_content=False)
@@ -111,9 +126,10 @@ class CentralClient:
         except requests.exceptions.ConnectTimeout as exc:
             raise fail("offline", f"connect timeout to {self.base_url}: {exc}") from None
         except requests.exceptions.ConnectionError as exc:
-            raise fail(_connection_failure_kind(exc), f"{path}: {type(exc).__name__}: {exc}"[:300]) from None
+            raise _lost(fail(_connection_failure_kind(exc), f"{path}: {type(exc).__name__}: {exc}"[:300]),
+                        stream, body) from None
         except requests.exceptions.Timeout:
-            raise fail("timeout", f"{path}: read timeout") from None
+            raise _lost(fail("timeout", f"{path}: read timeout"), stream, body) from None
         except requests.exceptions.RequestException as exc:
             raise fail("offline", f"{path}: {type(exc).__name__}") from None
         finished = time.time()

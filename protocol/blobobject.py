@@ -80,3 +80,18 @@ def verify(raw: bytes, digest: str, central_private: Ed25519PrivateKey) -> None:
 
 def plaintext_size(object_size: int) -> int:
     return max(object_size - MIN_SIZE, 0)
+
+
+# --- restore: central gives a node back its own blob (issue 11, point 8) --------------------------------
+# POST RESTORE_PATH, signed like every sync request: {"hash", "offset", "limit", "public_key"}
+#   200 {"hash", "header": base64 of a 96-byte header sealing the blob key to the node's key,
+#        "size": length of the data part, "offset", "data": base64 of data part bytes offset..offset+limit}
+# The data part is the object's own (nonce | ciphertext | tag), unchanged, so pieces of one restore
+# fit together whatever header each reply carries; the node opens header + data part with its key.
+RESTORE_PATH = "/api/v1/sync/blob-restore"
+MAX_RESTORE_PIECE = 1024 * 1024
+
+
+def reseal(raw: bytes, digest: str, central_private: Ed25519PrivateKey, recipient: Ed25519PublicKey) -> bytes:
+    """A new header for the object ``raw`` giving its blob key to ``recipient`` instead of central."""
+    return seal_header(_open_key(raw, digest, central_private), digest, recipient)

@@ -24,10 +24,11 @@ batch is verified exactly as a v1 batch is.
 from __future__ import annotations
 
 import hashlib
+import json
 import zlib
 from typing import Any
 
-from .canonical import canonical_json, canonical_json_of_parsed
+from .canonical import canonical_json
 from .events import event_hash
 
 VERSION = 2
@@ -131,33 +132,48 @@ def _strip(value: dict, template: dict, event: dict) -> dict:
     return out
 
 
+_NESTED, _REF, _LIST, _LITERAL = range(4)
+_PLANS: dict[int, tuple] = {}  # id of a template (module constants) -> its fields, each with its kind
+
+
+def _plan(template: dict) -> tuple:
+    plan = _PLANS.get(id(template))
+    if plan is None:
+        plan = tuple((key, _NESTED if isinstance(default, dict) else _REF if isinstance(default, Ref)
+                      else _LIST if isinstance(default, list) else _LITERAL, default)
+                     for key, default in template.items())
+        _PLANS[id(template)] = plan
+    return plan
+
+
 def _fill(value: dict, template: dict, refs: list) -> dict:
     """Literal defaults now; references collected as (dict, key, Ref) to resolve once all is known."""
     if not isinstance(value, dict):
         raise WireError("a templated field must be an object")
-    missing = value.get(MISSING, [])
-    if not isinstance(missing, list) or not all(isinstance(k, str) and k in template for k in missing):
-        raise WireError(f"'{MISSING}' must list fields of the template")
-    out = {k: v for k, v in value.items() if k != MISSING}
-    for key, default in template.items():
-        if key in missing:
+    if MISSING in value:
+        missing = value[MISSING]
+        if not isinstance(missing, list) or not all(isinstance(k, str) and k in template for k in missing):
+            raise WireError(f"'{MISSING}' must list fields of the template")
+        out = {k: v for k, v in value.items() if k != MISSING}
+    else:
+        missing, out = (), dict(value)
+    for key, kind, default in _plan(template):
+        if missing and key in missing:
             continue
-        if isinstance(default, dict):
-            if key in out and isinstance(out[key], dict):
-                out[key] = _fill(out[key], default, refs)
-            elif key not in out:
+        if kind == _NESTED:
+            if key not in out:
                 out[key] = _fill({}, default, refs)
+            elif isinstance(out[key], dict):
+                out[key] = _fill(out[key], default, refs)
         elif key not in out:
-            if isinstance(default, Ref):
+            if kind == _REF:
                 out[key] = None
                 refs.append((out, key, default))
+            elif kind == _LIST:
+                out[key] = list(default)
             else:
-                out[key] = _copy(default)
+                out[key] = default  # None, a str or an int: shared safely
     return out
-
-
-def _copy(value):
-    return list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value
 
 
 _ABSENT = object()
@@ -219,6 +235,10 @@ def encode_events(events: list[dict], node: str) -> list[dict]:
     return out
 
 
+# canonical_json_of_parsed's encoder, made once (json.dumps builds one on every call)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def decode_events(items, node: str) -> tuple[list[dict], list[bytes]]:
     """The full events of a v2 batch and their canonical bytes; raises WireError on a malformed one.
 
@@ -233,7 +253,7 @@ def decode_events(items, node: str) -> tuple[list[dict], list[bytes]]:
     seq, prev = -1, ""
     for item in items:
         event = _rebuild_one(item, node, seq, prev)
-        raw = canonical_json_of_parsed(event)  # parsed by loads, defaults from the templates: JSON values
+        raw = _CANONICAL(event).encode("utf-8")  # parsed by loads, defaults from the templates: JSON values
         events.append(event)
         raws.append(raw)
         seq = event["seq"] + 1 if isinstance(event.get("seq"), int) and not isinstance(event["seq"], bool) else -1

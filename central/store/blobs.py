@@ -101,3 +101,59 @@ def backlog(conn, node: str | None = None) -> dict[str, dict]:
     sql = "SELECT node, files, bytes, oldest_at, reported_at FROM blob_backlog"
     rows = conn.execute(sql + " WHERE node = ?", (node,)) if node else conn.execute(sql)
     return {r[0]: {"files": r[1], "bytes": r[2], "oldest_at": r[3], "reported_at": r[4]} for r in rows}
+
+
+# --- custody: which documents a dossier names, which hashes a node may deliver or fetch (blobcustody) ---
+
+def attachment_hashes(state: dict) -> list[str]:
+    """The hashes a dossier's documents name (removed ones too: they were named by an event)."""
+    rows = state.get("attachments") if isinstance(state, dict) else None
+    if not isinstance(rows, list):  # central reads what nodes sent: a row of another shape names nothing
+        return []
+    return [a["hash"] for a in rows if isinstance(a, dict) and isinstance(a.get("hash"), str)]
+
+
+def documents_held(conn, state: dict) -> dict[str, bool]:
+    """hash -> whether central holds its bytes, for every document the dossier names."""
+    hashes = attachment_hashes(state)
+    found = held(conn, hashes)
+    return {h: h in found for h in hashes}
+
+
+def named_by_node(conn, node: str, digests) -> set[str]:
+    """Which of ``digests`` an event of one of ``node``'s dossiers names (its materialised documents).
+
+    Central takes (USB) or serves (restore) a blob only for the node whose dossiers name it. For a few
+    hashes the LIKE is a coarse filter over the dossier text (a hash is 64 hex digits, so it never
+    matches by accident) and the decoded attachments decide; for many, one pass over the node's
+    dossiers that have documents.
+    """
+    from . import dialect
+    wanted = {d for d in digests if isinstance(d, str) and len(d) == 64 and all(c in "0123456789abcdef" for c in d)}
+    if len(wanted) > 20:
+        named: set[str] = set()
+        for row in conn.execute("SELECT doc FROM dossiers WHERE node = ? AND doc LIKE '%\"attachments\"%'", (node,)):
+            named.update(attachment_hashes(dialect.from_json(row[0])))
+        return wanted & named
+    found: set[str] = set()
+    for digest in sorted(wanted):
+        for row in conn.execute("SELECT doc FROM dossiers WHERE node = ? AND doc LIKE ?", (node, f"%{digest}%")):
+            if digest in attachment_hashes(dialect.from_json(row[0])):
+                found.add(digest)
+                break
+    return found
+
+
+def held_rows(conn) -> list[dict]:
+    """Every held object's row, oldest first (for ``motcua-central blobs check``)."""
+    return [{"hash": r[0], "size": r[1], "node": r[2], "source": r[3], "stored_at": r[4]}
+            for r in conn.execute("SELECT hash, size, node, source, stored_at FROM blobs ORDER BY stored_at, hash")]
+
+
+def named_hashes(conn) -> set[str]:
+    """Every hash any dossier at central names (to tell an object no dossier names from one that is)."""
+    from . import dialect
+    found: set[str] = set()
+    for row in conn.execute("SELECT doc FROM dossiers WHERE doc LIKE '%\"attachments\"%'"):
+        found.update(attachment_hashes(dialect.from_json(row[0])))
+    return found

@@ -14,4 +14,8 @@ def register(app, csrf) -> None:
     app.register_blueprint(api.bp)
     csrf.exempt(sync.bp)  # signed envelopes, not browser forms
     csrf.exempt(api.bp)   # Bearer tokens, never cookies
+    from . import blob_restore, documents  # a rebuilt node fetches its documents back; an admin opens one
+    app.register_blueprint(documents.bp)
+    app.register_blueprint(blob_restore.bp)
+    csrf.exempt(blob_restore.bp)
     register_filters(app)

@@ -5,7 +5,8 @@ GET  /api/v1/central                  public: central's name, key fingerprint an
 GET  /api/v1/nodes                    the node registry with sync health
 GET  /api/v1/overview?from=&to=&field=&node=
 GET  /api/v1/dossiers?q=&node=&limit=&offset=   (ID numbers masked; every listed dossier is logged)
-GET  /api/v1/dossiers/<code>          one dossier (logged) and the hand-back on its way, if any
+GET  /api/v1/dossiers/<code>          one dossier (logged), the hand-back on its way, if any, and its
+                                      documents: each with its hash and whether central holds its bytes
 POST /api/v1/dossiers/<code>/hand-back  admin: central's decision on a handed-up dossier
 POST /api/v1/online-dossiers          admin: register an online dossier for a commune (hand-down)
 GET  /api/v1/online-dossiers?node=
@@ -22,7 +23,7 @@ from domain import workflow
 
 from .. import handback, keys, online
 from ..db import get_db, get_read_db
-from ..store import dossiers, nodes
+from ..store import blobs, dossiers, nodes
 from ..store import search as finder
 from .overview import overview, overview_json, read_filters
 
@@ -120,7 +121,19 @@ def dossier(code):
     if found is None:
         return error("not_found", f"No dossier {code}.", 404)
     dossiers.log_access(conn, g.user.username, [code], "api.view", g.now)
-    return jsonify({"node": found["node"], "dossier": found["state"], "hand_back": handback.pending(conn, code)})
+    return jsonify({"node": found["node"], "dossier": found["state"], "hand_back": handback.pending(conn, code),
+                    "documents": documents(conn, found["state"])})
+
+
+def documents(conn, state: dict) -> list[dict]:
+    """Each document the dossier names, with its hash and whether central holds its bytes yet."""
+    held = blobs.documents_held(conn, state)
+    out = []
+    for a in state.get("attachments") or []:
+        if isinstance(a, dict) and isinstance(a.get("hash"), str):
+            out.append({key: a.get(key) for key in ("id", "component", "hash", "size", "mime", "pages", "source",
+                                                    "removed_at")} | {"held": held.get(a["hash"], False)})
+    return out
 
 
 @bp.post("/dossiers/<code>/hand-back")

@@ -13,7 +13,7 @@ from appshell.web_auth import login_required
 from .. import handback
 from ..clock import iso
 from ..db import get_db, get_read_db
-from ..store import accounts, dossiers, nodes, queue
+from ..store import accounts, blobs, dossiers, nodes, queue
 from ..store import search as finder
 from .filters import overdue
 
@@ -72,7 +72,7 @@ def dossier(code):
         staff=accounts.admins(conn), outcomes=DECISIONS,
         anomalies=dossiers.anomalies(conn, code), accesses=dossiers.recent_accesses(conn, code),
         overdue_now=overdue(state.get("status"), state.get("due_at"), iso(g.now)),
-        online=dossiers.online_registration(conn, code))
+        online=dossiers.online_registration(conn, code), held=blobs.documents_held(conn, state))
 
 
 # The admin's choices for a handed-up dossier; "supplement" travels as outcome "return" with a note.

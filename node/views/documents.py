@@ -6,6 +6,9 @@ Pages
     POST /ho-so/<code>/tai-lieu/<id>/go              remove one, with a reason
     GET  /ho-so/<code>/tai-lieu/<id>                 open it (no-store, access-logged)
     GET  /ho-so/<code>/tai-lieu/<id>/anh-nho         its thumbnail (no-store, access-logged)
+        (opening a file named here but missing from this disk, on a node rebuilt after its disk died,
+        fetches it back from central first when the link is up, with its thumbnail; else a Vietnamese
+        message: node/blob_restore.py)
     POST /ho-so/<code>/mien-so-hoa                   mark a component exempt (or clear it)
     POST /ho-so/<code>/dung-lai                      reuse an earlier paper of the same citizen
     POST /ho-so/<code>/so-ket-qua                    register the result (số, ký hiệu, ...) with its scan
@@ -24,6 +27,8 @@ start-up that one largest file fits). An upload over the cap gets a Vietnamese a
 from the server when the body reaches the app, and from documents.js before it is sent when it would not.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -131,10 +136,41 @@ def _files() -> list[bytes]:
     return out
 
 
+def _restore(state: dict, digest: str) -> str | None:
+    """A document named here but not on this disk (a node rebuilt after its disk died): fetch it from
+    central now (node/blob_restore.py). None when it is back, else the clerk's message."""
+    from .. import blob_restore
+    from ..sync import make_client
+    from ..sync_client import SyncError
+    conn = get_db()
+    settings = dict(_settings())
+    settings["sync_read_timeout"] = min(int(settings.get("sync_read_timeout") or 30), 30)  # a clerk is waiting
+    settings["sync_connect_timeout"] = min(int(settings.get("sync_connect_timeout") or 5), 5)
+    try:
+        client = make_client(conn, Path(current_app.config["DATA_DIR"]), settings)
+    except SyncError:
+        return blob_restore.MESSAGES["not_enrolled"]
+    try:
+        blob_restore.restore_one(conn, client, blob_store(), digest)
+    except blob_restore.RestoreFailed as exc:
+        current_app.logger.warning("document of %s not restored from central: %s", state["code"], exc)
+        return exc.message
+    except BlobError as exc:
+        current_app.logger.error("cannot store the restored document of %s: %s", state["code"], exc)
+        return blob_restore.MESSAGES["damaged"]
+    return None
+
+
 def _send(state: dict, attachment: dict, thumb: bool = False) -> Response:
     conn = get_db()
     digest = attachment["hash"]
     mime = attachment["mime"]
+    if not blob_store().exists(digest):
+        if thumb:  # a dossier page asks for every thumbnail at once: only opening a document fetches it
+            return make_response(("", 404))
+        problem = _restore(state, digest)
+        if problem:
+            return make_response((problem, 503, {"Content-Type": "text/plain; charset=utf-8"}))
     if thumb:
         row = conn.execute("SELECT thumb FROM blobs WHERE hash = ?", (digest,)).fetchone()
         if row is None or not row["thumb"]:

@@ -1,0 +1,148 @@
+"""A connection reset while a batch uploads: the node sends again less than the batch, no hello first.
+
+Real central and node processes; the node reaches central through tests/e2e/faultproxy.FaultProxy,
+which records every request crossing it (bytes up, and whether the cut caught it), shapes the link
+so a batch takes a while to upload, and cuts every open connection while one does.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import wait_until
+from tests.e2e.faultproxy import FaultProxy
+from tests.e2e.harness import Central, Node
+
+pytestmark = pytest.mark.usefixtures("e2e_central_database")  # central on each engine (--central-db)
+
+AGENCY = "000.00.06.H56"
+INTAKES = 300
+HELLO_MAX = 1000  # an empty push (hello) is ~470 B up; a batch of events is several kB
+
+
+class _Tap:
+    """The proxy's reader for one direction, noting what it reads (one entry per request)."""
+
+    def __init__(self, reader, proxy: RecordingProxy, key: int, direction: str):
+        self.reader, self.proxy, self.key, self.direction = reader, proxy, key, direction
+        self._transport = getattr(reader, "_transport", None)
+
+    async def read(self, n: int) -> bytes:
+        data = await self.reader.read(n)
+        self.proxy.note(self.key, self.direction, data)
+        entry = self.proxy._open.get(self.key)
+        if data and self.direction == "down" and self.proxy.lose_reply and entry and entry["up"] > HELLO_MAX:
+            self.proxy.lose_reply = False  # central stored the batch; its reply never reaches the node
+            entry["cut"] = True
+            raise ConnectionResetError("reply lost")
+        return data
+
+
+class RecordingProxy(FaultProxy):
+    def __init__(self, target_port: int):
+        super().__init__(target_port)
+        self.requests: list[dict] = []
+        self._open: dict[int, dict] = {}
+        self.lose_reply = False  # cut the connection as the reply to the next batch of events comes back
+
+    async def _pipe(self, reader, writer, direction, budget):
+        key = id(writer.transport if direction == "up" else reader._transport)  # the upstream connection
+        return await super()._pipe(_Tap(reader, self, key, direction), writer, direction, budget)
+
+    def note(self, key: int, direction: str, data: bytes) -> None:
+        if direction == "up" and b"POST /api/" in data:
+            path = data[data.index(b"POST /api/") + 5:].split(b" ", 1)[0].decode("ascii", "replace")
+            self._open[key] = {"path": path, "up": 0, "down": 0, "cut": False}
+            self.requests.append(self._open[key])
+        entry = self._open.get(key)
+        if entry is not None:
+            entry[direction] += len(data)
+
+    def cut_uploading(self) -> dict:
+        """Cut every connection; return the request that was uploading (no reply yet)."""
+        uploading = [e for e in self._open.values() if e["up"] and not e["down"]]
+        for entry in uploading:
+            entry["cut"] = True
+        self.cut_all()
+        return uploading[0] if uploading else {}
+
+
+def central_batches(central: Central, node: str) -> list[tuple[int, int]]:
+    conn = central.db()
+    try:
+        return [(r["first_seq"], r["last_seq"]) for r in conn.execute(
+            "SELECT first_seq, last_seq FROM batches WHERE node = ? ORDER BY first_seq", (node,))]
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def link(tmp_path):
+    central = Central(tmp_path).start()
+    proxy = RecordingProxy(central.port).start()
+    node = Node(tmp_path, agency=AGENCY)
+    node.configure(sync_interval_seconds=60, sync_heartbeat_seconds=600)  # no idle hellos in the record
+    node.enroll(proxy.url, central.add_node(AGENCY))
+    proxy.set(down=True)
+    node.start()
+    yield central, node, proxy
+    node.stop()
+    proxy.stop()
+    central.stop()
+
+
+def test_a_cut_while_a_batch_uploads_resends_less_than_the_batch_and_no_hello(link):
+    central, node, proxy = link
+    node.intake(INTAKES)
+    pending = node.events()
+    assert len(pending) == INTAKES
+    batch = int(node.sync_value("batch_size") or 200)
+    proxy.set(down=False, bandwidth=16_000)  # a batch of events takes about a second to go up
+    wait_until(lambda: any(e["up"] > HELLO_MAX and not e["down"] for e in proxy.requests), timeout=30)
+    cut = proxy.cut_uploading()
+    assert cut and cut["up"] > HELLO_MAX, proxy.requests
+    at = proxy.requests.index(cut)
+    proxy.set(bandwidth=0)
+    wait_until(lambda: len(central.events(AGENCY)) == INTAKES, timeout=60)
+
+    assert central.events(AGENCY) == pending  # every event once, the node's own hashes, nothing else
+    batches = central_batches(central, AGENCY)
+    assert [b[0] for b in batches] == [1] + [b[1] + 1 for b in batches[:-1]]  # contiguous, none twice
+    after = [e for e in proxy.requests[at + 1:] if e["path"].endswith("/push")]
+    assert after and after[0]["up"] > HELLO_MAX, after  # the batch went again at once, no hello first
+    # the cut batch: the node's batch size then (doubled after each batch stored before the cut)
+    stored = sum(1 for e in proxy.requests[:at] if e["path"].endswith("/push") and e["up"] > HELLO_MAX and e["down"])
+    first, last = batches[stored]
+    cut_events = min(batch * 2 ** stored, INTAKES - first + 1)
+    assert last - first + 1 < cut_events, (batches, batch, stored)  # sent again: less than the cut batch
+
+
+def test_a_link_that_stays_down_halves_the_batch_at_most_once(link):
+    central, node, proxy = link
+    proxy.set(down=False)
+    wait_until(lambda: node.sync_value("last_success_at") is not None, timeout=30)  # the first hello
+    proxy.set(down=True)
+    node.intake(5)  # the first wakes the worker: its batch is cut (halved), then retries and hellos fail
+    connections = proxy.connections
+    wait_until(lambda: proxy.connections >= connections + 4, timeout=30)
+    assert int(node.sync_value("batch_size") or 200) >= 100  # START_BATCH 200, halved at most once
+    proxy.set(down=False)
+    wait_until(lambda: len(central.events(AGENCY)) == 5, timeout=30)
+    assert central.events(AGENCY) == node.events()
+
+
+def test_a_batch_whose_reply_was_lost_goes_again_and_central_stores_nothing_twice(link):
+    central, node, proxy = link
+    node.intake(INTAKES)
+    pending = node.events()
+    proxy.lose_reply = True
+    proxy.set(down=False)
+    wait_until(lambda: len(central.events(AGENCY)) == INTAKES, timeout=60)
+    wait_until(lambda: int(node.sync_value("acked_seq") or 0) == INTAKES, timeout=30)
+
+    lost = next(e for e in proxy.requests if e["cut"])
+    assert lost["up"] > HELLO_MAX  # a batch of events, stored at central, its reply cut on the way back
+    assert central.events(AGENCY) == pending  # every event once
+    batches = central_batches(central, AGENCY)
+    assert [b[0] for b in batches] == [1] + [b[1] + 1 for b in batches[:-1]]  # no batch stored twice
+    after = [e for e in proxy.requests[proxy.requests.index(lost) + 1:] if e["path"].endswith("/push")]
+    assert after[0]["up"] > HELLO_MAX  # small batch: sent again at once, central counted it as duplicates
