@@ -142,7 +142,7 @@ class BlobLane:
         self.failures = 0
         self.unsure: set[str] = set()       # hashes whose offset at central must be asked first
         self.set_aside: dict[str, int] = {}  # hash -> refusals this run (a blob central keeps refusing)
-        self.reported: tuple | None = None  # the backlog central last heard
+        self.reported: tuple = (0, 0)  # the backlog central last heard (a node that never had one says nothing)
         self.asked: set[str] = set()         # hashes asked about since asked_at (asked again each heartbeat)
         self.asked_at = time.monotonic()
         self.heartbeat = float(settings.get("sync_heartbeat_seconds", 900))
@@ -181,6 +181,9 @@ class BlobLane:
             conn = self._connect()
             try:
                 self.sizer.loads(sync_state.get(conn, "blob_link"))
+                said = (sync_state.get(conn, "blob_backlog_reported") or "").split()
+                if len(said) == 2 and all(x.isdigit() for x in said):  # quiet when idle, across restarts too
+                    self.reported = (int(said[0]), int(said[1]))
             finally:
                 conn.close()
         except Exception:
@@ -290,6 +293,7 @@ class BlobLane:
         if held:
             log.info("central already holds %d of %d blobs asked about", len(held), len(hashes))
         self.reported = (backlog.files, backlog.bytes)  # what central heard (before this reply's marks)
+        sync_state.put(conn, blob_backlog_reported=f"{backlog.files} {backlog.bytes}")
 
     def upload(self, conn, client, digest: str) -> None:
         """Send ``digest`` chunk by chunk from central's acknowledged offset until held (or told to yield)."""

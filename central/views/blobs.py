@@ -25,7 +25,7 @@ from ..blobstore import StorageError, storage_for
 from ..clock import iso
 from ..db import get_db
 from ..ingest import Caps, Refused, authenticate
-from ..store import blobs, dialect, nodes
+from ..store import blobs, nodes
 from .sync import read_body, refused, sealed
 
 bp = Blueprint("blobs", __name__)
@@ -106,17 +106,6 @@ def _fresh(conn, node: str, payload: dict, now: datetime) -> None:
         raise Refused(409, "stale", "request is stamped over an hour away from now (an old request replayed?)")
 
 
-def _referenced(conn, node: str, digest: str) -> bool:
-    """Does a dossier of ``node`` name ``digest`` among its attachments (central's materialised rows)?"""
-    for row in conn.execute("SELECT doc FROM dossiers WHERE node = ? AND doc LIKE ?", (node, f"%{digest}%")):
-        doc = dialect.from_json(row["doc"])
-        attachments = doc.get("attachments") if isinstance(doc, dict) else None
-        if isinstance(attachments, list) and any(isinstance(a, dict) and a.get("hash") == digest
-                                                 for a in attachments):
-            return True
-    return False
-
-
 def _reply(status: int, node: str, req: str | None, **fields):
     return sealed(status, dict(fields, node=node, request=req, central_time=iso(g.now)))
 
@@ -192,7 +181,7 @@ def chunk():
         if blobs.held(conn, [digest]) and storage.has(digest):
             return _reply(200, node, req, received=size, held=True)
         upload = blobs.upload(conn, node, digest)
-        if upload is None and not _referenced(conn, node, digest):
+        if upload is None and not blobs.referenced_by(conn, node, digest):
             raise Refused(403, "not_referenced", f"no dossier of node {node} names blob {digest[:12]}")
         upload = blobs.start_upload(conn, node, digest, size, g.now)
         uid = upload["upload_id"]
