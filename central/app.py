@@ -38,6 +38,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
 
     from . import views
+    from .views import blobs as blob_views
     views.register(app, csrf)
+    app.register_blueprint(blob_views.bp)
+    csrf.exempt(blob_views.bp)  # signed chunks and envelopes (issue 11), not browser forms
 
     return app

@@ -56,6 +56,10 @@ SETTINGS = [
             "and exports; empty: read from the main database", database_url),
     Setting("pool_size", 10, "Largest number of PostgreSQL connections one central process keeps open",
             positive_int),
+    Setting("max_blob_bytes", 50 * 1024 * 1024, "Largest document blob a node may upload, in bytes (the encrypted "
+            "object; a larger one is refused before any chunk is stored)", positive_int),
+    Setting("max_blob_chunk_bytes", 1024 * 1024, "Largest chunk of one blob upload, in bytes (nodes adapt their "
+            "chunks to the link, well under this)", positive_int),
     Setting("sync_wire_versions", "1,2", "Sync wire formats accepted from nodes (\"1\" or \"1,2\"); the highest is "
             "the one central tells nodes it prefers", _wire_versions),
     Setting("ingest_workers", "auto", "Processes that open, verify and fold pushed batches beside the writer "

@@ -87,6 +87,7 @@ def run(data_dir, host, port, threads):
 
     from . import create_app
     from .backup import BackupScheduler
+    from .blob_lane import BlobLane
     from .db import FolderLock
     from .settings import load_settings
     from .sync import SyncWorker
@@ -97,8 +98,10 @@ def run(data_dir, host, port, threads):
         app = create_app({"DATA_DIR": data_dir})  # migrates after a backup; a failed step exits 2
         server = make_server(app, host, port, threads, "motcua")  # a port in use: one line, exit 2
         worker = SyncWorker(data_dir, settings).start()
+        lane = BlobLane(data_dir, settings).start()  # documents after the events, on their own schedule
         backups = BackupScheduler(data_dir, settings).start()
         app.extensions["motcua.sync"] = worker
+        app.extensions["motcua.blob_lane"] = lane
         app.extensions["motcua.backup"] = backups
         click.echo(f"motcua node {settings['agency_code']} listening on http://{host}:{port}/")
         from .blob_restore import RestoreWorker
@@ -108,6 +111,7 @@ def run(data_dir, host, port, threads):
         finally:
             restores.stop()
             backups.stop()
+            lane.stop()
             worker.stop()
     finally:
         lock.release()

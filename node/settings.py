@@ -46,6 +46,12 @@ def _hours(value):
     return value
 
 
+def _percent(value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise ValueError("must be a whole number of percent from 1 to 100")
+    return value
+
+
 def _wire(value):
     if value not in ("auto", "1"):
         raise ValueError('must be "auto" or "1"')
@@ -89,6 +95,12 @@ SETTINGS = [
             positive_int),
     Setting("document_max_dossier_mb", 60, "Most stored (normalised) MB of documents one dossier may hold",
             positive_int),
+    # Blob lane (issue 11): how document blobs share the link with the events.
+    Setting("blob_share_office_hours", 50, "Most percent of the link document uploads use during office hours "
+            "(working days, working_hours); the rest stays free for events. Outside office hours: the whole link",
+            _percent),
+    Setting("blob_chunk_seconds", 20, "Longest a blob chunk takes on the measured link, in seconds (an event "
+            "waits at most about this long behind a chunk)", positive_int),
     Setting("capture_link_minutes", 10, "How long a phone-capture QR link stays valid", positive_int),
 ]
 UPLOAD_OVERHEAD = 2**20  # room for a multipart upload's headers and form fields beside its file

@@ -159,3 +159,42 @@ class CentralClient:
             except ValueError:
                 pass
         return Reply(response.status_code, reply, offset)
+
+    def send_chunk(self, path: str, meta: dict, data: bytes) -> Reply:
+        """POST one blob chunk as a raw body (protocol/blobsync.py): ``meta`` travels as the signed
+        canonical-JSON header; the reply is sealed and verified like every other."""
+        from protocol import blobsync
+        meta = dict(meta, node=self.node_id, nonce=wire.nonce(), sent_at=local_now().isoformat())
+        raw_meta = blobsync.encode_meta(meta)
+        headers = {"Content-Type": "application/octet-stream", NODE_HEADER: self.node_id,
+                   SIGNATURE_HEADER: sign(self.private_key, raw_meta), blobsync.CHUNK_HEADER: raw_meta.decode("ascii")}
+        try:
+            response = self.session.post(self.base_url + path, data=io.BytesIO(data), headers=headers,
+                                         timeout=self.timeout, stream=True)
+            try:
+                raw = response.raw.read(MAX_BODY + 1, decode_content=False)
+            finally:
+                response.close()
+        except requests.exceptions.ConnectTimeout as exc:
+            raise fail("offline", f"connect timeout to {self.base_url}: {exc}") from None
+        except requests.exceptions.ConnectionError as exc:
+            raise fail(_connection_failure_kind(exc), f"{path}: {type(exc).__name__}: {exc}"[:300]) from None
+        except requests.exceptions.Timeout:
+            raise fail("timeout", f"{path}: read timeout") from None
+        except requests.exceptions.RequestException as exc:
+            raise fail("offline", f"{path}: {type(exc).__name__}") from None
+        self.bytes_sent += len(data) + len(raw_meta)
+        signature = response.headers.get(SIGNATURE_HEADER)
+        if not signature:
+            if response.status_code >= 500:
+                raise fail("server", f"{path}: HTTP {response.status_code} without signature")
+            if response.status_code == 413:
+                raise fail("too_large", f"{path}: HTTP 413 from a proxy")
+            raise fail("bad_reply", f"{path}: HTTP {response.status_code} without a signature")
+        try:
+            reply = open_sealed(raw, signature, self.central_public_key)
+        except EnvelopeError as exc:
+            raise fail("bad_reply", f"{path}: {exc}") from None
+        if reply.get("request") != meta["nonce"] or reply.get("node") not in (None, self.node_id):
+            raise fail("bad_reply", f"{path}: reply answers another request (replayed or rolled back)")
+        return Reply(response.status_code, reply, 0)

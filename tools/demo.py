@@ -126,8 +126,11 @@ def run_demo() -> None:
         server = make_server(app, "127.0.0.1", args.port, 4, "motcua")
         from node.backup import BackupScheduler
         worker = SyncWorker(node_dir, load_settings(node_dir)).start()
+        from node.blob_lane import BlobLane
+        lane = BlobLane(node_dir, load_settings(node_dir)).start()  # documents after events, as `run` does
         backups = BackupScheduler(node_dir, load_settings(node_dir)).start()  # as `motcua-node run` does
         app.extensions["motcua.sync"] = worker
+        app.extensions["motcua.blob_lane"] = lane
         app.extensions["motcua.backup"] = backups
         token = (central_dir / "demo-token.txt").read_text().strip()
         print(f"""
@@ -143,6 +146,7 @@ Data lives in {args.data} (delete it to start over).
         try:
             server.run()
         finally:
+            lane.stop()
             worker.stop()
             backups.stop()
     finally:

@@ -7,7 +7,7 @@ from appshell.web_auth import admin_required, login_required
 
 from .. import keys
 from ..db import get_db
-from ..store import nodes
+from ..store import blobs, nodes
 
 bp = Blueprint("nodes", __name__, url_prefix="/don-vi")
 
@@ -33,7 +33,7 @@ def _settings():
 def index():
     conn = get_db()
     rows = nodes.listing(conn, g.now, _settings()["silent_after_hours"])
-    return render_template("nodes/index.html", rows=rows, error=None, form={})
+    return render_template("nodes/index.html", rows=rows, error=None, form={}, blob_backlog=blobs.backlog(conn))
 
 
 @bp.post("")
@@ -46,7 +46,8 @@ def add():
         code, expires = nodes.add_node(conn, agency, name, now=g.now, minutes=_settings()["enrol_code_minutes"])
     except nodes.RegistryError as exc:
         rows = nodes.listing(conn, g.now, _settings()["silent_after_hours"])
-        return render_template("nodes/index.html", rows=rows, error=_vi(exc), form=request.form), 400
+        return render_template("nodes/index.html", rows=rows, error=_vi(exc), form=request.form,
+                               blob_backlog=blobs.backlog(conn)), 400
     current_app.logger.info("node %s added by %s", agency, g.user.username)
     return _code_page(agency, code, expires, "enrol")
 
@@ -65,7 +66,8 @@ def detail(agency):
     row = next((r for r in nodes.listing(conn, g.now, _settings()["silent_after_hours"]) if r["id"] == agency), None)
     if row is None:
         abort(404)
-    return render_template("nodes/detail.html", n=row, **nodes.detail(conn, agency))
+    return render_template("nodes/detail.html", n=row, blob_backlog=blobs.backlog(conn, agency).get(agency),
+                           **nodes.detail(conn, agency))
 
 
 @bp.post("/<agency>/ma-khoi-phuc")

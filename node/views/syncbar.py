@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, flash, g, redirect, request, url_for
 
 from appshell.web_auth import login_required
 
-from .. import sync_state
+from .. import blob_outbox, sync_state
 from ..db import get_db
 
 bp = Blueprint("syncbar", __name__)
@@ -49,7 +49,16 @@ def sync_status():
     elif offset is None and st.enrolled:
         clock_warning = ("Máy chưa đồng bộ được với cấp trên lần nào nên chưa đối chiếu được giờ: giờ tiếp nhận "
                          "đang lấy theo đồng hồ máy tính. Hãy kiểm tra đồng hồ máy trước khi in giấy tiếp nhận.")
-    return {"sync": st, "sync_last_success_age": _age(st.last_success_at, g.pc_now), "clock_warning": clock_warning}
+    backlog = blob_outbox.backlog(get_db())
+    return {"sync": st, "sync_last_success_age": _age(st.last_success_at, g.pc_now), "clock_warning": clock_warning,
+            "blob_backlog": backlog, "blob_backlog_mb": _mb(backlog.bytes)}
+
+
+def _mb(size: int) -> str:
+    """Megabytes the Vietnamese way: "0", "0,3", "12,5"."""
+    if size <= 0:
+        return "0"
+    return f"{max(size / 1e6, 0.1):.1f}".replace(".", ",")
 
 
 @bp.route("/dong-bo", methods=("POST",))
@@ -60,6 +69,9 @@ def sync_now():
         flash("Chức năng đồng bộ chưa chạy trên máy này (máy chưa đăng ký với cấp trên hoặc đang chạy thử).")
     else:
         worker.wake()
+        lane = current_app.extensions.get("motcua.blob_lane")
+        if lane is not None:
+            lane.wake()
         flash("Đã yêu cầu đồng bộ với cấp trên. Trạng thái sẽ cập nhật sau ít giây.")
     target = request.referrer or url_for("desk.home")
     if not target.startswith(request.host_url):
