@@ -20,7 +20,8 @@ Rules:
   restart of either side the lane asks central (``have`` answers the staged offset) and sends from
   exactly there, so at most the one chunk in flight is sent again.
 - Chunk size adapts to the link (``ChunkSizer``): doubles on success, halves on failure, and is
-  bounded by ``blob_chunk_seconds`` of the measured rate (a pending event waits at most that long)
+  bounded by ``blob_chunk_seconds`` of the measured rate while blobs are paced (a pending event waits
+  at most that long), three times that when they may use the whole link (fewer round trips),
   and by 1/40 of an EWMA of the bytes the link carries between resets (so a link that resets every
   50 kB re-sends at most 5 % of the blob bytes).
 - Bandwidth care: during office hours (the working calendar and ``working_hours``) blobs use at most
@@ -113,6 +114,17 @@ class ChunkSizer:
         self.size = max(self.minimum, self.next() // 2)
 
 
+UNPACED_CHUNK_FACTOR = 3
+
+
+def chunk_target(seconds: float, share_percent: int, office_hours: bool) -> float:
+    """How long one chunk may hold the line: ``blob_chunk_seconds`` while blobs are paced (office hours,
+    so a pending event waits at most that); three times that when they may use the whole link, where
+    each chunk's round trip is the cost that matters (fewer, longer chunks: goodput)."""
+    paced = office_hours and share_percent < 100
+    return seconds if paced else seconds * UNPACED_CHUNK_FACTOR
+
+
 def pace_delay(seconds: float, share_percent: int, office_hours: bool) -> float:
     """How long to wait after a chunk that took ``seconds``, so blobs use ``share_percent`` of the link."""
     if not office_hours or share_percent >= 100:
@@ -133,7 +145,8 @@ class BlobLane:
         self.base_delay, self.cap = base_delay, float(settings["sync_backoff_cap_seconds"])
         self.interval = float(settings["sync_interval_seconds"])
         self.share = int(settings.get("blob_share_office_hours", 50))
-        self.sizer = ChunkSizer(target_seconds=float(settings.get("blob_chunk_seconds", 20)))
+        self.chunk_seconds = float(settings.get("blob_chunk_seconds", 20))
+        self.sizer = ChunkSizer(target_seconds=self.chunk_seconds)
         self.calendar = CalendarCache(settings["working_hours"])
         self.store = BlobStore(self.data_dir, create_key=False)
         self._wake = threading.Event()
@@ -311,6 +324,7 @@ class BlobLane:
             if digest in self.unsure:
                 self.have(conn, client, [digest])
                 continue
+            self.sizer.target_seconds = chunk_target(self.chunk_seconds, self.share, self.office_hours(conn))
             length = self.sizer.next()
             if size - offset <= length * 3 // 2:  # no small tail chunk: it would cost a round trip of its own
                 length = size - offset

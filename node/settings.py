@@ -100,7 +100,8 @@ SETTINGS = [
             "(working days, working_hours); the rest stays free for events. Outside office hours: the whole link",
             _percent),
     Setting("blob_chunk_seconds", 20, "Longest a blob chunk takes on the measured link, in seconds (an event "
-            "waits at most about this long behind a chunk)", positive_int),
+            "waits at most about this long behind a chunk during office hours; three times this when blobs may use "
+            "the whole link)", positive_int),
     Setting("capture_link_minutes", 10, "How long a phone-capture QR link stays valid", positive_int),
 ]
 UPLOAD_OVERHEAD = 2**20  # room for a multipart upload's headers and form fields beside its file

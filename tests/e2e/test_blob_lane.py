@@ -396,6 +396,7 @@ class FieldLink(FaultProxy):
 
 
 @pytest.mark.slow
+@pytest.mark.acceptance
 def test_the_issue_s_acceptance_scenario_on_a_faster_field_link(tmp_path):
     """30 scans from 2-3 MB phone photos and 300 dossier events; a reset every 50 kB; 10 node kills and
     10 central kills. The link is the field model with its latency, jitter and loss scaled to a tenth

@@ -88,3 +88,10 @@ def test_what_the_sizer_learnt_of_the_link_survives_a_restart_of_the_node():
     fresh = ChunkSizer()
     fresh.loads("not a state")
     assert fresh.next() == START_CHUNK
+
+
+def test_a_chunk_holds_the_line_for_blob_chunk_seconds_while_paced_and_three_times_that_on_the_whole_link():
+    from node.blob_lane import chunk_target
+    assert chunk_target(20, 50, office_hours=True) == 20
+    assert chunk_target(20, 50, office_hours=False) == 60
+    assert chunk_target(20, 100, office_hours=True) == 60
