@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from node import scans  # noqa: E402
-from tests.e2e.test_blob_lane import ChunkBodies  # noqa: E402
+from tests.e2e.bloblink import ChunkBodies  # noqa: E402
 from tests.node import document_samples as samples  # noqa: E402
 
 RESET_BYTES = 50_000
