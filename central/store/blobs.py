@@ -162,11 +162,4 @@ def named_hashes(conn) -> set[str]:
 def referenced_by(conn, node: str, digest: str) -> bool:
     """Does a dossier of ``node`` name ``digest`` among its attachments (central's materialised rows)?
     A node uploads only blobs its own dossiers reference (central/views/blobs.py)."""
-    from . import dialect
-    for row in conn.execute("SELECT doc FROM dossiers WHERE node = ? AND doc LIKE ?", (node, f"%{digest}%")):
-        doc = dialect.from_json(row["doc"])
-        attachments = doc.get("attachments") if isinstance(doc, dict) else None
-        if isinstance(attachments, list) and any(isinstance(a, dict) and a.get("hash") == digest
-                                                 for a in attachments):
-            return True
-    return False
+    return digest in named_by_node(conn, node, [digest])

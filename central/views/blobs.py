@@ -125,7 +125,8 @@ def have():
             hashes, backlog = blobsync.check_have(payload)
         except blobsync.ChunkMetaError as exc:
             raise Refused(400, "bad_payload", str(exc)) from None
-        held = blobs.held(conn, hashes)
+        # only for blobs this node's own dossiers name: a node cannot probe what else central holds
+        held = blobs.held(conn, hashes) & blobs.named_by_node(conn, node, hashes)
         storage = _storage()
         received = {}
         for digest in hashes:

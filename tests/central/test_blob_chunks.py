@@ -213,3 +213,13 @@ def test_central_s_node_pages_show_the_files_and_bytes_each_node_still_has_to_se
     blobs.report_backlog(db, AGENCY, 0, 0, None, clock.now)
     page = admin.get(f"/don-vi/{AGENCY}").get_data(as_text=True)
     assert "0 tệp, 0 MB" in page[page.index('id="blob-backlog"'):].split("</dd>")[0]
+
+
+def test_have_never_tells_a_node_that_central_holds_a_blob_none_of_its_dossiers_name(central, central_app, conn,
+                                                                                     node, clock, blob):
+    digest = hashlib.sha256(b"another commune's card").hexdigest()
+    blobs.record_stored(conn, digest=digest, size=10, node="000.00.06.H99", source="usb", now=clock())
+    named, raw = blob
+    blobs.record_stored(conn, digest=named, size=len(raw), node="000.00.06.H99", source="usb", now=clock())
+    reply = have(central, node, [digest, named])
+    assert reply.status_code == 200 and open_reply(central_app, reply)["held"] == [named]
