@@ -18,6 +18,8 @@ nonce) like every sync reply; errors have the sync error shape ``{"error": {"cod
 
 It is the dedup query (a blob reused by several dossiers, or already brought by a USB bundle, never
 crosses twice), the backlog report central shows per node, and the "where do I resume" question.
+Central answers "held" only for hashes the asking node's own dossiers name, so no node can probe
+what else central holds.
 
 ``POST /api/v1/sync/blobs/chunk``: a RAW binary body (the object's bytes ``offset..offset+length``;
 no base64, no gzip: the object is ciphertext, it does not compress), described by the header
