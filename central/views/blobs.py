@@ -57,7 +57,11 @@ class NonceCache:
             return True
 
 
-_nonces = NonceCache()
+def _nonces() -> NonceCache:
+    """This central's cache (one per app: one database, one set of nodes)."""
+    return current_app.extensions.setdefault("motcua.blob_nonces", NonceCache())
+
+
 _upload_locks: dict[str, threading.Lock] = {}
 _locks_lock = threading.Lock()
 
@@ -92,7 +96,7 @@ def _storage():
 
 def _fresh(conn, node: str, payload: dict, now: datetime) -> None:
     """Refuse a replayed nonce, or a request stamped far from now by the node's own clock."""
-    if not _nonces.use(node, payload["nonce"]):
+    if not _nonces().use(node, payload["nonce"]):
         raise Refused(409, "replayed", "this request's nonce was already used")
     try:
         sent = datetime.fromisoformat(payload.get("sent_at") or "")
