@@ -134,21 +134,7 @@ class CentralClient:
             raise fail("offline", f"{path}: {type(exc).__name__}") from None
         finished = time.time()
         self.bytes_sent += len(body)
-        signature = response.headers.get(SIGNATURE_HEADER)
-        if not signature:
-            if response.status_code >= 500:
-                raise fail("server", f"{path}: HTTP {response.status_code} without signature")
-            if response.status_code == 413:
-                raise fail("too_large", f"{path}: HTTP 413 from a proxy")
-            raise fail("bad_reply", f"{path}: HTTP {response.status_code} without a signature")
-        try:
-            reply = open_sealed(raw, signature, self.central_public_key)
-        except EnvelopeError as exc:
-            raise fail("bad_reply", f"{path}: {exc}") from None
-        if reply.get("request") != payload["nonce"]:
-            raise fail("bad_reply", f"{path}: reply answers another request (replayed or rolled back)")
-        if reply.get("node") not in (None, self.node_id):
-            raise fail("bad_reply", f"{path}: reply is for node {reply.get('node')!r}")
+        reply = self._open_reply(path, response, raw, payload["nonce"])
         self.wire = reply.get("wire") if isinstance(reply.get("wire"), dict) else None
         offset = 0
         if isinstance(reply.get("central_time"), str):
@@ -184,6 +170,10 @@ class CentralClient:
         except requests.exceptions.RequestException as exc:
             raise fail("offline", f"{path}: {type(exc).__name__}") from None
         self.bytes_sent += len(data) + len(raw_meta)
+        return Reply(response.status_code, self._open_reply(path, response, raw, meta["nonce"]), 0)
+
+    def _open_reply(self, path: str, response, raw: bytes, nonce: str) -> dict:
+        """Central's sealed reply to the request ``nonce``, verified (signature, request, node)."""
         signature = response.headers.get(SIGNATURE_HEADER)
         if not signature:
             if response.status_code >= 500:
@@ -195,6 +185,8 @@ class CentralClient:
             reply = open_sealed(raw, signature, self.central_public_key)
         except EnvelopeError as exc:
             raise fail("bad_reply", f"{path}: {exc}") from None
-        if reply.get("request") != meta["nonce"] or reply.get("node") not in (None, self.node_id):
+        if reply.get("request") != nonce:
             raise fail("bad_reply", f"{path}: reply answers another request (replayed or rolled back)")
-        return Reply(response.status_code, reply, 0)
+        if reply.get("node") not in (None, self.node_id):
+            raise fail("bad_reply", f"{path}: reply is for node {reply.get('node')!r}")
+        return reply
