@@ -60,7 +60,13 @@ class FaultProxy:
             self._server.close()
             for writer in list(self._writers):
                 writer.close()
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
+            # end every pipe now: a coroutine left suspended would be closed when the loop is collected,
+            # raising "Event loop is closed" as an unraisable exception at the end of the test session
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
