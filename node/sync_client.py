@@ -113,25 +113,7 @@ class CentralClient:
             headers = {"Content-Type": "application/json", "Content-Encoding": "gzip",
                        NODE_HEADER: self.node_id, SIGNATURE_HEADER: signature}
         started = time.time()
-        stream = io.BytesIO(body)
-        try:
-            # a file-like body is sent block by block, each block under the read timeout; a bytes body
-            # would have to be sent whole within the connect timeout (too short for 200 kB on 2G)
-            response = self.session.post(self.base_url + path, data=stream, headers=headers,
-                                         timeout=self.timeout, stream=True)
-            try:
-                raw = response.raw.read(MAX_BODY + 1, decode_content=False)
-            finally:
-                response.close()
-        except requests.exceptions.ConnectTimeout as exc:
-            raise fail("offline", f"connect timeout to {self.base_url}: {exc}") from None
-        except requests.exceptions.ConnectionError as exc:
-            raise _lost(fail(_connection_failure_kind(exc), f"{path}: {type(exc).__name__}: {exc}"[:300]),
-                        stream, body) from None
-        except requests.exceptions.Timeout:
-            raise _lost(fail("timeout", f"{path}: read timeout"), stream, body) from None
-        except requests.exceptions.RequestException as exc:
-            raise fail("offline", f"{path}: {type(exc).__name__}") from None
+        response, raw = self._post(path, body, headers)
         finished = time.time()
         self.bytes_sent += len(body)
         reply = self._open_reply(path, response, raw, payload["nonce"])
@@ -154,8 +136,17 @@ class CentralClient:
         raw_meta = blobsync.encode_meta(meta)
         headers = {"Content-Type": "application/octet-stream", NODE_HEADER: self.node_id,
                    SIGNATURE_HEADER: sign(self.private_key, raw_meta), blobsync.CHUNK_HEADER: raw_meta.decode("ascii")}
+        response, raw = self._post(path, data, headers)
+        self.bytes_sent += len(data) + len(raw_meta)
+        return Reply(response.status_code, self._open_reply(path, response, raw, meta["nonce"]), 0)
+
+    def _post(self, path: str, body: bytes, headers: dict):
+        """POST ``body``; (response, raw reply bytes). A failure says whether the body had left whole."""
+        stream = io.BytesIO(body)
         try:
-            response = self.session.post(self.base_url + path, data=io.BytesIO(data), headers=headers,
+            # a file-like body is sent block by block, each block under the read timeout; a bytes body
+            # would have to be sent whole within the connect timeout (too short for 200 kB on 2G)
+            response = self.session.post(self.base_url + path, data=stream, headers=headers,
                                          timeout=self.timeout, stream=True)
             try:
                 raw = response.raw.read(MAX_BODY + 1, decode_content=False)
@@ -164,13 +155,13 @@ class CentralClient:
         except requests.exceptions.ConnectTimeout as exc:
             raise fail("offline", f"connect timeout to {self.base_url}: {exc}") from None
         except requests.exceptions.ConnectionError as exc:
-            raise fail(_connection_failure_kind(exc), f"{path}: {type(exc).__name__}: {exc}"[:300]) from None
+            raise _lost(fail(_connection_failure_kind(exc), f"{path}: {type(exc).__name__}: {exc}"[:300]),
+                        stream, body) from None
         except requests.exceptions.Timeout:
-            raise fail("timeout", f"{path}: read timeout") from None
+            raise _lost(fail("timeout", f"{path}: read timeout"), stream, body) from None
         except requests.exceptions.RequestException as exc:
             raise fail("offline", f"{path}: {type(exc).__name__}") from None
-        self.bytes_sent += len(data) + len(raw_meta)
-        return Reply(response.status_code, self._open_reply(path, response, raw, meta["nonce"]), 0)
+        return response, raw
 
     def _open_reply(self, path: str, response, raw: bytes, nonce: str) -> dict:
         """Central's sealed reply to the request ``nonce``, verified (signature, request, node)."""
