@@ -52,6 +52,12 @@ def positive_int(value):
     return value
 
 
+def non_negative_int(value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return value
+
+
 def secret(value):
     if len(as_str(value)) < 32:
         raise ValueError("must be at least 32 characters (init generates one)")

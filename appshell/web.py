@@ -103,21 +103,77 @@ def harden(app: Flask, logger: str) -> None:
         return response
 
 
+PARTIAL_BODIES = "motcua.partial_bodies"  # app.extensions key: see make_server
+
+
+def _partial_body_channel(keep: Callable):
+    """A waitress channel that, when its connection dies in the middle of a request body, hands
+    what arrived to ``keep(path, headers, prefix, length)`` (headers as waitress names them:
+    ``X_MOTCUA_NODE``). Waitress buffers a body whole before the app sees it, so without this the
+    bytes of a cut request are thrown away (central keeps a cut push this way: protocol/sync.py RESUME).
+
+    Runs in waitress's I/O thread: ``keep`` must only copy bytes, never block. Fixed-length bodies only.
+    """
+    from waitress.channel import HTTPChannel
+    from waitress.receiver import FixedStreamReceiver
+
+    log = logging.getLogger("motcua.web")
+
+    class PartialBodyChannel(HTTPChannel):
+        def _keep_partial(self) -> None:
+            request, self.request = self.request, None
+            if request is None or not request.headers_finished or request.completed or request.error:
+                return
+            receiver = request.body_rcv
+            if not isinstance(receiver, FixedStreamReceiver) or not len(receiver):
+                return
+            try:
+                prefix = receiver.getbuf().get(len(receiver))
+                keep(request.path, dict(request.headers), bytes(prefix), request.content_length)
+            except Exception:  # never break waitress's I/O loop over a lost request
+                log.exception("could not keep the part of a cut request body")
+            finally:
+                request.close()
+
+        def handle_read(self) -> None:
+            super().handle_read()
+            if not self.connected:  # the client closed its side mid-request
+                with self.requests_lock:
+                    self._keep_partial()
+
+        def handle_close(self) -> None:  # a reset, or closing for any other reason
+            with self.requests_lock:
+                self._keep_partial()
+            super().handle_close()
+
+    return PartialBodyChannel
+
+
 def make_server(app: Flask, host: str, port: int, threads: int, ident: str):
     """A waitress server capped at the app's ``max_request_bytes`` before any body is buffered.
 
+    When the app puts a callable under ``app.extensions[PARTIAL_BODIES]``, the part of a request
+    body that arrived before its connection died goes to it (``_partial_body_channel``).
     A port already in use (or not ours to take) is a ConfigError: one English line, exit code 2.
     """
     from waitress.server import create_server
     cap = app.config["MAX_CONTENT_LENGTH"]
     try:
-        return create_server(app, host=host, port=port, threads=threads, ident=ident,
-                             max_request_body_size=cap, inbuf_overflow=min(cap, 512 * 1024))
+        server = create_server(app, host=host, port=port, threads=threads, ident=ident,
+                               max_request_body_size=cap, inbuf_overflow=min(cap, 512 * 1024))
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ConfigError(f"port {port} on {host} is already in use (another server runs there; "
                               f"stop it or pass --port)") from None
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    keep = app.extensions.get(PARTIAL_BODIES)
+    if keep is not None:  # this server's channels only (one listener per address it listens on)
+        from waitress.server import BaseWSGIServer
+        channel = _partial_body_channel(keep)
+        for listener in ([server] if isinstance(server, BaseWSGIServer) else
+                         [s for s in server.map.values() if isinstance(s, BaseWSGIServer)]):
+            listener.channel_class = channel
+    return server
 
 
 def serve(app: Flask, host: str, port: int, threads: int, ident: str) -> None:

@@ -5,10 +5,11 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from appshell.settings import ConfigError
-from appshell.web import base_app
+from appshell.web import PARTIAL_BODIES, base_app
 from domain.clock import local_now
 
 from . import db, keys
+from .cut_pushes import CUT_PUSHES, CutPushes
 from .ingest import Caps
 from .settings import DB_NAME, FILE
 
@@ -34,6 +35,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.setdefault("CAPS", Caps.from_settings(settings))
     db.migrate(app.config["DATABASE"])
     app.extensions["motcua.central_key"] = keys.load(data_dir)
+    cut_pushes = CutPushes(settings["sync_resume_bytes"], settings["max_body_bytes"])
+    app.extensions[CUT_PUSHES] = cut_pushes
+    app.extensions[PARTIAL_BODIES] = cut_pushes.keep  # waitress hands it what a cut request left
     app.teardown_appcontext(db.close_db)
     csrf.init_app(app)
 

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import re
 
-from appshell.settings import Setting, SettingsFile, as_str, nonempty, positive_int, secret, web_settings
+from appshell.settings import (
+    Setting,
+    SettingsFile,
+    as_str,
+    non_negative_int,
+    nonempty,
+    positive_int,
+    secret,
+    web_settings,
+)
 
 CONFIG_NAME = "motcua-central.toml"
 DB_NAME = "motcua-central.db"
@@ -62,6 +71,9 @@ SETTINGS = [
             "chunks to the link, well under this)", positive_int),
     Setting("sync_wire_versions", "1,2", "Sync wire formats accepted from nodes (\"1\" or \"1,2\"); the highest is "
             "the one central tells nodes it prefers", _wire_versions),
+    Setting("sync_resume_bytes", 64 * 1024 * 1024, "Memory for the parts of pushes cut on their way (the link "
+            "reset mid-upload), kept so nodes send only the rest; 0: keep none (a cut batch goes again whole)",
+            non_negative_int),
     Setting("ingest_workers", "auto", "Processes that open, verify and fold pushed batches beside the writer "
             "(\"auto\": one per CPU; 0: all in the serving process)", _workers),
 ]

@@ -12,6 +12,7 @@ from appshell.settings import (
     SettingsFile,
     as_str,
     clock_time,
+    non_negative_int,
     nonempty,
     positive_int,
     secret,
@@ -29,12 +30,6 @@ def _agency(value):
     error = agency_code_error(as_str(value))
     if error:
         raise ValueError(error)
-    return value
-
-
-def _non_negative_int(value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError("must be a whole number, 0 or more")
     return value
 
 
@@ -89,7 +84,7 @@ SETTINGS = [
             as_str),
     Setting("backup_keep_daily", 7, "Backups kept: the newest of each of this many last days", positive_int),
     Setting("backup_keep_weekly", 4, "Backups kept: also the newest of each of this many last weeks (0: none)",
-            _non_negative_int),
+            non_negative_int),
     # Digitisation (issue 10): caps on what a clerk or a phone may upload, checked before anything is stored.
     Setting("document_max_file_mb", 25, "Largest file accepted for one upload, in MB (a 12-MP phone photo is 3-6 MB)",
             positive_int),

@@ -26,7 +26,7 @@ from protocol.keys import load_private, load_public
 from . import events, sync_state
 from .clock import CORRECTION_KEY, local_now
 from .feed import FeedError, apply_entries
-from .sync_client import MESSAGES, CentralClient, SyncError, fail
+from .sync_client import MESSAGES, CentralClient, CutUpload, SyncError, fail
 
 log = logging.getLogger("motcua.sync")
 KEY_NAME = "node.key"
@@ -102,21 +102,37 @@ WIRE_FALLBACK = ("bad_encoding", "bad_batch_signature", "bad_payload")
 
 
 def central_wire(conn, client: CentralClient) -> None:
-    """Remember which wire format central said it prefers (nothing said: a central older than v2)."""
+    """Remember which wire format central said it prefers (nothing said: a central older than v2),
+    and whether it keeps the part of a cut push (``resume``: the node then sends only the rest)."""
     said = client.wire or {}
     prefers = 2 if said.get("prefers") == 2 and 2 in (said.get("accepts") or []) else 1
-    if sync_state.get(conn, "central_wire", 1) != prefers:
-        sync_state.put(conn, central_wire=prefers)
+    resume = int(said.get("resume") is True)
+    if sync_state.get(conn, "central_wire", 1) != prefers or sync_state.get(conn, "central_resume", 0) != resume:
+        sync_state.put(conn, central_wire=prefers, central_resume=resume)
+
+
+def _resume(conn, client: CentralClient, cut: CutUpload | None, acked: int):
+    """The reply to the cut push ``cut`` once central has its rest, or None (central holds none of
+    it, or it no longer starts where central's head ends: the batch goes again as usual)."""
+    if cut is None or cut.first_seq != acked + 1 or not sync_state.get(conn, "central_resume"):
+        return None
+    reply = client.resume(cut)
+    if reply is not None:
+        log.info("resumed a cut push of %d events", cut.count)
+    return reply
 
 
 def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: int | None = None, *,
-         hello: bool = True, wire_mode: str = "auto", link_up: bool = True) -> None:
+         hello: bool = True, wire_mode: str = "auto", link_up: bool = True, cut: CutUpload | None = None) -> None:
     """Send until caught up. ``hello`` first sends an empty batch (a heartbeat: it learns central's
     head and feed head, and tells central the pending count); without it, only pending events go.
 
+    ``cut``: a push cut on its way in an earlier attempt. When central keeps such parts, only the
+    rest of it goes (CentralClient.resume); otherwise it goes again as a batch.
+
     A batch cut or timed out halves the batch size, but only when the link was known to work
-    (``link_up``: the last exchange succeeded, or one did earlier in this push): a retry on a link
-    that is simply down must not shrink the batch again and again."""
+    (``link_up``: the last exchange succeeded, or one did earlier in this push) and central cannot
+    resume it: a retry on a link that is simply down must not shrink the batch again and again."""
     batch = sync_state.get(conn, "batch_size", START_BATCH)
     v2_failed = False
     events_after = None if hello else True
@@ -130,8 +146,18 @@ def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: i
         oldest = batch_events[0]["at"] if batch_events else None
         v2 = bool(batch_events) and wire_mode == "auto" and not v2_failed and sync_state.get(conn, "central_wire") == 2
         try:
-            reply = client.call(wire.PUSH, {"events": batch_events, "pending": max(pending - len(batch_events), 0),
-                                            "oldest_pending_at": oldest}, v2=v2)
+            reply = _resume(conn, client, cut, acked) if batch_events else None
+            if reply is not None:
+                v2 = cut.v2
+            elif cut is not None and batch_events and cut.sent_whole and len(cut.body) >= ASK_HEAD_BYTES:
+                # central holds none of it, but the whole body had left: it may hold the batch (only
+                # its reply was lost); a hello learns its head before the batch goes again
+                cut, events_after = None, None
+                continue
+            cut = cut if not batch_events else None
+            if reply is None:
+                reply = client.call(wire.PUSH, {"events": batch_events, "pending": max(pending - len(batch_events), 0),
+                                                "oldest_pending_at": oldest}, v2=v2)
             code = (reply.payload.get("error") or {}).get("code")
             if v2 and reply.status in (400, 401) and code in WIRE_FALLBACK:
                 # a central older than v2 (or one that could not rebuild the batch): this batch again in v1
@@ -146,7 +172,10 @@ def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: i
             payload = _check_reply(reply, wire.PUSH)
         except SyncError as exc:
             exc.batch_events = len(batch_events)
-            if exc.kind in ("too_large", "timeout", "dropped") and batch_events and (link_up or outcome.rounds):
+            resumable = exc.upload is not None and exc.kind != "too_large" and sync_state.get(conn, "central_resume")
+            exc.resumable = bool(resumable)
+            if exc.kind in ("too_large", "timeout", "dropped") and batch_events and (link_up or outcome.rounds) \
+                    and not resumable:
                 batch = max(MIN_BATCH, batch // 2)
                 sync_state.put(conn, batch_size=batch)
             raise
@@ -232,12 +261,12 @@ def pending_count(data_dir: Path) -> int:
 
 
 def sync_once(data_dir: Path, settings: dict, session=None, *, heartbeat: bool = True,
-              after_failure: bool = False) -> Outcome:
+              after_failure: bool = False, cut: CutUpload | None = None) -> Outcome:
     """One cycle: (heartbeat) push until caught up, pull the feed when central has more than applied.
 
     ``heartbeat`` False (the worker, woken by new events between heartbeats, or retrying a cut
     batch): no hello, only the pending events. ``after_failure``: the previous cycle failed (see
-    push's ``link_up``). Records success or the error.
+    push's ``link_up``). ``cut``: a push cut earlier, to resume (see push). Records success or the error.
     """
     conn = connect(Path(data_dir) / "motcua-node.db")
     outcome = Outcome()
@@ -247,7 +276,7 @@ def sync_once(data_dir: Path, settings: dict, session=None, *, heartbeat: bool =
             client = make_client(conn, data_dir, settings, session)
             hello = heartbeat or sync_state.get(conn, "acked_seq") is None
             push(conn, client, outcome, settings["clock_warning_minutes"] * 60, hello=hello,
-                 wire_mode=settings.get("sync_wire", "auto"), link_up=not after_failure)
+                 wire_mode=settings.get("sync_wire", "auto"), link_up=not after_failure, cut=cut)
             if outcome.feed_head is None or outcome.feed_head != sync_state.feed_head(conn) \
                     or sync_state.get(conn, "feed_diverged"):
                 pull(conn, client, outcome, sync_state.get(conn, "node_id"))
@@ -291,6 +320,7 @@ class SyncWorker:
         self.last_contact: float | None = None  # monotonic time of the last successful cycle
         self._forced = False
         self.probe = False  # the next cycle starts with a hello (see after_failure)
+        self.cut: CutUpload | None = None  # a push cut on its way that central keeps part of: resumed next
 
     def start(self) -> SyncWorker:
         self._thread.start()
@@ -330,13 +360,16 @@ class SyncWorker:
         central answered with an error (5xx, a refusal), to ask whether it recovered; and when a big
         batch had left whole (only its reply may have been lost), so it is not sent twice.
         """
-        if getattr(exc, "exchanges", 0):
+        if getattr(exc, "exchanges", 0) or exc.answered:
             self.failures, self.last_contact = 1, time.monotonic()
         else:
             self.failures += 1
         # a batch lost on the way (cut, timed out, or too big for the path): central did not answer it
         lost = getattr(exc, "batch_events", 0) and exc.kind in RESEND_AT_ONCE
-        reply_lost = exc.sent_whole and exc.body_bytes >= ASK_HEAD_BYTES
+        # central keeps the part of a cut push: the next attempt asks it where its copy ends, and
+        # then sends only the rest (push, CentralClient.resume); a hello is needed only if it holds none
+        self.cut = exc.upload if getattr(exc, "resumable", False) else None
+        reply_lost = exc.sent_whole and exc.body_bytes >= ASK_HEAD_BYTES and self.cut is None
         self.probe = self.failures > 1 or not lost or reply_lost
 
     def heartbeat_due(self) -> bool:
@@ -354,7 +387,9 @@ class SyncWorker:
                         self._wake.wait(self.next_delay())
                         continue
                     beat = True  # failing with nothing left to send: the hello is the retry
-                outcome = sync_once(self.data_dir, self.settings, heartbeat=beat, after_failure=self.failures > 0)
+                outcome = sync_once(self.data_dir, self.settings, heartbeat=beat, after_failure=self.failures > 0,
+                                    cut=self.cut)
+                self.cut = None
                 self.last_contact = time.monotonic()
                 if self.failures:
                     log.info("sync recovered after %d failures", self.failures)

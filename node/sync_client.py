@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,9 @@ class SyncError(Exception):
         # its reply was lost); ``body_bytes`` is that body's size. False: central cannot have it whole.
         self.sent_whole = False
         self.body_bytes = 0
+        self.upload: CutUpload | None = None  # a push cut on its way, to resume (CentralClient.resume)
+        self.resumable = False  # central keeps the part of it that arrived (node.sync.push says)
+        self.answered = False  # central answered an exchange of this attempt before it failed
 
 
 MESSAGES = {
@@ -81,6 +85,34 @@ class Reply:
     clock_offset_seconds: int
 
 
+@dataclass
+class CutUpload:
+    """A push whose exchange failed before its reply came: what resuming it needs (protocol/sync.py
+    RESUME). ``first_seq``/``count``: its events; ``sent_whole``: its body had left this PC whole."""
+    upload: str
+    body: bytes
+    headers: dict
+    nonce: str
+    v2: bool
+    first_seq: int
+    count: int
+    sent_whole: bool = False
+
+
+def _held(response, raw: bytes) -> tuple[int, int] | None:
+    """(offset, length) from central's plain answer about a cut push it holds part of, else None."""
+    if response.status_code not in (200, 202, 409):
+        return None
+    try:
+        said = json.loads(raw)
+        offset, length = said["offset"], said["length"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (offset, length)):
+        return None
+    return offset, length
+
+
 class CentralClient:
     def __init__(self, base_url: str, node_id: str, private_key, central_public_key, *,
                  connect_timeout: float = 10, read_timeout: float = 60, session: requests.Session | None = None):
@@ -113,10 +145,20 @@ class CentralClient:
             headers = {"Content-Type": "application/json", "Content-Encoding": "gzip",
                        NODE_HEADER: self.node_id, SIGNATURE_HEADER: signature}
         started = time.time()
-        response, raw = self._post(path, body, headers)
-        finished = time.time()
+        try:
+            response, raw = self._post(path, body, headers)
+        except SyncError as exc:
+            if path == wire.PUSH and payload.get("events"):  # kept: central may hold part of it
+                exc.upload = CutUpload(wire.upload_id(headers[SIGNATURE_HEADER]), body, headers, payload["nonce"], v2,
+                                       payload["events"][0]["seq"], len(payload["events"]), exc.sent_whole)
+            raise
         self.bytes_sent += len(body)
-        reply = self._open_reply(path, response, raw, payload["nonce"])
+        return self._sealed_reply(path, response, raw, payload["nonce"], started)
+
+    def _sealed_reply(self, path: str, response, raw: bytes, nonce: str, started: float) -> Reply:
+        """Central's verified reply, what it said of wire formats, and the clock offset it shows."""
+        finished = time.time()
+        reply = self._open_reply(path, response, raw, nonce)
         self.wire = reply.get("wire") if isinstance(reply.get("wire"), dict) else None
         offset = 0
         if isinstance(reply.get("central_time"), str):
@@ -127,6 +169,33 @@ class CentralClient:
             except ValueError:
                 pass
         return Reply(response.status_code, reply, offset)
+
+    def resume(self, cut: CutUpload) -> Reply | None:
+        """Send the rest of a cut push: ask where central's copy ends, then the bytes from there on.
+
+        The push's reply (sealed, answering its nonce), or None when central holds none of it (the
+        batch then goes again whole). A failure here keeps ``cut`` on the error, to resume again."""
+        path = wire.RESUME + cut.upload
+        headers = {NODE_HEADER: self.node_id}
+        answered = False
+        try:
+            response, raw = self._post(path, None, headers, method="GET")
+            answered = True
+            for _ in range(2):  # a 409 says where the copy ends after all: once more from there
+                held = _held(response, raw)
+                if held is None or not 0 <= held[0] < held[1] == len(cut.body):
+                    return None
+                offset = held[0]
+                started = time.time()
+                response, raw = self._post(path, cut.body[offset:],
+                                           dict(headers, **{wire.OFFSET_HEADER: str(offset)}))
+                self.bytes_sent += len(cut.body) - offset
+                if response.headers.get(SIGNATURE_HEADER):  # whole: central's reply to the push
+                    return self._sealed_reply(wire.PUSH, response, raw, cut.nonce, started)
+        except SyncError as exc:
+            exc.upload, exc.answered = cut, answered
+            raise
+        return None
 
     def send_chunk(self, path: str, meta: dict, data: bytes) -> Reply:
         """POST one blob chunk as a raw body (protocol/blobsync.py): ``meta`` travels as the signed
@@ -140,14 +209,15 @@ class CentralClient:
         self.bytes_sent += len(data) + len(raw_meta)
         return Reply(response.status_code, self._open_reply(path, response, raw, meta["nonce"]), 0)
 
-    def _post(self, path: str, body: bytes, headers: dict):
-        """POST ``body``; (response, raw reply bytes). A failure says whether the body had left whole."""
+    def _post(self, path: str, body: bytes | None, headers: dict, method: str = "POST"):
+        """POST ``body`` (GET: none); (response, raw reply bytes). A failure says whether the body had left whole."""
+        body = body or b""
         stream = io.BytesIO(body)
         try:
             # a file-like body is sent block by block, each block under the read timeout; a bytes body
             # would have to be sent whole within the connect timeout (too short for 200 kB on 2G)
-            response = self.session.post(self.base_url + path, data=stream, headers=headers,
-                                         timeout=self.timeout, stream=True)
+            response = self.session.request(method, self.base_url + path, data=stream if body else None,
+                                            headers=headers, timeout=self.timeout, stream=True)
             try:
                 raw = response.raw.read(MAX_BODY + 1, decode_content=False)
             finally:

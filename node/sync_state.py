@@ -7,6 +7,8 @@ feed_diverged(_at)    set when central's feed no longer continues that entry (by
 clock_offset_seconds  central's clock minus this PC's, from the last signed reply
 central_wire          the wire format central last said it prefers (2), or 1 (said nothing / refused v2)
 last_push_wire        the wire format the last batch of events went in
+central_resume        1: central keeps the part of a cut push that reached it (the node then sends only
+                      the rest: protocol/sync.py RESUME); 0: it keeps none
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from appshell.sqlite import write_tx
 from protocol.events import GENESIS
 
-INT_KEYS = {"acked_seq", "feed_seq", "batch_size", "clock_offset_seconds", "pending", "central_wire"}
+INT_KEYS = {"acked_seq", "feed_seq", "batch_size", "clock_offset_seconds", "pending", "central_wire", "central_resume"}
 
 
 def get_all(conn: sqlite3.Connection) -> dict:

@@ -25,15 +25,31 @@ POST /api/v1/sync/feed   {"node", "nonce", "sent_at", "after": seq, "limit": n}
 POST /api/v1/sync/history {"node", "nonce", "sent_at", "after": seq, "limit": n}
     200 {"node", "request", "central_time", "events": [event...], "head": {...}}
         the node's own events as central stored them (disaster recovery).
+GET  /api/v1/sync/resume/<upload>          (header X-Motcua-Node; no body)
+POST /api/v1/sync/resume/<upload>          (headers X-Motcua-Node, X-Motcua-Offset; body: the push body from
+                                            that offset on)
+    A push cut on its way (the link reset mid-body) is not lost: central keeps the bytes that reached
+    it, with the cut request's headers, under ``upload_id(<its X-Motcua-Signature>)`` (one upload per
+    node, a while, a byte cap: central's setting sync_resume_bytes; 0 = off). Only a central whose
+    sealed replies say ``wire.resume`` keeps them.
+    GET  200 {"offset": bytes held, "length": the body's length} | 404 {"error": {"code": "not_held"}}
+         (plain JSON, not sealed: the offset is only a hint; what completes is verified below)
+    POST with the rest: central appends what continues what it holds, and once the body is whole it
+         is ingested exactly as that push (its own signatures, checked as always); the reply is the
+         push's sealed reply (``request`` = the push's nonce). 409 {"offset", "length"}: the offset
+         is not where central's copy ends (send from "offset"); 404: nothing held (send the batch again).
 POST /api/v1/enroll      plain JSON {"code", "public_key", "agency_code"} (the one-time code is the credential)
     200 sealed {"node", "agency_code", "agency_name", "central_public_key", "central_fingerprint",
                 "node_fingerprint", "central_time", "head": {"seq", "hash"}, "recovery": bool, "request": code-hash}
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 FEED_NODE = "central"
+RESUME = "/api/v1/sync/resume/"  # + upload_id(...)
+OFFSET_HEADER = "X-Motcua-Offset"
 PUSH = "/api/v1/sync/push"
 FEED = "/api/v1/sync/feed"
 HISTORY = "/api/v1/sync/history"
@@ -43,7 +59,6 @@ BUNDLE_KIND = "motcua-bundle"
 
 def enrol_request_id(code: str) -> str:
     """The ``request`` field of an enrolment reply: SHA-256 hex of the code without dashes/spaces, upper-cased."""
-    import hashlib
     return hashlib.sha256(normalize_code(code).encode()).hexdigest()
 
 
@@ -57,3 +72,9 @@ def nonce() -> str:
 
 def head_dict(seq: int, hash_: str) -> dict:
     return {"seq": seq, "hash": hash_}
+
+
+def upload_id(signature: str) -> str:
+    """The name of a push body on the resume path: 32 hex of SHA-256 of its X-Motcua-Signature value
+    (both sides derive it; nothing extra travels with the push)."""
+    return hashlib.sha256(signature.encode("ascii", "replace")).hexdigest()[:32]

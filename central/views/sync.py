@@ -9,6 +9,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, g, request
 
+from appshell.web import api_error
 from protocol import sync as wire
 from protocol import wire2
 from protocol.canonical import loads
@@ -16,6 +17,7 @@ from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER, seal
 
 from .. import feed
 from ..clock import iso
+from ..cut_pushes import CUT_PUSHES
 from ..db import get_db
 from ..ingest import Refused, authenticate, error_payload, ingest, resolve_workers, stored_head
 from ..ingest_v2 import ingest_v2
@@ -36,7 +38,10 @@ def wire_versions() -> list[int]:
 def sealed(status: int, payload: dict) -> Response:
     versions = wire_versions()
     if versions != [1]:  # a central that takes only v1 says nothing, like one older than v2
-        payload = dict(payload, wire={"accepts": versions, "prefers": max(versions)})
+        said = {"accepts": versions, "prefers": max(versions)}
+        if current_app.extensions[CUT_PUSHES].cap:
+            said["resume"] = True  # it keeps the part of a cut push (protocol/sync.py RESUME)
+        payload = dict(payload, wire=said)
     body, signature = seal(current_app.extensions["motcua.central_key"], payload, level=6)
     response = Response(body, status=status, content_type="application/json")
     response.headers["Content-Encoding"] = "gzip"
@@ -72,11 +77,17 @@ def push():
         node, body, signature = _node_request()
     except Refused as exc:
         return refused(exc, node)
+    return _ingest_push(node, body, request.headers)
+
+
+def _ingest_push(node: str | None, body: bytes, headers) -> Response:
+    """A whole push body with its request's headers (signatures, encoding): ingested, sealed reply."""
     conn = get_db()
     pool = {"workers": resolve_workers(current_app.config["MOTCUA"].get("ingest_workers", "auto")),
             "where": current_app.config["DATABASE"]}
-    if request.headers.get("Content-Encoding") == wire2.ENCODING and 2 in wire_versions():
-        status, payload = ingest_v2(conn, node, body, signature, request.headers.get(wire2.BATCH_SIGNATURE_HEADER),
+    signature = headers.get(SIGNATURE_HEADER)
+    if headers.get("Content-Encoding") == wire2.ENCODING and 2 in wire_versions():
+        status, payload = ingest_v2(conn, node, body, signature, headers.get(wire2.BATCH_SIGNATURE_HEADER),
                                     source="push", now=g.now, caps=current_app.config["CAPS"], **pool)
     else:
         status, payload = ingest(conn, node, body, signature, source="push", now=g.now,
@@ -87,6 +98,43 @@ def push():
     else:
         log.warning("push from %s refused: %s", node, payload["error"]["code"])
     return sealed(status, payload)
+
+
+def _held_reply(status: int, held) -> Response:
+    """Where central's copy of a cut push ends: a plain hint (what completes is verified as a push)."""
+    return Response(f'{{"offset":{len(held.data)},"length":{held.length}}}', status=status,
+                    content_type="application/json")
+
+
+@bp.get(wire.RESUME + "<upload>")
+def cut_push_offset(upload: str):
+    held = current_app.extensions[CUT_PUSHES].held(request.headers.get(NODE_HEADER, ""), upload)
+    if held is None:
+        return api_error("not_held", "central holds no part of this upload; send the batch again", 404)
+    return _held_reply(200, held)
+
+
+@bp.post(wire.RESUME + "<upload>")
+def resume_push(upload: str):
+    """The rest of a cut push: appended to what central holds; ingested as that push once whole."""
+    node = request.headers.get(NODE_HEADER, "")
+    cuts = current_app.extensions[CUT_PUSHES]
+    try:
+        offset = int(request.headers.get(wire.OFFSET_HEADER, ""))
+        data = read_body(current_app.config["CAPS"].max_body)
+    except ValueError:
+        return api_error("bad_request", f"{wire.OFFSET_HEADER} must be a whole number", 400)
+    except Refused as exc:
+        return api_error(exc.code, str(exc), exc.status)
+    held = cuts.held(node, upload)
+    if held is None:
+        return api_error("not_held", "central holds no part of this upload; send the batch again", 404)
+    if cuts.append(node, upload, offset, data) is None:
+        return _held_reply(409, held)  # not where central's copy ends: the node sends from there
+    if len(held.data) < held.length:
+        return _held_reply(202, held)
+    cuts.forget(node, upload)
+    return _ingest_push(node, bytes(held.data), held.headers)
 
 
 def _paged(after, limit, cap):

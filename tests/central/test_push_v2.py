@@ -30,7 +30,7 @@ def test_a_v2_batch_is_stored_as_the_full_v1_batch_its_signature_covers(central,
     assert response.status_code == 200
     reply = open_reply(central_app, response)
     assert reply["accepted"] == 2 and reply["head"] == {"seq": 2, "hash": node.head_hash}
-    assert reply["wire"] == {"accepts": [1, 2], "prefers": 2} and reply["feed_head"]["seq"] == 0
+    assert reply["wire"] == {"accepts": [1, 2], "prefers": 2, "resume": True} and reply["feed_head"]["seq"] == 0
     stored = conn.execute("SELECT body, hash FROM events WHERE node = ? ORDER BY seq", (AGENCY,)).fetchall()
     assert [r["body"].encode() for r in stored] == [canonical_json(e) for e in node.events]
     assert [r["hash"] for r in stored] == [event_hash(e) for e in node.events]

@@ -94,6 +94,16 @@ class Server:
 CENTRAL_DATABASE = {"url": ""}
 
 
+def set_settings(path: Path, **values) -> None:
+    """Change settings already in a settings file (each must be there once)."""
+    text = path.read_text(encoding="utf-8")
+    for key, value in values.items():
+        rendered = f'"{value}"' if isinstance(value, str) else str(value)
+        text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {rendered}", text)
+        assert n == 1, key
+    path.write_text(text, encoding="utf-8")
+
+
 class Central:
     def __init__(self, root: Path, code: Path = ROOT, database: str | None = None):
         self.dir = root / "central"
@@ -128,6 +138,9 @@ class Central:
     def recovery_code(self, agency: str) -> str:
         out = cli("central.cli", "node", "recovery-code", "--data", self.dir, agency, code=self.code).stdout
         return re.search(r"code: (\S+)", out).group(1)
+
+    def configure(self, **values) -> None:
+        set_settings(self.dir / "motcua-central.toml", **values)
 
     def start(self) -> Central:
         self.server = Server([PY, "-m", "central.cli", "run", "--data", str(self.dir), "--port", str(self.port)],
@@ -173,13 +186,7 @@ class Node:
         self.server: Server | None = None
 
     def configure(self, **values) -> None:
-        path = self.dir / "motcua.toml"
-        text = path.read_text(encoding="utf-8")
-        for key, value in values.items():
-            rendered = f'"{value}"' if isinstance(value, str) else str(value)
-            text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {rendered}", text)
-            assert n == 1, key
-        path.write_text(text, encoding="utf-8")
+        set_settings(self.dir / "motcua.toml", **values)
 
     @property
     def url(self) -> str:
