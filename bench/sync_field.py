@@ -69,8 +69,9 @@ class BadLink(LinkProxy):
     def _note(self, key: int, direction: str, data: bytes) -> None:
         if self.trace is None:
             return
-        if direction == "up" and b"POST /api/" in data:
-            path = data[data.index(b"POST /api/") + 5:].split(b" ", 1)[0].decode("ascii", "replace")
+        start = re.search(rb"(GET|POST) (/api/\S+) HTTP/1.1\r\n", data) if direction == "up" else None
+        if start:
+            path = f"{start.group(1).decode()} {start.group(2).decode('ascii', 'replace')}"
             self._open[key] = entry = {"t": time.perf_counter(), "path": path, "up": 0, "down": 0, "cut": False}
             self.trace.append(entry)
         entry = self._open.get(key)
@@ -97,7 +98,7 @@ class BadLink(LinkProxy):
                     await queue.put((0.0, b""))
                     return
                 if direction == "up":
-                    self.requests += data.count(b"POST /api/")
+                    self.requests += data.count(b"POST /api/") + data.count(b"GET /api/")
                 leaves = max(loop.time(), self._line_free[direction]) + len(data) / LINK_RATE
                 if self.rng.random() < LOSS:
                     leaves += 0.2 + RTT  # retransmitted after the timeout; the line waits (in-order delivery)
@@ -272,7 +273,7 @@ def show_trace(trace: list[dict], started: float) -> None:
         if e["path"] == "CUT":
             log(f"    {e['t'] - started:7.2f} s  -- cut at {e['up']:,} B up")
         else:
-            log(f"    {e['t'] - started:7.2f} s  {e['path']:<22} {e['up']:>7,} B up {e['down']:>6,} B down"
+            log(f"    {e['t'] - started:7.2f} s  {e['path'][:38]:<38} {e['up']:>7,} B up {e['down']:>6,} B down"
                 f"{'  LOST' if e['cut'] else ''}")
 
 

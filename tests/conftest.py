@@ -180,9 +180,9 @@ class LiveServer:
     """A real waitress server on a loopback port, in a thread; stops by itself at teardown."""
 
     def __init__(self, app):
-        from waitress.server import create_server
+        from appshell.web import make_server  # as the product serves (body caps, cut bodies kept)
         self.port = free_port()
-        self.server = create_server(app, host="127.0.0.1", port=self.port, threads=4, ident="motcua-test")
+        self.server = make_server(app, "127.0.0.1", self.port, 4, "motcua-test")
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
         self.stopping = False

@@ -59,6 +59,8 @@ class RecordingProxy(FaultProxy):
             self.requests.append(self._open[key])
         entry = self._open.get(key)
         if entry is not None:
+            if direction == "down" and not entry["down"]:
+                entry["down_head"] = data[:200]
             entry[direction] += len(data)
 
     def cut_uploading(self) -> dict:
@@ -146,6 +148,29 @@ def test_a_cut_while_a_batch_uploads_sends_only_the_bytes_central_did_not_get_an
         expected.append((first, min(first + size - 1, INTAKES)))
         first, size = first + size, size * 2
     assert batches == expected
+
+
+def test_a_cut_push_central_forgot_in_a_restart_goes_again_whole_and_is_stored_once(link):
+    central, node, proxy = link
+    node.intake(INTAKES)
+    pending = node.events()
+    proxy.set(down=False, bandwidth=16_000)
+    wait_until(lambda: any(e["up"] > HELLO_MAX and not e["down"] for e in proxy.requests), timeout=30)
+    proxy.set(down=True)  # the link dies mid-batch and stays down while central restarts
+    cut = proxy.cut_uploading()
+    central.stop()
+    central.start()
+    proxy.set(down=False, bandwidth=0)
+    wait_until(lambda: len(central.events(AGENCY)) == INTAKES, timeout=60)
+
+    assert central.events(AGENCY) == pending
+    batches = central_batches(central, AGENCY)
+    assert [b[0] for b in batches] == [1] + [b[1] + 1 for b in batches[:-1]]  # contiguous, none twice
+    after = proxy.requests[proxy.requests.index(cut) + 1:]
+    probe = next(e for e in after if e["method"] == "GET")
+    assert "/sync/resume/" in probe["path"] and b" 404 " in probe["down_head"]  # central holds none of it
+    again = after[after.index(probe) + 1]
+    assert again["path"].endswith("/push") and again["up"] > HELLO_MAX  # so the batch went again, whole
 
 
 @pytest.mark.parametrize("link", ["keeps_nothing"], indirect=True)

@@ -1,0 +1,173 @@
+"""A push cut on its way: central keeps the bytes that reached it, and the rest completes it.
+
+A real central (waitress on a loopback port, the product's channel) and a raw socket that sends part
+of a signed push and closes, as a link that dies mid-upload; then the node's two resume requests.
+"""
+from __future__ import annotations
+
+import json
+import socket
+
+import requests
+
+from central.cut_pushes import CutPushes
+from protocol import sync as wire
+from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER, open_sealed
+from tests.conftest import LiveServer, wait_until
+
+from .conftest import central_public
+
+
+def signed_push(node, dossiers: int = 40) -> tuple[bytes, dict, str]:
+    for _ in range(dossiers):
+        node.receive()
+    payload = node.payload(events=node.events, pending=0, oldest_pending_at=node.events[0]["at"])
+    body, signature = node.seal(payload)
+    headers = {NODE_HEADER: node.agency, SIGNATURE_HEADER: signature, "Content-Encoding": "gzip",
+               "Content-Type": "application/json"}
+    return body, headers, payload["nonce"]
+
+
+def cut_push(port: int, body: bytes, headers: dict, sent: int) -> None:
+    """Send the push's headers and ``sent`` bytes of its body, then close: the link died mid-body."""
+    head = f"POST {wire.PUSH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode("latin-1") + body[:sent])
+        sock.shutdown(socket.SHUT_WR)
+
+
+def held(live, node, upload: str):
+    return requests.get(live.url + wire.RESUME + upload, headers={NODE_HEADER: node.agency}, timeout=10)
+
+
+def resume(live, node, upload: str, offset: int, data: bytes):
+    response = requests.post(live.url + wire.RESUME + upload, data=data, timeout=30, stream=True,
+                             headers={NODE_HEADER: node.agency, wire.OFFSET_HEADER: str(offset)})
+    response.body = response.raw.read(decode_content=False)  # as sent: a sealed reply is gzip
+    return response
+
+
+def open_reply(central_app, response) -> dict:
+    """The reply must be sealed by central's key, as every reply to a push; the verified payload."""
+    assert response.headers["Content-Encoding"] == "gzip"
+    return open_sealed(response.body, response.headers[SIGNATURE_HEADER], central_public(central_app))
+
+
+def stored(conn, node) -> list[tuple[int, int]]:
+    return [tuple(r) for r in conn.execute("SELECT first_seq, last_seq FROM batches WHERE node = ?", (node.agency,))]
+
+
+def test_a_push_cut_mid_body_is_kept_and_its_rest_completes_it_into_one_stored_batch(central_app, node, conn):
+    body, headers, nonce = signed_push(node)
+    upload = wire.upload_id(headers[SIGNATURE_HEADER])
+    live = LiveServer(central_app).start()
+    try:
+        half = len(body) // 2
+        cut_push(live.port, body, headers, half)
+        wait_until(lambda: held(live, node, upload).status_code == 200, timeout=10)
+        assert held(live, node, upload).json() == {"offset": half, "length": len(body)}
+        assert stored(conn, node) == []  # nothing ingested from a part
+
+        reply = resume(live, node, upload, half, body[half:])
+        assert reply.status_code == 200
+        payload = open_reply(central_app, reply)  # the push's own sealed reply, answering its nonce
+        assert payload["request"] == nonce and payload["accepted"] == len(node.events)
+        assert payload["head"]["seq"] == len(node.events)
+        assert stored(conn, node) == [(1, len(node.events))]
+        assert held(live, node, upload).status_code == 404  # forgotten once ingested
+    finally:
+        live.stop()
+
+
+def test_a_resume_from_another_offset_is_told_where_central_s_copy_ends_and_an_overlap_is_skipped(
+        central_app, node, conn):
+    body, headers, _ = signed_push(node)
+    upload = wire.upload_id(headers[SIGNATURE_HEADER])
+    live = LiveServer(central_app).start()
+    try:
+        kept = len(body) // 3
+        cut_push(live.port, body, headers, kept)
+        wait_until(lambda: held(live, node, upload).status_code == 200, timeout=10)
+        ahead = resume(live, node, upload, kept + 10, body[kept + 10:])  # would leave a hole
+        assert ahead.status_code == 409 and json.loads(ahead.body) == {"offset": kept, "length": len(body)}
+        part = resume(live, node, upload, kept - 100, body[kept - 100:len(body) - 50])  # overlaps, not whole
+        assert part.status_code == 202 and json.loads(part.body) == {"offset": len(body) - 50, "length": len(body)}
+        done = resume(live, node, upload, len(body) - 50, body[len(body) - 50:])
+        assert done.status_code == 200 and open_reply(central_app, done)["accepted"] == len(node.events)
+        assert stored(conn, node) == [(1, len(node.events))]
+    finally:
+        live.stop()
+
+
+def test_a_cut_push_is_answered_only_to_its_own_node_and_upload(central_app, node, conn):
+    body, headers, _ = signed_push(node, dossiers=5)
+    upload = wire.upload_id(headers[SIGNATURE_HEADER])
+    live = LiveServer(central_app).start()
+    try:
+        cut_push(live.port, body, headers, 100)
+        wait_until(lambda: held(live, node, upload).status_code == 200, timeout=10)
+        other = requests.get(live.url + wire.RESUME + upload, headers={NODE_HEADER: "000.00.06.H99"}, timeout=10)
+        assert other.status_code == 404 and other.json()["error"]["code"] == "not_held"
+        assert held(live, node, "0" * 32).status_code == 404
+        assert resume(live, node, "0" * 32, 100, body[100:]).status_code == 404
+        bad = requests.post(live.url + wire.RESUME + upload, data=body[100:], timeout=10,
+                            headers={NODE_HEADER: node.agency, wire.OFFSET_HEADER: "a hundred"})
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
+        assert held(live, node, upload).json()["offset"] == 100  # none of that changed what central holds
+    finally:
+        live.stop()
+
+
+def test_a_completed_cut_push_whose_bytes_were_altered_is_refused_like_any_push_and_stores_nothing(
+        central_app, node, conn):
+    body, headers, _ = signed_push(node)
+    upload = wire.upload_id(headers[SIGNATURE_HEADER])
+    live = LiveServer(central_app).start()
+    try:
+        cut_push(live.port, body, headers, 200)
+        wait_until(lambda: held(live, node, upload).status_code == 200, timeout=10)
+        rest = bytearray(body[200:])
+        rest[len(rest) // 2] ^= 0x01  # the rest is not what the node signed
+        refused = resume(live, node, upload, 200, bytes(rest))
+        assert refused.status_code in (400, 401)
+        assert open_reply(central_app, refused)["error"]["code"] in ("bad_encoding", "bad_signature")
+        assert stored(conn, node) == []
+        assert held(live, node, upload).status_code == 404  # dropped: the node sends the batch again
+    finally:
+        live.stop()
+
+
+def test_central_keeps_one_cut_push_per_node_for_an_hour_within_its_byte_cap():
+    now = [0.0]
+    cuts = CutPushes(cap=1000, max_body=10_000, ttl=3600, clock=lambda: now[0])
+    push = {"X_MOTCUA_NODE": "A", "X_MOTCUA_SIGNATURE": "sig-1", "CONTENT_ENCODING": "gzip"}
+    cuts.keep(wire.PUSH, push, b"x" * 400, 2000)
+    first = cuts.held("A", wire.upload_id("sig-1"))
+    assert first is not None and bytes(first.data) == b"x" * 400 and first.length == 2000
+    assert first.headers == {SIGNATURE_HEADER: "sig-1", "Content-Encoding": "gzip"}
+    cuts.keep(wire.PUSH, dict(push, X_MOTCUA_SIGNATURE="sig-2"), b"y" * 300, 2000)  # a newer cut replaces it
+    assert cuts.held("A", wire.upload_id("sig-1")) is None and cuts.held("A", wire.upload_id("sig-2"))
+    now[0] += 1
+    cuts.keep(wire.PUSH, dict(push, X_MOTCUA_NODE="B"), b"z" * 800, 2000)  # past the cap: A's, older, goes
+    assert cuts.held("A", wire.upload_id("sig-2")) is None and cuts.held("B", wire.upload_id("sig-1"))
+    now[0] += 3601
+    assert cuts.held("B", wire.upload_id("sig-1")) is None  # an hour later: forgotten
+    cuts.keep(wire.PUSH, push, b"x" * 10, 20_000)  # longer than any push central takes: not kept
+    cuts.keep(wire.PUSH, {"X_MOTCUA_NODE": "A"}, b"x" * 10, 2000)  # no signature: not kept
+    cuts.keep("/api/v1/sync/feed", push, b"x" * 10, 2000)  # not a push
+    assert cuts.held("A", wire.upload_id("sig-1")) is None
+    off = CutPushes(cap=0, max_body=10_000)  # sync_resume_bytes = 0
+    off.keep(wire.PUSH, push, b"x" * 10, 2000)
+    assert off.held("A", wire.upload_id("sig-1")) is None
+
+
+def test_a_resume_cut_in_its_turn_adds_what_reached_central_to_the_copy():
+    cuts = CutPushes(cap=10_000, max_body=10_000)
+    cuts.keep(wire.PUSH, {"X_MOTCUA_NODE": "A", "X_MOTCUA_SIGNATURE": "sig"}, b"a" * 100, 1000)
+    upload = wire.upload_id("sig")
+    cuts.keep(wire.RESUME + upload, {"X_MOTCUA_NODE": "A", "X_MOTCUA_OFFSET": "100"}, b"b" * 300, 900)
+    assert bytes(cuts.held("A", upload).data) == b"a" * 100 + b"b" * 300
+    cuts.keep(wire.RESUME + upload, {"X_MOTCUA_NODE": "A", "X_MOTCUA_OFFSET": "900"}, b"c" * 10, 100)  # a hole
+    cuts.keep(wire.RESUME + upload, {"X_MOTCUA_NODE": "B", "X_MOTCUA_OFFSET": "400"}, b"c" * 10, 600)  # not B's
+    assert len(cuts.held("A", upload).data) == 400
