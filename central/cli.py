@@ -93,7 +93,9 @@ def run(data_dir, host, port, threads):
     load_settings(data_dir)
     logs.configure(data_dir, "central.log")  # personal data redacted, as on the node
     app = create_app({"DATA_DIR": data_dir})  # migrates after a copy; a failed step exits 2
-    server = make_server(app, host, port, threads, "motcua-central")  # a port in use: one line, exit 2
+    # no "Server:" header (ident ""): 24 B on every reply a node pays for on a metered link, and it tells
+    # a stranger nothing; a port in use: one line, exit 2
+    server = make_server(app, host, port, threads, "")
     workers = ingest.resolve_workers(app.config["MOTCUA"]["ingest_workers"])
     if workers:  # the processes that check pushed batches (setting ingest_workers), started beside
         # the server rather than before it: a push that comes first simply waits for them

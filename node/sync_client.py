@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import requests
+from urllib3.util import SKIP_HEADER
 
 from protocol import sync as wire
 from protocol import wire2
@@ -125,6 +126,7 @@ class CentralClient:
             session = requests.Session()
             session.headers.clear()
             session.headers["User-Agent"] = "motcua-node"
+            session.headers["Accept-Encoding"] = SKIP_HEADER  # not "identity" on every request: 28 B
         self.session = session
         self.bytes_sent = 0
         self.wire: dict | None = None  # what central last said about wire formats ({"accepts", "prefers"})

@@ -75,6 +75,7 @@ def head_dict(seq: int, hash_: str) -> dict:
 
 
 def upload_id(signature: str) -> str:
-    """The name of a push body on the resume path: 32 hex of SHA-256 of its X-Motcua-Signature value
-    (both sides derive it; nothing extra travels with the push)."""
-    return hashlib.sha256(signature.encode("ascii", "replace")).hexdigest()[:32]
+    """The name of a push body on the resume path: 16 hex of SHA-256 of its X-Motcua-Signature value
+    (both sides derive it; nothing extra travels with the push). Central holds one upload per node,
+    so 64 bits name it beyond doubt."""
+    return hashlib.sha256(signature.encode("ascii", "replace")).hexdigest()[:16]

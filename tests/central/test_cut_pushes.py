@@ -109,8 +109,8 @@ def test_a_cut_push_is_answered_only_to_its_own_node_and_upload(central_app, nod
         wait_until(lambda: held(live, node, upload).status_code == 200, timeout=10)
         other = requests.get(live.url + wire.RESUME + upload, headers={NODE_HEADER: "000.00.06.H99"}, timeout=10)
         assert other.status_code == 404 and other.json()["error"]["code"] == "not_held"
-        assert held(live, node, "0" * 32).status_code == 404
-        assert resume(live, node, "0" * 32, 100, body[100:]).status_code == 404
+        assert held(live, node, "0" * 16).status_code == 404
+        assert resume(live, node, "0" * 16, 100, body[100:]).status_code == 404
         bad = requests.post(live.url + wire.RESUME + upload, data=body[100:], timeout=10,
                             headers={NODE_HEADER: node.agency, wire.OFFSET_HEADER: "a hundred"})
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
