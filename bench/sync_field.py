@@ -19,8 +19,9 @@ RTO = 200 ms + one round trip, during which the direction's line is held: TCP de
    the sample procedures, one or two of its documents); then the link comes up and the clock runs
    until central stores the last event. Bytes are TCP payload both ways through the proxy.
    floor = bytes sent up ÷ 8,000 B/s + requests × 0.6 s (one round trip per request).
-2. Resets: the same with a second node (same central), while the proxy cuts every open
-   connection five times, spread over the drain; extra = its bytes ÷ the clean drain's − 1.
+2. Resets: the same 1,000 intakes (the same seed: applicants, procedures, documents) on a second
+   node (same central), while the proxy cuts every open connection five times, at even fractions of
+   the clean drain's bytes up; extra = its bytes ÷ the clean drain's − 1.
 3. Idle: the first node, drained, idle (nothing to send, nothing new at central), for one
    accelerated hour: every sync interval divided by ``--speed`` (60: a heartbeat of 900 s
    becomes 15 s, a poll of 60 s becomes 1 s), bytes counted over ``3600 / speed`` s and
@@ -233,8 +234,9 @@ def stored(central_dir: Path, agency: str) -> int:
 
 
 def drain(code: Path, tmp: Path, central_dir: Path, proxy: BadLink, agency: str, intakes: int,
-          rng: random.Random, resets: int = 0, limit: float = 900, spread: int = 0) -> tuple[BenchNode, dict]:
-    """``resets`` cuts, at even fractions of ``spread`` bytes sent up (the clean drain's)."""
+          seed: int, resets: int = 0, limit: float = 900, spread: int = 0) -> tuple[BenchNode, dict]:
+    """``resets`` cuts, at even fractions of ``spread`` bytes sent up (the clean drain's). The intakes
+    come from ``seed``: two drains with one seed make the same applicants, procedures and documents."""
     enrol = re.search(r"code: (\S+)", run_cli(code, "central.cli", "node", "add", "--data", central_dir,
                                               "--agency", agency, "--name", "UBND xã")).group(1)
     node = BenchNode(code, tmp, agency)
@@ -243,7 +245,7 @@ def drain(code: Path, tmp: Path, central_dir: Path, proxy: BadLink, agency: str,
     node.process.start()
     time.sleep(1.5)  # the worker's first cycle after start
     proxy.set(down=True)
-    node.intakes(intakes, rng, node.procedures())
+    node.intakes(intakes, random.Random(seed), node.procedures())
     expected = intakes + 0
     time.sleep(0.5)
     proxy.reset_counters()
@@ -340,7 +342,7 @@ def main() -> int:
     nodes = []
     try:
         log(f"\n1. {args.intakes} intakes queued offline, drained over the bad profile")
-        node, clean = drain(code, tmp, central_dir, proxy, "000.00.06.H56", args.intakes, rng)
+        node, clean = drain(code, tmp, central_dir, proxy, "000.00.06.H56", args.intakes, args.seed)
         nodes.append(node)
         total = clean["up"] + clean["down"]
         floor = clean["up"] / LINK_RATE + clean["requests"] * RTT
@@ -352,8 +354,8 @@ def main() -> int:
         if (ROOT / "protocol" / "wire2.py").exists():
             log("\n   compression of the same v2 JSON (this node's events):")
             compression(node.dir)
-        log("\n2. the same with 5 connection resets during the drain (a second node)")
-        node2, cut = drain(code, tmp, central_dir, proxy, "000.00.06.H57", args.intakes, rng, resets=5,
+        log("\n2. the same 1,000 intakes on a second node, with 5 connection resets during the drain")
+        node2, cut = drain(code, tmp, central_dir, proxy, "000.00.06.H57", args.intakes, args.seed, resets=5,
                            spread=clean["up"])
         nodes.append(node2)
         cut_total = cut["up"] + cut["down"]
