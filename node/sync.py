@@ -111,15 +111,18 @@ def central_wire(conn, client: CentralClient) -> None:
         sync_state.put(conn, central_wire=prefers, central_resume=resume)
 
 
-def _resume(conn, client: CentralClient, cut: CutUpload | None, acked: int):
-    """The reply to the cut push ``cut`` once central has its rest, or None (central holds none of
-    it, or it no longer starts where central's head ends: the batch goes again as usual)."""
-    if cut is None or cut.first_seq != acked + 1 or not sync_state.get(conn, "central_resume"):
-        return None
+def _resume(conn, client: CentralClient, cut: CutUpload, acked: int) -> tuple:
+    """(reply, ask_head): the reply to the cut push ``cut`` once central has its rest, else None: it
+    no longer starts at central's head, or central holds none of it (the batch then goes again).
+    ``ask_head``: central holds none of it, yet its whole body of ASK_HEAD_BYTES or more had left
+    this PC: central may hold the batch itself (only its reply was lost), so a hello goes first."""
+    if cut.first_seq != acked + 1 or not sync_state.get(conn, "central_resume"):
+        return None, False
     reply = client.resume(cut)
-    if reply is not None:
-        log.info("resumed a cut push of %d events", cut.count)
-    return reply
+    if reply is None:
+        return None, cut.sent_whole and len(cut.body) >= ASK_HEAD_BYTES
+    log.info("resumed a cut push of %d events", cut.count)
+    return reply, False
 
 
 def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: int | None = None, *,
@@ -146,15 +149,15 @@ def push(conn, client: CentralClient, outcome: Outcome, clock_warning_seconds: i
         oldest = batch_events[0]["at"] if batch_events else None
         v2 = bool(batch_events) and wire_mode == "auto" and not v2_failed and sync_state.get(conn, "central_wire") == 2
         try:
-            reply = _resume(conn, client, cut, acked) if batch_events else None
-            if reply is not None:
-                v2 = cut.v2
-            elif cut is not None and batch_events and cut.sent_whole and len(cut.body) >= ASK_HEAD_BYTES:
-                # central holds none of it, but the whole body had left: it may hold the batch (only
-                # its reply was lost); a hello learns its head before the batch goes again
-                cut, events_after = None, None
-                continue
-            cut = cut if not batch_events else None
+            reply = None
+            if cut is not None and batch_events:
+                reply, ask_head = _resume(conn, client, cut, acked)
+                if reply is not None:
+                    v2 = cut.v2  # the format the cut push went in
+                cut = None
+                if ask_head:
+                    events_after = None  # a hello learns central's head before the batch goes again
+                    continue
             if reply is None:
                 reply = client.call(wire.PUSH, {"events": batch_events, "pending": max(pending - len(batch_events), 0),
                                                 "oldest_pending_at": oldest}, v2=v2)

@@ -92,7 +92,6 @@ class CutUpload:
     RESUME). ``first_seq``/``count``: its events; ``sent_whole``: its body had left this PC whole."""
     upload: str
     body: bytes
-    headers: dict
     nonce: str
     v2: bool
     first_seq: int
@@ -151,7 +150,7 @@ class CentralClient:
             response, raw = self._post(path, body, headers)
         except SyncError as exc:
             if path == wire.PUSH and payload.get("events"):  # kept: central may hold part of it
-                exc.upload = CutUpload(wire.upload_id(headers[SIGNATURE_HEADER]), body, headers, payload["nonce"], v2,
+                exc.upload = CutUpload(wire.upload_id(headers[SIGNATURE_HEADER]), body, payload["nonce"], v2,
                                        payload["events"][0]["seq"], len(payload["events"]), exc.sent_whole)
             raise
         self.bytes_sent += len(body)
