@@ -151,9 +151,10 @@ def check_state(state: dict, fields: set[str] | None = None) -> list[str]:
     if "holder" in names and state.get("holder") not in ("node", "central"):
         problems.append(f"holder {_short(state.get('holder'))} is not node or central")
     for name, limit in SHORT_TEXT.items():
-        value = state.get(name)
-        if name in names and value is not None and (not isinstance(value, str) or len(value) > limit):
-            problems.append(f"{name} is not a text of at most {limit} characters")
+        if name in names:
+            value = state.get(name)
+            if value is not None and (not isinstance(value, str) or len(value) > limit):
+                problems.append(f"{name} is not a text of at most {limit} characters")
     if "applicant" in names:
         applicant = state.get("applicant")
         if not isinstance(applicant, dict):
