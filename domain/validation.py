@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from .citizen import MAX_ADDRESS, MAX_NAME, validate_applicant
+from .citizen import MAX_ADDRESS, MAX_NAME, applicant_errors
 from .codes import parse_code
 from .dossier import CREATING_TYPES, ReplayError, apply_event
 from .statuses import Status, TransitionError, check_transition
@@ -160,7 +160,7 @@ def check_state(state: dict, fields: set[str] | None = None) -> list[str]:
         if not isinstance(applicant, dict):
             problems.append("applicant is missing")
         else:
-            _, errors = validate_applicant(applicant)
+            errors = applicant_errors(applicant)
             problems.extend(f"applicant.{e.field} is invalid" for e in errors)  # values stay out of messages
             for name, limit in (("name", MAX_NAME), ("address", MAX_ADDRESS)):
                 if isinstance(applicant.get(name), str) and len(applicant[name]) > limit:
