@@ -531,6 +531,10 @@ UPSERT = (f"INSERT INTO dossiers({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 
 
 
 _DOC = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # json.dumps without a new encoder each
+# The projected columns domain.dossier.project reads from the applicant; every other one is the state's
+# field of the same name (tests/central/test_fold.py holds project to that).
+APPLICANT_COLUMNS = frozenset(("applicant_name", "name_folded", "id_number", "phone"))
+_SOURCES = tuple((c, c not in APPLICANT_COLUMNS) for c in PROJECTED)  # (column, taken from the state)
 
 
 class Anomaly(ValueError):
@@ -624,7 +628,12 @@ def fold(conn, node_id: str, events: list[dict], snapshot: dict[str, tuple], now
     ``conn`` None (a worker process): a check that needs the database raises NeedsDatabase."""
     states: dict[str, dict | None] = {code: json.loads(doc) for code, (_, doc) in snapshot.items()}
     owners: dict[str, str] = {code: owner for code, (owner, _) in snapshot.items()}
-    projected: dict[str, dict] = {}
+    # code -> (project() of a state of this fold, that state's applicant). An event leaves every field
+    # of its state in place (it only replaces some, never removes one) and replaces the applicant
+    # only with a new object, so when the applicant is still the same object, project() of the new
+    # state cannot fail and gives that row with the state's own fields: the name is folded once per
+    # dossier and applicant, not once per event.
+    projected: dict[str, tuple[dict, object]] = {}
     anomalies = []
     for i, event in enumerate(events):
         code = event["dossier"]
@@ -646,7 +655,9 @@ def fold(conn, node_id: str, events: list[dict], snapshot: dict[str, tuple], now
             elif state.get("holder") == "central":
                 _may_change_held(conn, node_id, code, state, event)
             new_state = check_event(state, event, size=size, max_bytes=max_event)
-            row = project(new_state)
+            last = projected.get(code)
+            if last is None or new_state.get("applicant") is not last[1]:
+                last = (project(new_state), new_state.get("applicant"))
         except NeedsDatabase:
             raise
         except (Anomaly, EventInvalid) as exc:
@@ -661,8 +672,12 @@ def fold(conn, node_id: str, events: list[dict], snapshot: dict[str, tuple], now
                 anomalies.append((node_id, event["seq"], code, note, iso(now)))
         states[code] = new_state
         owners[code] = node_id
-        projected[code] = row
-    rows = [tuple(row[c] for c in PROJECTED) + (node_id, _DOC(states[code])) for code, row in projected.items()]
+        projected[code] = last
+    rows = []
+    for code, (row, _) in projected.items():
+        state = states[code]
+        rows.append(tuple(state[c] if own else row[c] for c, own in _SOURCES)
+                    + (node_id, _DOC(state)))
     return rows, anomalies
 
 

@@ -119,9 +119,9 @@ def sex_error(raw: str | None) -> str | None:
     return None
 
 
-def validate_applicant(raw: dict) -> tuple[dict, list[Invalid]]:
-    """Normalise an applicant dict; return it with every problem found (none = valid)."""
-    errors = []
+def applicant_errors(raw: dict) -> list[Invalid]:
+    """Every problem of an applicant dict (none = valid): ``validate_applicant``'s, without normalising
+    it (central checks the applicant of every dossier a node creates and keeps what the node sent)."""
     checks = {
         "name": name_error(raw.get("name")),
         "id_number": id_number_error(raw.get("id_number")),
@@ -131,9 +131,12 @@ def validate_applicant(raw: dict) -> tuple[dict, list[Invalid]]:
         "birth_date": birth_date_error(raw.get("birth_date")),
         "sex": sex_error(raw.get("sex")),
     }
-    for field, message in checks.items():
-        if message:
-            errors.append(Invalid(field, message))
+    return [Invalid(field, message) for field, message in checks.items() if message]
+
+
+def validate_applicant(raw: dict) -> tuple[dict, list[Invalid]]:
+    """Normalise an applicant dict; return it with every problem found (none = valid)."""
+    errors = applicant_errors(raw)
     applicant = {
         "name": normalize_spaces(raw.get("name")),
         "id_number": normalize_id_number(raw.get("id_number")),

@@ -26,13 +26,25 @@ def format_code(agency: str, day: date, seq: int) -> str:
     return f"{agency}-{day:%y%m%d}-{seq:04d}"
 
 
+def _day(text: str) -> date:
+    """``datetime.strptime(text, "%y%m%d").date()`` of six digits, without strptime's cost where the
+    digits are ASCII (central parses the code of every dossier a push creates): a two-digit month
+    and day read as numbers (strptime's one-digit alternatives always leave a digit over, which it
+    refuses; so does date() for a month or day out of range), years 00-68 in 2000-2068 and 69-99 in
+    1969-1999 as %y reads them. Raises ValueError for what strptime refuses."""
+    if not text.isascii():  # other Unicode digits: strptime's own reading
+        return datetime.strptime(text, "%y%m%d").date()
+    year = int(text[:2])
+    return date(year + (2000 if year <= 68 else 1900), int(text[2:4]), int(text[4:6]))
+
+
 @functools.lru_cache(maxsize=8192)  # pure; central parses the same codes over and over
 def parse_code(code: str) -> tuple[str, date, int] | None:
     m = DOSSIER_CODE.match((code or "").strip().upper())
     if not m:
         return None
     try:
-        day = datetime.strptime(m["day"], "%y%m%d").date()
+        day = _day(m["day"])
     except ValueError:
         return None
     return m["agency"], day, int(m["seq"])

@@ -63,7 +63,17 @@ def label(code: int) -> str:
     return LABELS[Status(code)]
 
 
+# The legal (from, to) pairs as plain numbers: a pair found here is legal whatever equal value stands
+# for each status (as Status(value) finds its member); every other pair takes the checking path below.
+_LEGAL = frozenset((int(a), int(b)) for a, targets in TRANSITIONS.items() for b in targets)
+
+
 def check_transition(current: int, target: int) -> None:
+    try:
+        if (current, target) in _LEGAL:  # (central checks this for every pushed event)
+            return
+    except TypeError:  # an unhashable value: the path below refuses it
+        pass
     try:
         cur, tgt = Status(current), Status(target)
     except ValueError:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from .citizen import MAX_ADDRESS, MAX_NAME, validate_applicant
+from .citizen import MAX_ADDRESS, MAX_NAME, applicant_errors
 from .codes import parse_code
 from .dossier import CREATING_TYPES, ReplayError, apply_event
 from .statuses import Status, TransitionError, check_transition
@@ -151,15 +151,16 @@ def check_state(state: dict, fields: set[str] | None = None) -> list[str]:
     if "holder" in names and state.get("holder") not in ("node", "central"):
         problems.append(f"holder {_short(state.get('holder'))} is not node or central")
     for name, limit in SHORT_TEXT.items():
-        value = state.get(name)
-        if name in names and value is not None and (not isinstance(value, str) or len(value) > limit):
-            problems.append(f"{name} is not a text of at most {limit} characters")
+        if name in names:
+            value = state.get(name)
+            if value is not None and (not isinstance(value, str) or len(value) > limit):
+                problems.append(f"{name} is not a text of at most {limit} characters")
     if "applicant" in names:
         applicant = state.get("applicant")
         if not isinstance(applicant, dict):
             problems.append("applicant is missing")
         else:
-            _, errors = validate_applicant(applicant)
+            errors = applicant_errors(applicant)
             problems.extend(f"applicant.{e.field} is invalid" for e in errors)  # values stay out of messages
             for name, limit in (("name", MAX_NAME), ("address", MAX_ADDRESS)):
                 if isinstance(applicant.get(name), str) and len(applicant[name]) > limit:

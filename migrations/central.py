@@ -318,3 +318,17 @@ def m0005_blobs(db):
         reported_at TEXT NOT NULL
     );
     """)
+
+
+@migrations(name="0006_drop_unread_dossier_indexes")
+def m0006_drop_unread_dossier_indexes(db):
+    # No query of central reads these (name search goes through dossiers_fts; nothing filters or sorts
+    # dossiers by due_at or by status and due_at: the queue walks dossiers_holder, reports their own
+    # indexes), yet every dossier a push materialises updated all three: about 5 us of the serving
+    # process's CPU per pushed event (bench/README.md, "Ingest, third pass"). tests/central/test_query_plans.py
+    # checks that search, queue and report queries still read dossiers through an index.
+    db.executescript("""
+    DROP INDEX dossiers_name;
+    DROP INDEX dossiers_due;
+    DROP INDEX dossiers_status_due;
+    """)

@@ -327,6 +327,16 @@ def m0005_blobs():
     """
 
 
+@step("0006_drop_unread_dossier_indexes")
+def m0006_drop_unread_dossier_indexes():
+    # the twin of the SQLite step: indexes no query reads, updated by every materialised dossier
+    return """
+    DROP INDEX dossiers_name;
+    DROP INDEX dossiers_due;
+    DROP INDEX dossiers_status_due;
+    """
+
+
 NAMES = [name for name, _sql in STEPS]
 
 _TABLE = """CREATE TABLE IF NOT EXISTS motcua_migrations (

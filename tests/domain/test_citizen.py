@@ -52,3 +52,44 @@ def test_dossier_codes_follow_the_agency_date_sequence_pattern():
     assert parse_code("000.00.06.H56-231399-0001") is None
     with pytest.raises(ValueError):
         format_code("000.00.06.H56", date(2023, 10, 27), 10000)
+
+
+APPLICANTS = [
+    {"name": "Nguyễn Văn An", "id_number": "001089012345", "phone": "0912345678", "address": "Thôn Đông",
+     "email": "", "birth_date": "15/04/1990", "sex": "Nam"},
+    {"name": "  Lê   Thị  Hoa ", "id_number": "001 089 012 345", "phone": "+84 912 345 678", "address": " Xã A "},
+    {"name": "", "id_number": "12", "phone": "0123", "address": "", "email": "a@", "birth_date": "31/02/1990",
+     "sex": "Khác"},
+    {"name": "Trần 2", "id_number": "abc", "phone": None, "address": "x" * 301, "birth_date": "1800-01-01"},
+    {"name": "x" * 101, "id_number": None, "phone": "84912345678", "address": "A", "email": "a@b.vn"},
+    {},
+]
+
+
+@pytest.mark.parametrize("applicant", APPLICANTS)
+def test_applicant_errors_are_the_problems_validate_applicant_reports(applicant):
+    from domain.citizen import applicant_errors
+    assert applicant_errors(applicant) == validate_applicant(applicant)[1]
+
+
+def test_a_codes_day_is_read_as_strptime_reads_it():
+    from datetime import datetime
+
+    from domain.codes import _day
+
+    def strptime(text):
+        try:
+            return datetime.strptime(text, "%y%m%d").date()
+        except ValueError:
+            return "refused"
+
+    def ours(text):
+        try:
+            return _day(text)
+        except ValueError:
+            return "refused"
+
+    texts = [f"{y:02d}{m:02d}{d:02d}" for y in (0, 26, 68, 69, 99) for m in range(100) for d in range(100)]
+    texts += ["٢٦٠١٠٥", "26٠١05", "２６０１０５"]  # other Unicode digits: strptime's own reading
+    for text in texts:
+        assert ours(text) == strptime(text), text
