@@ -36,7 +36,7 @@ class SyncError(Exception):
 
 MESSAGES = {
     "offline": "Không kết nối được máy chủ cấp trên (mất mạng?). Máy sẽ tự thử lại.",
-    "dropped": "Đường truyền bị ngắt giữa chừng. Máy sẽ tự thử lại với gói nhỏ hơn.",
+    "dropped": "Đường truyền bị ngắt giữa chừng. Máy sẽ tự gửi tiếp phần còn lại khi có mạng.",
     "timeout": "Máy chủ cấp trên phản hồi quá chậm. Máy sẽ tự thử lại.",
     "server": "Máy chủ cấp trên đang gặp lỗi. Máy sẽ tự thử lại.",
     "too_large": "Gói dữ liệu quá lớn với đường truyền; máy sẽ gửi gói nhỏ hơn.",
