@@ -108,9 +108,10 @@ PARTIAL_BODIES = "motcua.partial_bodies"  # app.extensions key: see make_server
 
 def _partial_body_channel(keep: Callable):
     """A waitress channel that, when its connection dies in the middle of a request body, hands
-    what arrived to ``keep(path, headers, prefix, length)`` (headers as waitress names them:
-    ``X_MOTCUA_NODE``). Waitress buffers a body whole before the app sees it, so without this the
-    bytes of a cut request are thrown away (central keeps a cut push this way: protocol/sync.py RESUME).
+    what arrived to ``keep(path, headers, read, length)`` (headers as waitress names them:
+    ``X_MOTCUA_NODE``; ``read()`` gives the bytes that arrived, for the paths it keeps). Waitress
+    buffers a body whole before the app sees it, so without this the bytes of a cut request are
+    thrown away (central keeps a cut push this way: protocol/sync.py RESUME).
 
     Runs in waitress's I/O thread: ``keep`` must only copy bytes, never block. Fixed-length bodies only.
     """
@@ -128,8 +129,8 @@ def _partial_body_channel(keep: Callable):
             if not isinstance(receiver, FixedStreamReceiver) or not len(receiver):
                 return
             try:
-                prefix = receiver.getbuf().get(len(receiver))
-                keep(request.path, dict(request.headers), bytes(prefix), request.content_length)
+                keep(request.path, dict(request.headers), lambda: bytes(receiver.getbuf().get(len(receiver))),
+                     request.content_length)
             except Exception:  # never break waitress's I/O loop over a lost request
                 log.exception("could not keep the part of a cut request body")
             finally:

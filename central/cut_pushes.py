@@ -48,8 +48,9 @@ class CutPushes:
         self._lock = threading.Lock()
         self._uploads: dict[str, Upload] = {}  # node -> its one cut upload
 
-    def keep(self, path: str, headers: dict, prefix: bytes, length: int | None) -> None:
-        """Waitress's hook (appshell.web): the part of a request body that arrived before the cut."""
+    def keep(self, path: str, headers: dict, read, length: int | None) -> None:
+        """Waitress's hook (appshell.web): ``read()`` gives the part of a request body that arrived
+        before the cut; read only for a push or a resume (a cut document chunk is not copied)."""
         node = headers.get(NODE_KEY)
         if not self.cap or not node or not length or length > self.max_body or len(node) > 64:
             return
@@ -58,13 +59,13 @@ class CutPushes:
             if not signature:
                 return
             kept = {name: headers[key] for key, name in KEPT_HEADERS.items() if key in headers}
-            self._put(Upload(node, wire.upload_id(signature), length, kept, bytearray(prefix)))
+            self._put(Upload(node, wire.upload_id(signature), length, kept, bytearray(read())))
         elif path.startswith(wire.RESUME):  # a resume cut in its turn: append what continues the copy
             try:
                 offset = int(headers.get(OFFSET_KEY, ""))
             except ValueError:
                 return
-            self.append(node, path[len(wire.RESUME):], offset, prefix)
+            self.append(node, path[len(wire.RESUME):], offset, read())
 
     def _put(self, upload: Upload) -> None:
         with self._lock:

@@ -142,32 +142,34 @@ def test_central_keeps_one_cut_push_per_node_for_an_hour_within_its_byte_cap():
     now = [0.0]
     cuts = CutPushes(cap=1000, max_body=10_000, ttl=3600, clock=lambda: now[0])
     push = {"X_MOTCUA_NODE": "A", "X_MOTCUA_SIGNATURE": "sig-1", "CONTENT_ENCODING": "gzip"}
-    cuts.keep(wire.PUSH, push, b"x" * 400, 2000)
+    cuts.keep(wire.PUSH, push, lambda: b"x" * 400, 2000)
     first = cuts.held("A", wire.upload_id("sig-1"))
     assert first is not None and bytes(first.data) == b"x" * 400 and first.length == 2000
     assert first.headers == {SIGNATURE_HEADER: "sig-1", "Content-Encoding": "gzip"}
-    cuts.keep(wire.PUSH, dict(push, X_MOTCUA_SIGNATURE="sig-2"), b"y" * 300, 2000)  # a newer cut replaces it
+    cuts.keep(wire.PUSH, dict(push, X_MOTCUA_SIGNATURE="sig-2"), lambda: b"y" * 300, 2000)  # a newer one replaces it
     assert cuts.held("A", wire.upload_id("sig-1")) is None and cuts.held("A", wire.upload_id("sig-2"))
     now[0] += 1
-    cuts.keep(wire.PUSH, dict(push, X_MOTCUA_NODE="B"), b"z" * 800, 2000)  # past the cap: A's, older, goes
+    cuts.keep(wire.PUSH, dict(push, X_MOTCUA_NODE="B"), lambda: b"z" * 800, 2000)  # past the cap: A's, older, goes
     assert cuts.held("A", wire.upload_id("sig-2")) is None and cuts.held("B", wire.upload_id("sig-1"))
     now[0] += 3601
     assert cuts.held("B", wire.upload_id("sig-1")) is None  # an hour later: forgotten
-    cuts.keep(wire.PUSH, push, b"x" * 10, 20_000)  # longer than any push central takes: not kept
-    cuts.keep(wire.PUSH, {"X_MOTCUA_NODE": "A"}, b"x" * 10, 2000)  # no signature: not kept
-    cuts.keep("/api/v1/sync/feed", push, b"x" * 10, 2000)  # not a push
+    cuts.keep(wire.PUSH, push, lambda: b"x" * 10, 20_000)  # longer than any push central takes: not kept
+    cuts.keep(wire.PUSH, {"X_MOTCUA_NODE": "A"}, lambda: b"x" * 10, 2000)  # no signature: not kept
+    def never_read() -> bytes:
+        raise AssertionError("the body of a request that is no push was copied")
+    cuts.keep("/api/v1/sync/blob-chunk", push, never_read, 2000)  # not a push: its bytes are not even read
     assert cuts.held("A", wire.upload_id("sig-1")) is None
     off = CutPushes(cap=0, max_body=10_000)  # sync_resume_bytes = 0
-    off.keep(wire.PUSH, push, b"x" * 10, 2000)
+    off.keep(wire.PUSH, push, lambda: b"x" * 10, 2000)
     assert off.held("A", wire.upload_id("sig-1")) is None
 
 
 def test_a_resume_cut_in_its_turn_adds_what_reached_central_to_the_copy():
     cuts = CutPushes(cap=10_000, max_body=10_000)
-    cuts.keep(wire.PUSH, {"X_MOTCUA_NODE": "A", "X_MOTCUA_SIGNATURE": "sig"}, b"a" * 100, 1000)
+    cuts.keep(wire.PUSH, {"X_MOTCUA_NODE": "A", "X_MOTCUA_SIGNATURE": "sig"}, lambda: b"a" * 100, 1000)
     upload = wire.upload_id("sig")
-    cuts.keep(wire.RESUME + upload, {"X_MOTCUA_NODE": "A", "X_MOTCUA_OFFSET": "100"}, b"b" * 300, 900)
+    cuts.keep(wire.RESUME + upload, {"X_MOTCUA_NODE": "A", "X_MOTCUA_OFFSET": "100"}, lambda: b"b" * 300, 900)
     assert bytes(cuts.held("A", upload).data) == b"a" * 100 + b"b" * 300
-    cuts.keep(wire.RESUME + upload, {"X_MOTCUA_NODE": "A", "X_MOTCUA_OFFSET": "900"}, b"c" * 10, 100)  # a hole
-    cuts.keep(wire.RESUME + upload, {"X_MOTCUA_NODE": "B", "X_MOTCUA_OFFSET": "400"}, b"c" * 10, 600)  # not B's
+    cuts.keep(wire.RESUME + upload, {"X_MOTCUA_NODE": "A", "X_MOTCUA_OFFSET": "900"}, lambda: b"c" * 10, 100)  # a hole
+    cuts.keep(wire.RESUME + upload, {"X_MOTCUA_NODE": "B", "X_MOTCUA_OFFSET": "400"}, lambda: b"c" * 10, 600)  # not B's
     assert len(cuts.held("A", upload).data) == 400
