@@ -7,13 +7,16 @@ shapes the link so a batch takes a while to upload, and cuts every open connecti
 """
 from __future__ import annotations
 
+import io
 import re
+import subprocess
+import tarfile
 
 import pytest
 
 from tests.conftest import wait_until
 from tests.e2e.faultproxy import FaultProxy
-from tests.e2e.harness import Central, Node
+from tests.e2e.harness import ROOT, Central, Node
 
 pytestmark = pytest.mark.usefixtures("e2e_central_database")  # central on each engine (--central-db)
 
@@ -296,3 +299,51 @@ def test_a_batch_whose_reply_was_lost_goes_again_and_central_stores_nothing_twic
     assert [b[0] for b in batches] == [1] + [b[1] + 1 for b in batches[:-1]]  # no batch stored twice
     after = [e for e in proxy.requests[proxy.requests.index(lost) + 1:] if e["path"].endswith("/push")]
     assert after[0]["up"] > HELLO_MAX  # small batch: sent again at once, central counted it as duplicates
+
+
+# --- mixed releases: resumable pushes arrived in one release; nodes and centrals upgrade one by one ---
+
+BEFORE_RESUME = "fc5b09c"  # main before central kept cut pushes
+
+
+@pytest.fixture(scope="module")
+def before_resume(tmp_path_factory):
+    target = tmp_path_factory.mktemp("release-fc5b09c")
+    result = subprocess.run(["git", "archive", BEFORE_RESUME], cwd=ROOT, capture_output=True, timeout=60)
+    assert result.returncode == 0, f"git archive {BEFORE_RESUME} failed (a shallow clone?): {result.stderr[-300:]}"
+    with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tar:
+        tar.extractall(target, filter="data")
+    assert not (target / "central" / "cut_pushes.py").exists()
+    return target
+
+
+@pytest.mark.parametrize("older", ["central", "node"])
+def test_a_cut_between_a_release_with_resumable_pushes_and_one_without_loses_nothing(tmp_path, before_resume,
+                                                                                    older):
+    central = Central(tmp_path, code=before_resume if older == "central" else ROOT).start()
+    proxy = RecordingProxy(central.port).start()
+    node = Node(tmp_path, agency=AGENCY, code=before_resume if older == "node" else ROOT)
+    try:
+        node.configure(sync_interval_seconds=60, sync_heartbeat_seconds=600)
+        node.enroll(proxy.url, central.add_node(AGENCY))
+        node.start()
+        wait_until(lambda: node.sync_value("last_success_at") is not None, timeout=30)  # a hello: versions said
+        proxy.set(bandwidth=4_000)
+        node.intake(INTAKES)
+        pending = node.events()
+        wait_until(lambda: uploading(proxy) is not None, timeout=30)
+        cut = uploading(proxy)
+        proxy.cut_all()
+        proxy.set(bandwidth=0)
+        wait_until(lambda: len(central.events(AGENCY)) == INTAKES, timeout=60)
+
+        assert central.events(AGENCY) == pending  # every event once, whichever side is older
+        batches = central_batches(central, AGENCY)
+        assert [b[0] for b in batches] == [1] + [b[1] + 1 for b in batches[:-1]]
+        after = proxy.requests[proxy.requests.index(cut) + 1:]
+        assert not any("/resume/" in e["path"] for e in after)  # one side does not know resuming
+        assert after[0]["path"].endswith("/push") and after[0]["up"] > HELLO_MAX  # the batch went again
+    finally:
+        node.stop()
+        proxy.stop()
+        central.stop()
