@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 
+import pytest
 import requests
 
 from central.cut_pushes import CutPushes
@@ -54,88 +55,78 @@ def open_reply(central_app, response) -> dict:
     return open_sealed(response.body, response.headers[SIGNATURE_HEADER], central_public(central_app))
 
 
+@pytest.fixture
+def live(central_app):
+    server = LiveServer(central_app).start()
+    yield server
+    server.stop()
+
+
+def cut_and_held(live, node, sent, dossiers: int = 40) -> tuple[bytes, str, str]:
+    """A signed push of ``dossiers`` new dossiers, cut after ``sent`` body bytes (a callable takes the
+    body's length): (body, upload id, nonce) once central holds its part."""
+    body, headers, nonce = signed_push(node, dossiers)
+    upload = wire.upload_id(headers[SIGNATURE_HEADER])
+    cut_push(live.port, body, headers, sent(len(body)) if callable(sent) else sent)
+    wait_until(lambda: held(live, node, upload).status_code == 200, timeout=10)
+    return body, upload, nonce
+
+
 def stored(conn, node) -> list[tuple[int, int]]:
     return [tuple(r) for r in conn.execute("SELECT first_seq, last_seq FROM batches WHERE node = ?", (node.agency,))]
 
 
-def test_a_push_cut_mid_body_is_kept_and_its_rest_completes_it_into_one_stored_batch(central_app, node, conn):
-    body, headers, nonce = signed_push(node)
-    upload = wire.upload_id(headers[SIGNATURE_HEADER])
-    live = LiveServer(central_app).start()
-    try:
-        half = len(body) // 2
-        cut_push(live.port, body, headers, half)
-        wait_until(lambda: held(live, node, upload).status_code == 200, timeout=10)
-        assert held(live, node, upload).json() == {"offset": half, "length": len(body)}
-        assert stored(conn, node) == []  # nothing ingested from a part
+def test_a_push_cut_mid_body_is_kept_and_its_rest_completes_it_into_one_stored_batch(central_app, live, node,
+                                                                                     conn):
+    body, upload, nonce = cut_and_held(live, node, lambda length: length // 2)
+    half = len(body) // 2
+    assert held(live, node, upload).json() == {"offset": half, "length": len(body)}
+    assert stored(conn, node) == []  # nothing ingested from a part
 
-        reply = resume(live, node, upload, half, body[half:])
-        assert reply.status_code == 200
-        payload = open_reply(central_app, reply)  # the push's own sealed reply, answering its nonce
-        assert payload["request"] == nonce and payload["accepted"] == len(node.events)
-        assert payload["head"]["seq"] == len(node.events)
-        assert stored(conn, node) == [(1, len(node.events))]
-        assert held(live, node, upload).status_code == 404  # forgotten once ingested
-    finally:
-        live.stop()
+    reply = resume(live, node, upload, half, body[half:])
+    assert reply.status_code == 200
+    payload = open_reply(central_app, reply)  # the push's own sealed reply, answering its nonce
+    assert payload["request"] == nonce and payload["accepted"] == len(node.events)
+    assert payload["head"]["seq"] == len(node.events)
+    assert stored(conn, node) == [(1, len(node.events))]
+    assert held(live, node, upload).status_code == 404  # forgotten once ingested
 
 
 def test_a_resume_from_another_offset_is_told_where_central_s_copy_ends_and_an_overlap_is_skipped(
-        central_app, node, conn):
-    body, headers, _ = signed_push(node)
-    upload = wire.upload_id(headers[SIGNATURE_HEADER])
-    live = LiveServer(central_app).start()
-    try:
-        kept = len(body) // 3
-        cut_push(live.port, body, headers, kept)
-        wait_until(lambda: held(live, node, upload).status_code == 200, timeout=10)
-        ahead = resume(live, node, upload, kept + 10, body[kept + 10:])  # would leave a hole
-        assert ahead.status_code == 409 and json.loads(ahead.body) == {"offset": kept, "length": len(body)}
-        part = resume(live, node, upload, kept - 100, body[kept - 100:len(body) - 50])  # overlaps, not whole
-        assert part.status_code == 202 and json.loads(part.body) == {"offset": len(body) - 50, "length": len(body)}
-        done = resume(live, node, upload, len(body) - 50, body[len(body) - 50:])
-        assert done.status_code == 200 and open_reply(central_app, done)["accepted"] == len(node.events)
-        assert stored(conn, node) == [(1, len(node.events))]
-    finally:
-        live.stop()
+        central_app, live, node, conn):
+    body, upload, _ = cut_and_held(live, node, lambda length: length // 3)
+    kept, end = len(body) // 3, len(body)
+    ahead = resume(live, node, upload, kept + 10, body[kept + 10:])  # would leave a hole
+    assert ahead.status_code == 409 and json.loads(ahead.body) == {"offset": kept, "length": end}
+    part = resume(live, node, upload, kept - 100, body[kept - 100:end - 50])  # overlaps, not whole
+    assert part.status_code == 202 and json.loads(part.body) == {"offset": end - 50, "length": end}
+    done = resume(live, node, upload, end - 50, body[end - 50:])
+    assert done.status_code == 200 and open_reply(central_app, done)["accepted"] == len(node.events)
+    assert stored(conn, node) == [(1, len(node.events))]
 
 
-def test_a_cut_push_is_answered_only_to_its_own_node_and_upload(central_app, node, conn):
-    body, headers, _ = signed_push(node, dossiers=5)
-    upload = wire.upload_id(headers[SIGNATURE_HEADER])
-    live = LiveServer(central_app).start()
-    try:
-        cut_push(live.port, body, headers, 100)
-        wait_until(lambda: held(live, node, upload).status_code == 200, timeout=10)
-        other = requests.get(live.url + wire.RESUME + upload, headers={NODE_HEADER: "000.00.06.H99"}, timeout=10)
-        assert other.status_code == 404 and other.json()["error"]["code"] == "not_held"
-        assert held(live, node, "0" * 16).status_code == 404
-        assert resume(live, node, "0" * 16, 100, body[100:]).status_code == 404
-        bad = requests.post(live.url + wire.RESUME + upload, data=body[100:], timeout=10,
-                            headers={NODE_HEADER: node.agency, wire.OFFSET_HEADER: "a hundred"})
-        assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
-        assert held(live, node, upload).json()["offset"] == 100  # none of that changed what central holds
-    finally:
-        live.stop()
+def test_a_cut_push_is_answered_only_to_its_own_node_and_upload(live, node):
+    body, upload, _ = cut_and_held(live, node, 100, dossiers=5)
+    other = requests.get(live.url + wire.RESUME + upload, headers={NODE_HEADER: "000.00.06.H99"}, timeout=10)
+    assert other.status_code == 404 and other.json()["error"]["code"] == "not_held"
+    assert held(live, node, "0" * 16).status_code == 404
+    assert resume(live, node, "0" * 16, 100, body[100:]).status_code == 404
+    bad = requests.post(live.url + wire.RESUME + upload, data=body[100:], timeout=10,
+                        headers={NODE_HEADER: node.agency, wire.OFFSET_HEADER: "a hundred"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
+    assert held(live, node, upload).json()["offset"] == 100  # none of that changed what central holds
 
 
 def test_a_completed_cut_push_whose_bytes_were_altered_is_refused_like_any_push_and_stores_nothing(
-        central_app, node, conn):
-    body, headers, _ = signed_push(node)
-    upload = wire.upload_id(headers[SIGNATURE_HEADER])
-    live = LiveServer(central_app).start()
-    try:
-        cut_push(live.port, body, headers, 200)
-        wait_until(lambda: held(live, node, upload).status_code == 200, timeout=10)
-        rest = bytearray(body[200:])
-        rest[len(rest) // 2] ^= 0x01  # the rest is not what the node signed
-        refused = resume(live, node, upload, 200, bytes(rest))
-        assert refused.status_code in (400, 401)
-        assert open_reply(central_app, refused)["error"]["code"] in ("bad_encoding", "bad_signature")
-        assert stored(conn, node) == []
-        assert held(live, node, upload).status_code == 404  # dropped: the node sends the batch again
-    finally:
-        live.stop()
+        central_app, live, node, conn):
+    body, upload, _ = cut_and_held(live, node, 200)
+    rest = bytearray(body[200:])
+    rest[len(rest) // 2] ^= 0x01  # the rest is not what the node signed
+    refused = resume(live, node, upload, 200, bytes(rest))
+    assert refused.status_code in (400, 401)
+    assert open_reply(central_app, refused)["error"]["code"] in ("bad_encoding", "bad_signature")
+    assert stored(conn, node) == []
+    assert held(live, node, upload).status_code == 404  # dropped: the node sends the batch again
 
 
 def test_central_keeps_one_cut_push_per_node_for_an_hour_within_its_byte_cap():

@@ -94,6 +94,18 @@ class Server:
 CENTRAL_DATABASE = {"url": ""}
 
 
+def release_checkout(target: Path, commit: str) -> Path:
+    """An earlier release's files (``git archive commit``) in ``target``, to run its node or central
+    as they were: the real old code, not today's pretending."""
+    import io
+    import tarfile
+    result = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, timeout=60)
+    assert result.returncode == 0, f"git archive {commit} failed (a shallow clone?): {result.stderr[-300:]}"
+    with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
 def set_settings(path: Path, **values) -> None:
     """Change settings already in a settings file (each must be there once)."""
     text = path.read_text(encoding="utf-8")

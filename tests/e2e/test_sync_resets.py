@@ -7,16 +7,13 @@ shapes the link so a batch takes a while to upload, and cuts every open connecti
 """
 from __future__ import annotations
 
-import io
 import re
-import subprocess
-import tarfile
 
 import pytest
 
 from tests.conftest import wait_until
 from tests.e2e.faultproxy import FaultProxy
-from tests.e2e.harness import ROOT, Central, Node
+from tests.e2e.harness import ROOT, Central, Node, release_checkout
 
 pytestmark = pytest.mark.usefixtures("e2e_central_database")  # central on each engine (--central-db)
 
@@ -308,11 +305,7 @@ BEFORE_RESUME = "fc5b09c"  # main before central kept cut pushes
 
 @pytest.fixture(scope="module")
 def before_resume(tmp_path_factory):
-    target = tmp_path_factory.mktemp("release-fc5b09c")
-    result = subprocess.run(["git", "archive", BEFORE_RESUME], cwd=ROOT, capture_output=True, timeout=60)
-    assert result.returncode == 0, f"git archive {BEFORE_RESUME} failed (a shallow clone?): {result.stderr[-300:]}"
-    with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tar:
-        tar.extractall(target, filter="data")
+    target = release_checkout(tmp_path_factory.mktemp("release-fc5b09c"), BEFORE_RESUME)
     assert not (target / "central" / "cut_pushes.py").exists()
     return target
 

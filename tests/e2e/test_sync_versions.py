@@ -8,16 +8,13 @@ makes today's code pretend: the old code cannot know anything about v2.
 from __future__ import annotations
 
 import gzip
-import io
-import subprocess
-import tarfile
 
 import pytest
 
 from protocol.canonical import loads
 from protocol.keys import load_public, verify
 from tests.conftest import wait_until
-from tests.e2e.harness import ROOT, Central, Node
+from tests.e2e.harness import ROOT, Central, Node, release_checkout
 
 OLD_RELEASE = "c7894ff"
 NEW_AGENCY, OLD_AGENCY = "000.00.06.H56", "000.00.06.H57"
@@ -25,11 +22,7 @@ NEW_AGENCY, OLD_AGENCY = "000.00.06.H56", "000.00.06.H57"
 
 @pytest.fixture(scope="module")
 def old_code(tmp_path_factory):
-    target = tmp_path_factory.mktemp("release-c7894ff")
-    result = subprocess.run(["git", "archive", OLD_RELEASE], cwd=ROOT, capture_output=True, timeout=60)
-    assert result.returncode == 0, f"git archive {OLD_RELEASE} failed (a shallow clone?): {result.stderr[-300:]}"
-    with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tar:
-        tar.extractall(target, filter="data")
+    target = release_checkout(tmp_path_factory.mktemp("release-c7894ff"), OLD_RELEASE)
     assert not (target / "protocol" / "wire2.py").exists()
     return target
 
