@@ -104,8 +104,11 @@ class CutPushes:
             self._trim()
             return found
 
-    def forget(self, node: str, upload: str) -> None:
+    def take_whole(self, node: str, upload: str) -> Upload | None:
+        """The upload once its body is whole, forgotten here: one caller gets it, to ingest."""
         with self._lock:
             found = self._uploads.get(node)
-            if found is not None and found.upload == upload:
-                del self._uploads[node]
+            if found is None or found.upload != upload or len(found.data) < found.length:
+                return None
+            del self._uploads[node]
+            return found

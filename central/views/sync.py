@@ -125,16 +125,16 @@ def resume_push(upload: str):
     except ValueError:
         return api_error("bad_request", f"{wire.OFFSET_HEADER} must be a whole number", 400)
     except Refused as exc:
-        return api_error(exc.code, str(exc), exc.status)
+        return api_error(exc.code, exc.message, exc.status)
     held = cuts.held(node, upload)
     if held is None:
         return api_error("not_held", "central holds no part of this upload; send the batch again", 404)
     if cuts.append(node, upload, offset, data) is None:
         return _held_reply(409, held)  # not where central's copy ends: the node sends from there
-    if len(held.data) < held.length:
-        return _held_reply(202, held)
-    cuts.forget(node, upload)
-    return _ingest_push(node, bytes(held.data), held.headers)
+    whole = cuts.take_whole(node, upload)
+    if whole is None:
+        return _held_reply(202, held)  # still not whole (or another request took it whole just now)
+    return _ingest_push(node, bytes(whole.data), whole.headers)
 
 
 def _paged(after, limit, cap):

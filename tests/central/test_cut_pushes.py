@@ -105,7 +105,7 @@ def test_a_resume_from_another_offset_is_told_where_central_s_copy_ends_and_an_o
     assert stored(conn, node) == [(1, len(node.events))]
 
 
-def test_a_cut_push_is_answered_only_to_its_own_node_and_upload(live, node):
+def test_a_cut_push_is_answered_only_to_its_own_node_and_upload(central_app, live, node):
     body, upload, _ = cut_and_held(live, node, 100, dossiers=5)
     other = requests.get(live.url + wire.RESUME + upload, headers={NODE_HEADER: "000.00.06.H99"}, timeout=10)
     assert other.status_code == 404 and other.json()["error"]["code"] == "not_held"
@@ -114,6 +114,10 @@ def test_a_cut_push_is_answered_only_to_its_own_node_and_upload(live, node):
     bad = requests.post(live.url + wire.RESUME + upload, data=body[100:], timeout=10,
                         headers={NODE_HEADER: node.agency, wire.OFFSET_HEADER: "a hundred"})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
+    cap = central_app.config["CAPS"].max_body
+    huge = requests.post(live.url + wire.RESUME + upload, data=b"x" * (cap + 1), timeout=30,
+                         headers={NODE_HEADER: node.agency, wire.OFFSET_HEADER: "100"})
+    assert huge.status_code == 413 and huge.json()["error"]["code"] == "too_large"
     assert held(live, node, upload).json()["offset"] == 100  # none of that changed what central holds
 
 
