@@ -51,7 +51,8 @@ def test_a_v2_batch_rebuilt_with_the_fast_encoder_stores_byte_identical_events_a
     node.act(codes[1], workflow.start_processing, {"handler": "hùng"})
     node.act(codes[1], workflow.request_supplement, {"items": "Bản sao \"giấy\" khai sinh\n\tký tên",
                                                      "reason": "Thiếu bản sao \\ 😀"})
-    node.append("dossier.note", codes[2], {"text": "\x00\x1f\x7f\u2028\u2029 ~ {}[]", "~": [1, "a"]})
+    # control characters, line and paragraph separators (no NUL: PostgreSQL's text cannot hold it)
+    node.append("dossier.note", codes[2], {"text": "\x01\x1f\x7f\u2028\u2029 ~ {}[]", "~": [1, "a"]})
     payload = node.payload(events=node.events, pending=0, oldest_pending_at=node.events[0]["at"])
     raw = canonical_json(dict(payload, v=wire2.VERSION, events=wire2.encode_events(node.events, node.agency)))
     v2 = loads(raw)
