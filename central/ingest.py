@@ -37,7 +37,6 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -60,7 +59,8 @@ log = logging.getLogger("motcua.central")
 SQL_CHUNK = 500  # host parameters per IN (...) query
 # SQLite has one writer. Pushes served by this process's threads queue for it here, each woken the
 # moment the one before commits; left to SQLite's busy handler they would poll, sleeping up to 100 ms
-# at a time while the write lock sits free. (Other processes still queue through the busy handler;
+# at a time while the write lock sits free. Whoever takes the lock stores every push then waiting
+# (group commit, ``_store_queued``). (Other processes still queue through the busy handler;
 # PostgreSQL takes a lock per node, so pushes of different nodes run in parallel there.)
 SQLITE_WRITERS = threading.Lock()
 
@@ -422,12 +422,81 @@ def run_ingest(conn, job: Job, *, source: str, workers: int = 0) -> tuple[int, d
     return store_batch(conn, job.node, batch, source=source, now=job.now, caps=job.caps)
 
 
+class _Push:
+    """One push waiting for SQLite's writer (``_commit_group``)."""
+    __slots__ = ("node", "batch", "source", "now", "max_event", "result", "error", "done")
+
+    def __init__(self, node, batch, source, now, max_event):
+        self.node, self.batch, self.source, self.now, self.max_event = node, batch, source, now, max_event
+        self.result, self.error, self.done = None, None, False
+
+
+GROUP_MAX = 8  # pushes committed together at most
+_WAITING: dict[str, list[_Push]] = {}  # database file -> this process's pushes queued for it, in arrival order
+_WAITING_LOCK = threading.Lock()
+
+
+def _store_one(conn, push: _Push) -> None:
+    push.result = _store(conn, push.node, push.batch, push.source, push.now, push.max_event)
+    touch(conn, push.node, push.batch.payload, push.now,
+          accepted=0 if isinstance(push.result, Refused) else push.result["accepted"])
+
+
+def _commit_group(conn, group: list[_Push]) -> None:
+    """Store ``group``'s pushes in one transaction, each in a savepoint of its own: one that fails is
+    rolled back alone (its push gets the error); the others commit together, with one fsync."""
+    try:
+        with node_write_tx(conn, group[0].node):
+            for push in group:
+                conn.execute("SAVEPOINT push")
+                try:
+                    _store_one(conn, push)
+                except BaseException as exc:
+                    conn.execute("ROLLBACK TO push")
+                    push.error, push.result = exc, None
+                conn.execute("RELEASE push")
+    except BaseException as exc:  # BEGIN or COMMIT failed: nothing of the group is stored
+        if conn.in_transaction:  # (a failed COMMIT leaves the transaction open)
+            conn.rollback()
+        for push in group:
+            if push.error is None:
+                push.error, push.result = exc, None
+    finally:
+        for push in group:
+            push.done = True
+
+
+def _store_queued(conn, push: _Push) -> None:
+    """SQLite: queue for the writer; whoever takes it stores the pushes waiting then, in arrival order
+    (up to GROUP_MAX at a time, until its own is done), in one transaction on its connection. Each push
+    is the same checks and rows as alone, in its own savepoint, and its reply waits for the COMMIT
+    (synchronous=FULL: an acknowledged push survives a power cut); pushes that queued while the last
+    commit wrote and synced the WAL share the next one, and the pages they both touch (indexes, the
+    full-text table, the nodes table) are written once."""
+    database = conn.execute("PRAGMA database_list").fetchone()[2]  # (a process may serve several, in tests)
+    with _WAITING_LOCK:
+        waiting = _WAITING.setdefault(database, [])
+        waiting.append(push)
+    with SQLITE_WRITERS:
+        while not push.done:
+            with _WAITING_LOCK:
+                group = waiting[:GROUP_MAX]
+                del waiting[:len(group)]
+            _commit_group(conn, group)
+    if push.error is not None:
+        raise push.error
+
+
 def store_batch(conn, node_id: str, batch: Batch, *, source: str, now: datetime, caps: Caps) -> tuple[int, dict]:
     """Under the write lock: the checks against central's state, then the rows, in one transaction."""
     request = batch.payload["nonce"]
-    with SQLITE_WRITERS if isinstance(conn, sqlite3.Connection) else nullcontext(), node_write_tx(conn, node_id):
-        result = _store(conn, node_id, batch, source, now, caps.max_event)
-        touch(conn, node_id, batch.payload, now, accepted=0 if isinstance(result, Refused) else result["accepted"])
+    push = _Push(node_id, batch, source, now, caps.max_event)
+    if isinstance(conn, sqlite3.Connection):
+        _store_queued(conn, push)
+    else:
+        with node_write_tx(conn, node_id):
+            _store_one(conn, push)
+    result = push.result
     if isinstance(result, Refused):
         return result.status, error_payload(result, node=node_id, request=request, now=now)
     result.update(node=node_id, request=request, central_time=iso(now))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gzip
 
+import orjson
+
 from protocol import wire2
 from protocol.canonical import canonical_json_of_parsed
 from protocol.keys import KeyError_, load_public, verify
@@ -27,18 +29,49 @@ def rebuild(keys: list[str], node_id: str, payload: dict, batch_signature: str |
             hashes: list[str] | None = None):
     """The full events of an opened v2 payload, their canonical bytes (``hashes`` receives their
     hashes), and what is stored (the full payload, gzip, with the batch signature); Refused when
-    they cannot be rebuilt or do not match."""
+    they cannot be rebuilt or do not match.
+
+    The events are encoded with orjson first (~1 µs per bench event against ~7.5 µs for json): its bytes are
+    canonical JSON's byte for byte for every value a parsed payload holds (tests/central/
+    test_fast_rebuild.py compares them over every code point, key order and integer range), and they
+    are kept only when the rebuilt payload they make verifies against the batch signature. Anything
+    else (bytes that do not verify, a value orjson refuses, a malformed batch) is rebuilt again with
+    canonical JSON exactly as before, which accepts or refuses it as before."""
     if payload.get("v") != wire2.VERSION:
         raise Refused(400, "bad_payload", f"a {wire2.ENCODING} body must say \"v\": {wire2.VERSION}")
-    try:
-        events, raws = wire2.decode_events(payload.get("events"), node_id, hashes)
-    except wire2.WireError as exc:
-        raise Refused(400, "bad_payload", f"v2 events cannot be rebuilt: {exc}") from None
-    full = _full_bytes(payload, events, raws)
-    if not batch_signature or not _signed_by(keys, full, batch_signature):
-        raise Refused(401, "bad_batch_signature", "the rebuilt batch does not match the batch signature; "
-                      "resend it in wire format v1")
+    fast = _fast_rebuild(keys, node_id, payload, batch_signature) if batch_signature else None
+    if fast is not None:
+        events, raws, full, digests = fast
+    else:
+        digests = []
+        try:
+            events, raws = wire2.decode_events(payload.get("events"), node_id, digests)
+        except wire2.WireError as exc:
+            raise Refused(400, "bad_payload", f"v2 events cannot be rebuilt: {exc}") from None
+        full = _full_bytes(payload, events, raws)
+        if not batch_signature or not _signed_by(keys, full, batch_signature):
+            raise Refused(401, "bad_batch_signature", "the rebuilt batch does not match the batch signature; "
+                          "resend it in wire format v1")
+    if hashes is not None:
+        hashes.extend(digests)
     return events, raws, gzip.compress(full, compresslevel=1, mtime=0), batch_signature
+
+
+def _fast_json(value) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def _fast_rebuild(keys: list[str], node_id: str, payload: dict, batch_signature: str):
+    """(events, raws, full bytes, hashes) rebuilt with orjson, or None unless the full bytes verify."""
+    digests: list[str] = []
+    try:
+        events, raws = wire2.decode_events(payload.get("events"), node_id, digests, encode=_fast_json)
+    except Exception:  # noqa: BLE001 - orjson.JSONEncodeError (a TypeError) or a malformed batch: the canonical path decides
+        return None
+    full = _full_bytes(payload, events, raws)
+    if not _signed_by(keys, full, batch_signature):
+        return None
+    return events, raws, full, digests
 
 
 def _full_bytes(payload: dict, events: list[dict], raws: list[bytes]) -> bytes:

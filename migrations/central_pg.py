@@ -337,6 +337,13 @@ def m0006_drop_unread_dossier_indexes():
     """
 
 
+@step("0007_events_rowid_table")
+def m0007_events_rowid_table():
+    # the twin of the SQLite step, which turns events from a WITHOUT ROWID table into a rowid table:
+    # PostgreSQL's tables are heaps with their primary key in an index of its own already
+    return "SELECT 1"
+
+
 NAMES = [name for name, _sql in STEPS]
 
 _TABLE = """CREATE TABLE IF NOT EXISTS motcua_migrations (
