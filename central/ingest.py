@@ -32,6 +32,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -75,6 +76,10 @@ class Caps:
     def from_settings(cls, settings: dict) -> Caps:
         return cls(settings["max_body_bytes"], settings["max_decompressed_bytes"],
                    settings.get("max_event_bytes", MAX_EVENT_BYTES))
+
+
+# U+0000 as canonical JSON writes it (\u0000 after an even run of backslashes: not a literal "\\u0000")
+NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class Refused(Exception):
@@ -274,6 +279,9 @@ def prepare(job: Job) -> Batch:
             if event["node"] != job.node:
                 raise Refused(400, "bad_payload", f"event {event['seq']} belongs to node {event['node']!r}")
             raws.append(known[i] if known is not None else canonical_json_of_parsed(event))  # parsed by loads
+            if b"\\u0000" in raws[-1] and NUL_ESCAPE.search(raws[-1]):
+                raise Refused(400, "bad_payload", f"event {event['seq']} holds a NUL character (U+0000), which "
+                                                  "central cannot store on PostgreSQL; refused on either engine")
     except Refused as exc:
         exc.request = request
         raise

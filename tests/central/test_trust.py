@@ -237,3 +237,20 @@ def test_central_never_issues_an_online_code_a_node_already_pushed(central, conn
                                      documents=[{"name": "Tờ khai", "kind": "original", "count": 1}],
                                      return_method="desk", actor="admin", now=clock.now)
     assert issued["code"] == format_code(AGENCY, clock.now.date(), 9005)
+
+
+def test_an_event_holding_a_nul_character_is_refused_with_a_clear_code_on_either_engine_and_nothing_is_stored(
+        central, central_app, conn, clock, node):
+    nul = format_code(AGENCY, clock.now.date(), 1)
+    state = forged_state(node, nul, AGENCY)
+    state["applicant"]["address"] = "Thôn\x00 Đông"  # PostgreSQL's text and jsonb cannot hold U+0000
+    creation_for(node, nul, state)
+    reply = node.push(central)
+    assert reply.status_code == 400  # not a 500 the node would meet at every retry
+    error = open_reply(central_app, reply)["error"]
+    assert error["code"] == "bad_payload" and "NUL" in error["message"]
+    assert stored_seqs(conn) == [] and row(conn, nul) is None
+    node.events.clear()  # the same node, its chain started anew without that event
+    state["applicant"]["address"] = r"Thôn \u0000"  # a backslash and "u0000" typed as text: no NUL
+    creation_for(node, nul, state)
+    assert node.push(central).status_code == 200 and stored_seqs(conn) == [1]
