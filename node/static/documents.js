@@ -127,13 +127,22 @@
     });
   }
 
+  // One look-up per ID number: typing its 12th digit and leaving the field both ask, and a second
+  // answer rebuilding the box would drop what the clerk has ticked meanwhile; an older answer that
+  // comes after a newer one is ignored.
+  var lookedUp = null, asked = 0;
   function lookup() {
     var id = (idInput.value || "").replace(/\D/g, "");
-    if (id.length !== 12) { reuseBox.innerHTML = ""; return; }
+    if (id.length !== 12) { lookedUp = null; reuseBox.innerHTML = ""; return; }
+    if (id === lookedUp) { return; }
+    lookedUp = id;
+    var mine = ++asked;
     var xhr = new XMLHttpRequest();
     xhr.open("GET", box.parentNode.getAttribute("data-reuse-url") + "?cccd=" + encodeURIComponent(id));
+    xhr.onerror = function () { if (mine === asked) { lookedUp = null; } };
     xhr.onload = function () {
-      if (xhr.status !== 200) { return; }
+      if (mine !== asked) { return; }
+      if (xhr.status !== 200) { lookedUp = null; return; }
       var data = JSON.parse(xhr.responseText);
       reuseBox.innerHTML = "";
       if (!data.papers.length) { return; }

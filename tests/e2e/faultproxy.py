@@ -116,12 +116,19 @@ class FaultProxy:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()
             return
+        self._writers.add(writer)  # from here on a cut_all reaches it, even while central is dialled
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
+            self._writers.discard(writer)
             writer.transport.abort()
             return
-        self._writers.update({writer, up_writer})
+        if writer.transport.is_closing() or self.faults.down:  # cut (or the link went down) meanwhile
+            self._writers.discard(writer)
+            for w in (writer, up_writer):
+                w.transport.abort()
+            return
+        self._writers.add(up_writer)
         budget = {"left": faults.drop_after or None}
         try:
             await asyncio.gather(self._pipe(reader, up_writer, "up", budget),
