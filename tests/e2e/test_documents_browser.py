@@ -126,6 +126,11 @@ def test_scans_phone_capture_thumbnails_result_and_reuse_in_a_real_browser(page,
     reuse_row = offered.filter(has=page.locator("label", has_text="Giấy chứng sinh"))
     reuse_row.locator("input[name=reuse]").check()
     reuse_row.locator("select").select_option(values[1])
+    # leaving the ID field asks again for the same citizen: what the clerk ticked stays ticked
+    page.dispatch_event("input[name=id_number]", "change")
+    page.wait_for_load_state("networkidle")
+    assert reuse_row.locator("input[name=reuse]").is_checked()
+    assert reuse_row.locator("select").input_value() == values[1]
     page.click("#save-intake")
     page.wait_for_url(re.compile(r"/ho-so/[^/?]+\?printed=01$"))
     new_code = page.locator("#dossier-code").inner_text()
