@@ -371,7 +371,7 @@ class SyncWorker:
         lost = getattr(exc, "batch_events", 0) and exc.kind in RESEND_AT_ONCE
         # central keeps the part of a cut push: the next attempt asks it where its copy ends, and
         # then sends only the rest (push, CentralClient.resume); a hello is needed only if it holds none
-        self.cut = exc.upload if getattr(exc, "resumable", False) else None
+        self.cut = exc.upload if exc.resumable else None
         reply_lost = exc.sent_whole and exc.body_bytes >= ASK_HEAD_BYTES and self.cut is None
         self.probe = self.failures > 1 or not lost or reply_lost
 
