@@ -56,13 +56,18 @@ class ReplayError(ValueError):
     """An event that cannot apply to the current state (message in English, for logs/anomalies)."""
 
 
-def apply_event(state: dict | None, event: dict) -> dict:
-    """Return the new state after ``event``; ``state`` is not modified."""
+def apply_event(state: dict | None, event: dict, *, owned: bool = False) -> dict:
+    """Return the new state after ``event``; neither ``state`` nor ``event`` is modified.
+
+    The new state holds copies of the event's values, so a later change to the event cannot leak into
+    it; ``owned`` says the caller hands the event over (it is parsed for this fold and neither kept
+    nor changed afterwards: central's ingest), so the state may share its values instead."""
     etype, data = event["type"], event["data"]
+    copy = dict if owned else _json_copy  # (owned: the top level still, as it gets created_at/updated_at)
     if etype in CREATING_TYPES:
         if state is not None:
             raise ReplayError(f"{event['dossier']}: {etype} for a dossier that already exists")
-        new = _json_copy(data["dossier"])
+        new = copy(data["dossier"])
         missing = [f for f in STATE_FIELDS if f not in new]
         if missing:
             raise ReplayError(f"{event['dossier']}: {etype} lacks {', '.join(missing)}")
@@ -73,7 +78,7 @@ def apply_event(state: dict | None, event: dict) -> dict:
         raise ReplayError(f"{event['dossier']}: {etype} for an unknown dossier")
     if etype in digitisation.ATTACHMENT_TYPES:  # documents: metadata only (domain/digitisation.py)
         try:
-            return digitisation.apply(state, etype, _json_copy(data), event["at"])
+            return digitisation.apply(state, etype, data if owned else _json_copy(data), event["at"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ReplayError(f"{event['dossier']}: bad {etype}: {exc}") from exc
     # Fields are only ever replaced whole (workflow builds new lists and dicts), never changed in
@@ -94,7 +99,7 @@ def apply_event(state: dict | None, event: dict) -> dict:
     unknown = set(changes) - MUTABLE_FIELDS
     if unknown:
         raise ReplayError(f"{event['dossier']}: {etype} sets unknown fields {sorted(unknown)}")
-    new.update(_json_copy(changes))
+    new.update(changes if owned else _json_copy(changes))
     new["updated_at"] = event["at"]
     return new
 

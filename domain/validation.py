@@ -174,10 +174,11 @@ def check_state(state: dict, fields: set[str] | None = None) -> list[str]:
 
 
 def check_event(state: dict | None, event: dict, *, size: int | None = None,
-                max_bytes: int = MAX_EVENT_BYTES) -> dict:
+                max_bytes: int = MAX_EVENT_BYTES, owned: bool = False) -> dict:
     """The state after ``event`` if it obeys the desk's rules; raises EventInvalid otherwise.
 
-    ``size`` is the event's canonical size in bytes when the caller already knows it.
+    ``size`` is the event's canonical size in bytes when the caller already knows it; ``owned`` is
+    apply_event's (the caller hands the event over, so the state may share its values).
     """
     code = event.get("dossier")
     if size is not None and size > max_bytes:
@@ -189,7 +190,7 @@ def check_event(state: dict | None, event: dict, *, size: int | None = None,
     if event["type"] in CREATING_TYPES and not isinstance(event["data"].get("dossier"), dict):
         raise EventInvalid(f"{code}: {event['type']} carries no dossier")
     try:
-        new = apply_event(state, event)
+        new = apply_event(state, event, owned=owned)
     except ReplayError as exc:
         raise EventInvalid(str(exc)) from None
     except (KeyError, TypeError, AttributeError) as exc:
