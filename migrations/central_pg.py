@@ -344,6 +344,13 @@ def m0007_events_rowid_table():
     return "SELECT 1"
 
 
+@step("0008_names_indexed_per_push")
+def m0008_names_indexed_per_push():
+    # the twin of the SQLite step, which drops the trigger that filled the FTS5 name index row by row:
+    # here the name index is a GIN index over an expression, which PostgreSQL keeps itself
+    return "SELECT 1"
+
+
 NAMES = [name for name, _sql in STEPS]
 
 _TABLE = """CREATE TABLE IF NOT EXISTS motcua_migrations (

@@ -3,6 +3,7 @@ anomalies of projecting the state after every event, as it did before it project
 and applicant; and the status table's fast check accepts and refuses exactly what Status does."""
 from __future__ import annotations
 
+import copy
 import json
 from datetime import datetime
 
@@ -19,7 +20,8 @@ NOW = datetime(2026, 1, 5, 10, 0)
 
 
 def per_event_fold(node_id, events, snapshot, now, sizes=None, max_event=ingest.MAX_EVENT_BYTES):
-    """The fold as it was: project() of the new state after every event (the reference)."""
+    """The fold as it was: project() of the new state after every event, states holding copies of the
+    events' values, documents written by json (the reference)."""
     states = {code: json.loads(doc) for code, (_, doc) in snapshot.items()}
     owners = {code: owner for code, (owner, _) in snapshot.items()}
     projected, anomalies = {}, []
@@ -55,7 +57,8 @@ def per_event_fold(node_id, events, snapshot, now, sizes=None, max_event=ingest.
         states[code] = new_state
         owners[code] = node_id
         projected[code] = row
-    rows = [tuple(row[c] for c in ingest.PROJECTED) + (node_id, ingest._DOC(states[code]))
+    rows = [tuple(row[c] for c in ingest.PROJECTED) + (node_id, json.dumps(states[code], ensure_ascii=False,
+                                                                         separators=(",", ":")))
             for code, row in projected.items()]
     return rows, anomalies
 
@@ -96,7 +99,9 @@ def test_the_fold_gives_the_rows_and_anomalies_of_a_projection_after_every_event
     sizes = [len(json.dumps(e)) for e in events]
     expected = per_event_fold(AGENCY, events, {}, NOW, sizes=sizes)
     assert expected[0] and expected[1]  # the history makes rows and anomalies both
+    before = copy.deepcopy(events)
     assert ingest.fold(None, AGENCY, events, {}, NOW, sizes=sizes) == expected
+    assert events == before  # the fold owns the events (its states share their values) and changes none
     for cut in (1, 5, 9, 13, 17):  # a batch that starts from rows stored by the batches before it
         rows, _ = per_event_fold(AGENCY, events[:cut], {}, NOW)
         snapshot = {row[0]: (row[-2], row[-1]) for row in rows}

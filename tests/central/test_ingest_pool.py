@@ -184,6 +184,38 @@ def test_a_worker_folds_a_batch_and_the_writer_keeps_that_fold_only_while_the_ro
     assert fresh.fold.snapshot == ingest.load_states(conn, [code])
 
 
+def test_a_worker_keeps_one_reading_connection_and_opens_it_again_for_a_replaced_or_another_file(
+        central_app, conn, clock, node, central_backend, tmp_path):
+    if central_backend != "sqlite":
+        pytest.skip("on PostgreSQL a worker reads through a connection per batch")
+    from appshell.sqlite import backup_to
+    where = central_app.config["DATABASE"]
+    code = node.receive()
+    before = backup_to(conn, tmp_path / "before.db")  # (single files in rollback-journal mode, like a restore's)
+    caps = central_app.config["CAPS"]
+    body, signature = node.seal(node.payload(events=node.events, pending=0, oldest_pending_at=None))
+    job = ingest.Job(False, AGENCY, ingest.node_keys(conn, AGENCY), body, signature, None, caps, clock.now, where)
+    assert ingest.store_batch(conn, AGENCY, ingest.prepare(job), source="push", now=clock.now, caps=caps)[0] == 200
+    after = backup_to(conn, tmp_path / "after.db")
+
+    live = ingest._read_states(where, [code])
+    assert list(live) == [code]
+    kept = ingest._READER[1]
+    assert ingest._read_states(where, [code]) == live and ingest._READER[1] is kept  # kept, and reads what is new
+    path = tmp_path / "central.db"
+    path.write_bytes(after.read_bytes())
+    assert list(ingest._read_states(path, [code])) == [code] and ingest._READER[1] is not kept  # another file
+    kept = ingest._READER[1]
+    os.replace(before, path)  # a restore puts an older file at the same path
+    assert ingest._read_states(path, [code]) == {} and ingest._READER[1] is not kept
+    path.unlink()
+    with pytest.raises(OSError):
+        ingest._read_states(path, [code])
+    missing = ingest.Job(False, AGENCY, job.keys, body, signature, None, caps, clock.now, path)
+    batch = ingest.prepare(missing)
+    assert batch.fold is None and batch.events == node.events  # the writer folds it, with the database at hand
+
+
 def test_a_fold_that_needs_the_database_is_left_to_the_writer(central_app, conn, clock, node):
     from domain.codes import ONLINE_FIRST
     node.day_seq = ONLINE_FIRST - 1

@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from central.ingest import index_names
 from domain import workflow
 from tests.central.conftest import APPLICANT, CENTRAL_ADMIN_PASSWORD
 
@@ -58,11 +59,15 @@ def plant(central_app, source: str, code: str, *, columns: dict, doc: dict, even
         state.update(doc, code=code)
         row.update(columns, code=code, doc=json.dumps(state, ensure_ascii=False))
         del row["id"]
+        sqlite = getattr(db, "dialect", "") != "postgresql"
+        top = db.execute("SELECT max(id) FROM dossiers").fetchone()[0]
         try:
             db.execute(f"INSERT INTO dossiers({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                        tuple(row.values()))
+            if sqlite:  # as central's ingest does (its SQLite schema has no insert trigger for names)
+                index_names(db, top)
         except DB_ERRORS:
-            if getattr(db, "dialect", "") != "postgresql":
+            if sqlite:
                 raise
             db.execute("ROLLBACK")
             return False
