@@ -577,9 +577,12 @@ def _store(conn, node_id, batch: Batch, source, now, max_event=MAX_EVENT_BYTES):
         "INSERT INTO batches(node, signature, body, first_seq, last_seq, received_at, source) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (node_id, batch.signature, batch.body, seqs[first], seqs[last], received, source)).lastrowid
-    conn.executemany(
-        "INSERT INTO events(node, seq, id, hash, body, batch_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(node_id, seqs[i], batch.ids[i], digests[i], raws[i].decode("utf-8"), batch_id, received) for i in new])
+    if isinstance(conn, sqlite3.Connection):  # the UTF-8 bytes as they are, stored as TEXT: no decode and re-encode
+        conn.executemany(INSERT_EVENT_BYTES,
+                         [(node_id, seqs[i], batch.ids[i], digests[i], raws[i], batch_id, received) for i in new])
+    else:
+        conn.executemany(INSERT_EVENT, [(node_id, seqs[i], batch.ids[i], digests[i], raws[i].decode("utf-8"), batch_id,
+                                         received) for i in new])
     conn.execute("UPDATE nodes SET head_seq = ?, head_hash = ? WHERE id = ?", (seqs[last], digests[last], node_id))
     sizes = [len(raws[i]) for i in new]
     if batch.fold is not None and not old and load_states(conn, batch.fold.codes) == batch.fold.snapshot:
@@ -589,6 +592,11 @@ def _store(conn, node_id, batch: Batch, source, now, max_event=MAX_EVENT_BYTES):
         events = batch.full_events()
         materialise(conn, node_id, [events[i] for i in new], now, sizes=sizes, max_event=max_event)
     return {"head": wire.head_dict(seqs[last], digests[last]), "accepted": len(new), "duplicates": len(old)}
+
+
+INSERT_EVENT = "INSERT INTO events(node, seq, id, hash, body, batch_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+INSERT_EVENT_BYTES = ("INSERT INTO events(node, seq, id, hash, body, batch_id, received_at) "
+                      "VALUES (?, ?, ?, ?, CAST(? AS TEXT), ?, ?)")  # SQLite: a body bound as UTF-8 bytes
 
 
 def _chunks(items: list, size: int = SQL_CHUNK):

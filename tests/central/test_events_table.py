@@ -45,3 +45,18 @@ def test_migration_0007_keeps_every_stored_event_byte_for_byte_with_the_same_pri
     history = conn.execute(dossiers.HISTORY_SQL, (f"{NODE}-260105-0001",)).fetchall()
     assert [r["seq"] for r in history] == [seq for seq in range(1, 41) if seq % 7 == 0]
     conn.close()
+
+
+def test_a_pushed_event_is_stored_as_text_byte_for_byte(central_backend, central, conn, node):
+    if central_backend != "sqlite":
+        pytest.skip("SQLite binds the body as UTF-8 bytes cast to TEXT; PostgreSQL gets a str")
+    from protocol.canonical import canonical_json
+    code = node.receive()
+    node.append("dossier.note", code, {"text": "Nguyễn Văn Dũng 😀 \u2028 \x01"})
+    assert node.push(central).status_code == 200
+    rows = conn.execute("SELECT body, typeof(body) AS type, length(body) AS chars FROM events ORDER BY seq").fetchall()
+    assert [r["type"] for r in rows] == ["text", "text"]
+    assert [r["body"].encode("utf-8") for r in rows] == [canonical_json(e) for e in node.events]
+    assert [r["chars"] for r in rows] == [len(canonical_json(e).decode("utf-8")) for e in node.events]
+    assert conn.execute("SELECT count(*) FROM events WHERE json_extract(body, '$.dossier') = ?",
+                        (code,)).fetchone()[0] == 2
