@@ -146,3 +146,20 @@ def test_fast_bytes_that_do_not_verify_are_not_kept_and_the_canonical_rebuild_re
     with pytest.raises(ingest.Refused) as refused:
         ingest_v2.rebuild(key_list, AGENCY, v2, other)
     assert (refused.value.status, refused.value.code) == (401, "bad_batch_signature")
+
+
+def test_without_isal_a_stored_batch_is_gzipped_by_zlib_and_reads_back_the_same(tmp_path):
+    import subprocess
+    import sys
+    script = ("import sys; sys.modules['isal'] = None\n"  # as on a machine isal's wheels do not cover
+              "import gzip\n"
+              "from central import ingest_v2\n"
+              "assert ingest_v2._gzip is gzip\n"
+              "full = '{\"events\":[{\"tên\":\"Nguyễn Văn Dũng\"}]}'.encode() * 50\n"
+              "body = ingest_v2.stored_body(full)\n"
+              "assert gzip.decompress(body) == full and body == ingest_v2.stored_body(full)\n"
+              "print('zlib')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "zlib"
+    assert ingest_v2._gzip.__name__ == "isal.igzip"  # where the wheels exist (this machine): ISA-L
