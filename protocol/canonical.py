@@ -8,6 +8,7 @@ and raises ``TypeError`` instead of being coerced silently.
 from __future__ import annotations
 
 import json
+import re
 
 __all__ = ["canonical_json", "canonical_json_of_parsed", "loads"]
 
@@ -47,10 +48,30 @@ def canonical_json_of_parsed(value) -> bytes:
     ).encode("utf-8")
 
 
+def _no_float(text):
+    raise ValueError(f"floats are not allowed in canonical JSON: {text}")
+
+
 def loads(data: bytes | str):
-    """Parse JSON, refusing floats so a parsed document re-serialises identically."""
+    """Parse JSON, refusing what a parsed document could not re-serialise identically as UTF-8: floats,
+    NaN and infinities, and a lone surrogate (U+D800-U+DFFF not in a pair, written as a \\u escape or
+    as its three bytes, which json decodes), which is no character at all."""
+    value = json.loads(data, parse_float=_no_float, parse_constant=_no_float)
+    if _may_hold_surrogate(data):
+        try:
+            canonical_json_of_parsed(value)
+        except UnicodeEncodeError:
+            raise ValueError("a lone surrogate (U+D800-U+DFFF not in a pair) is not a character") from None
+    return value
 
-    def no_float(text):
-        raise ValueError(f"floats are not allowed in canonical JSON: {text}")
 
-    return json.loads(data, parse_float=no_float, parse_constant=no_float)
+_SURROGATE_BYTES = re.compile(rb"\xed[\xa0-\xbf]")  # the UTF-8 form of U+D800-U+DFFF
+
+
+def _may_hold_surrogate(data: bytes | str) -> bool:
+    """A quick screen (two or three substring scans): could the text spell a surrogate? Only then is the
+    parsed value encoded to see whether one is left alone."""
+    if isinstance(data, str):  # (read back from our own database: only an escape could spell one)
+        return "\\ud" in data or "\\uD" in data
+    data = bytes(data)
+    return b"\\ud" in data or b"\\uD" in data or (b"\xed" in data and _SURROGATE_BYTES.search(data) is not None)

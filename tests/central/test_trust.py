@@ -254,3 +254,31 @@ def test_an_event_holding_a_nul_character_is_refused_with_a_clear_code_on_either
     state["applicant"]["address"] = r"Thôn \u0000"  # a backslash and "u0000" typed as text: no NUL
     creation_for(node, nul, state)
     assert node.push(central).status_code == 200 and stored_seqs(conn) == [1]
+
+
+@pytest.mark.parametrize("wire_format", ["v1", "v2"])
+def test_an_event_holding_a_lone_surrogate_is_refused_with_a_clear_code_and_nothing_is_stored(
+        central, central_app, conn, clock, node, wire_format):
+    import gzip
+
+    from protocol import keys, wire2
+    from protocol import sync as wire
+    from protocol.canonical import canonical_json
+    from protocol.envelope import NODE_HEADER, SIGNATURE_HEADER
+    code = node.receive()
+    node.append("dossier.note", code, {"text": "MARK"})
+    payload = node.payload(events=node.events, pending=0, oldest_pending_at=None)
+    if wire_format == "v1":
+        raw = canonical_json(payload)
+        body, headers = gzip.compress(raw.replace(b"MARK", b"\\ud800")), {"Content-Encoding": "gzip"}
+    else:
+        raw = canonical_json(dict(payload, v=wire2.VERSION, events=wire2.encode_events(node.events, node.agency)))
+        body, headers = wire2.compress(raw.replace(b"MARK", b"\\ud800")), {"Content-Encoding": wire2.ENCODING}
+        headers[wire2.BATCH_SIGNATURE_HEADER] = keys.sign(node.key, canonical_json(payload))
+    signed = gzip.decompress(body) if wire_format == "v1" else raw.replace(b"MARK", b"\\ud800")
+    reply = central.post(wire.PUSH, data=body, headers={NODE_HEADER: AGENCY, "Content-Type": "application/json",
+                                                        SIGNATURE_HEADER: keys.sign(node.key, signed), **headers})
+    assert reply.status_code == 400  # (a signed body that no text can hold: not a 500 at every retry)
+    error = open_reply(central_app, reply)["error"]
+    assert error["code"] == "bad_json" and "lone surrogate" in error["message"]
+    assert stored_seqs(conn) == [] and row(conn, code) is None

@@ -30,6 +30,22 @@ def test_canonical_json_refuses_floats_and_non_string_keys():
         loads(b'{"a":1.5}')
 
 
+@pytest.mark.parametrize("text", [
+    b'{"a":"\\ud800"}', b'{"a":"x\\uDFFF"}', b'{"\\udbff":1}', b'{"a":["\\ude00\\ud83d"]}',  # escapes: alone, reversed
+    b'{"a":"\xed\xa0\x80"}', b'{"a":"\xed\xa0\xbd\xed\xb8\x80"}',  # the bytes of a surrogate (CESU-8's pair)
+    '{"a":"\\ud800"}',
+])
+def test_loads_refuses_a_lone_surrogate_however_it_is_written(text):
+    with pytest.raises(ValueError, match="lone surrogate"):
+        loads(text)
+
+
+def test_loads_keeps_a_surrogate_pair_escape_and_text_that_only_looks_like_one():
+    assert loads(b'{"a":"\\ud83d\\ude00"}') == {"a": "\U0001F600"}
+    # an escaped backslash before "ud800", and Hangul (its UTF-8 starts with ED 95)
+    assert loads('{"a":"\\\\ud800 Nguyễn \ud55c"}'.encode()) == {"a": "\\ud800 Nguyễn \ud55c"}
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
     lambda children: st.lists(children) | st.dictionaries(st.text(), children),
