@@ -321,9 +321,12 @@ def test_a_cut_between_a_release_with_resumable_pushes_and_one_without_loses_not
         node.enroll(proxy.url, central.add_node(AGENCY))
         node.start()
         wait_until(lambda: node.sync_value("last_success_at") is not None, timeout=30)  # a hello: versions said
-        proxy.set(bandwidth=4_000)
+        # the intakes queue while the link is down (while it is up, a fast machine can push them in batches
+        # too small to be caught uploading), then the link comes back slow
+        proxy.set(down=True)
         node.intake(INTAKES)
         pending = node.events()
+        proxy.set(down=False, bandwidth=4_000)
         wait_until(lambda: uploading(proxy) is not None, timeout=30)
         cut = uploading(proxy)
         proxy.cut_all()
@@ -335,7 +338,9 @@ def test_a_cut_between_a_release_with_resumable_pushes_and_one_without_loses_not
         assert [b[0] for b in batches] == [1] + [b[1] + 1 for b in batches[:-1]]
         after = proxy.requests[proxy.requests.index(cut) + 1:]
         assert not any("/resume/" in e["path"] for e in after)  # one side does not know resuming
-        assert after[0]["path"].endswith("/push") and after[0]["up"] > HELLO_MAX  # the batch went again
+        # the batch went again (a push, not a hello first; its size is the older side's policy: halved by a
+        # node before resumable pushes, whose batches while the link was down had halved already)
+        assert after[0]["path"].endswith("/push"), after[:3]
     finally:
         node.stop()
         proxy.stop()
