@@ -671,6 +671,8 @@ def _DOC(state: dict) -> str:
         return orjson.dumps(state, option=_ORJSON_STRICT).decode("utf-8")
     except orjson.JSONEncodeError:
         return _JSON_DOC(state)
+
+
 # The projected columns domain.dossier.project reads from the applicant; every other one is the state's
 # field of the same name (tests/central/test_fold.py holds project to that).
 APPLICANT_COLUMNS = frozenset(("applicant_name", "name_folded", "id_number", "phone"))

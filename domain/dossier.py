@@ -63,11 +63,13 @@ def apply_event(state: dict | None, event: dict, *, owned: bool = False) -> dict
     it; ``owned`` says the caller hands the event over (it is parsed for this fold and neither kept
     nor changed afterwards: central's ingest), so the state may share its values instead."""
     etype, data = event["type"], event["data"]
-    copy = dict if owned else _json_copy  # (owned: the top level still, as it gets created_at/updated_at)
     if etype in CREATING_TYPES:
         if state is not None:
             raise ReplayError(f"{event['dossier']}: {etype} for a dossier that already exists")
-        new = copy(data["dossier"])
+        source = data["dossier"]
+        # owned: only the top level is copied (it gets created_at and updated_at); anything but an object
+        # goes the copying way and is refused below, as without owned
+        new = dict(source) if owned and isinstance(source, dict) else _json_copy(source)
         missing = [f for f in STATE_FIELDS if f not in new]
         if missing:
             raise ReplayError(f"{event['dossier']}: {etype} lacks {', '.join(missing)}")

@@ -92,3 +92,18 @@ def test_check_event_passes_owned_through_and_checks_the_same():
         state_copied = check_event(state_copied, e)
         state_owned = check_event(state_owned, e, owned=True)
         assert state_owned == state_copied
+
+
+def test_a_creating_event_whose_dossier_is_not_an_object_is_refused_the_same_with_and_without_owned():
+    import pytest
+
+    from domain.dossier import STATE_FIELDS, ReplayError
+    pairs = [[field, 1] for field in STATE_FIELDS]  # dict() would make an object of these: owned must not
+    for dossier in (pairs, "text", None):
+        created = dict(history()[0], data={"dossier": dossier})
+        messages = []
+        for owned in (False, True):
+            with pytest.raises((ReplayError, TypeError)) as caught:
+                apply_event(None, created, owned=owned)
+            messages.append((type(caught.value), str(caught.value)))
+        assert messages[0] == messages[1]
