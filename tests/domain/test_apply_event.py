@@ -6,11 +6,13 @@ from __future__ import annotations
 import copy
 from datetime import datetime
 
+import pytest
+
 from domain import digitisation, workflow
 from domain.calendar import WorkCalendar, load_default_calendar
 from domain.catalogue import load_sample_catalogue
 from domain.codes import format_code
-from domain.dossier import apply_event
+from domain.dossier import STATE_FIELDS, ReplayError, apply_event
 from domain.validation import check_event
 from protocol.events import make_event
 
@@ -95,9 +97,6 @@ def test_check_event_passes_owned_through_and_checks_the_same():
 
 
 def test_a_creating_event_whose_dossier_is_not_an_object_is_refused_the_same_with_and_without_owned():
-    import pytest
-
-    from domain.dossier import STATE_FIELDS, ReplayError
     pairs = [[field, 1] for field in STATE_FIELDS]  # dict() would make an object of these: owned must not
     for dossier in (pairs, "text", None):
         created = dict(history()[0], data={"dossier": dossier})
